@@ -1,0 +1,26 @@
+"""User-facing errors.
+
+Anything raised as a :class:`WorldJepaError` is a problem with the user's input (a file, a
+flag, an environment id, a checkpoint). The CLI prints its message on one line and exits
+with status 2; every other exception is a bug and keeps its traceback under ``--debug``.
+"""
+
+
+class WorldJepaError(Exception):
+    """Bad input: the message says what is wrong and, where it can, how to fix it."""
+
+
+class ConfigError(WorldJepaError, ValueError):
+    """An unknown key, a value of the wrong type or out of range in a configuration."""
+
+
+class DatasetError(WorldJepaError):
+    """A dataset file that is missing, truncated, not HDF5, or does not fit the request."""
+
+
+class CheckpointError(WorldJepaError):
+    """A checkpoint that is missing, unsafe (pickle), or made for another environment."""
+
+
+class EnvError(WorldJepaError):
+    """An unknown environment id, an env that cannot render, or a bad action."""

@@ -1,0 +1,67 @@
+"""The contracts between modules, written once.
+
+Axis order everywhere: ``B`` batch (or parallel environments), ``T`` time, ``S`` planner
+samples, ``H`` planning horizon, ``A`` action dimension, ``D`` embedding dimension.
+Frames are ``(..., 3, H, W)`` float tensors in [0, 1] inside models and ``(H, W, 3)`` uint8
+arrays at the boundary with environments and datasets.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """Pixels to embedding: ``(B, 3, H, W)`` float in [0, 1] -> ``(B, D)``."""
+
+    out_dim: int
+
+    def __call__(self, frames: Any) -> Any: ...
+
+
+@runtime_checkable
+class Predictor(Protocol):
+    """History of embeddings and actions to the next embedding.
+
+    ``z``: ``(B, T, D)``, ``a``: ``(B, T, A)`` -> ``(B, T, D)``, where output ``t`` is the
+    prediction of ``z[t + 1]`` from ``z[: t + 1]`` and ``a[: t + 1]`` (causal).
+    """
+
+    def __call__(self, z: Any, a: Any) -> Any: ...
+
+
+@runtime_checkable
+class CostFn(Protocol):
+    """Scores candidate action sequences: ``(B, S, H, A)`` -> ``(B, S)`` (lower is better)."""
+
+    def __call__(self, actions: Any) -> Any: ...
+
+
+@runtime_checkable
+class Planner(Protocol):
+    """Searches action sequences that minimise a cost.
+
+    ``plan(cost_fn, init)`` takes a :class:`CostFn` and an initial guess ``(B, H, A)``
+    (a warm start, or zeros) and returns an object with ``actions`` ``(B, H, A)`` and
+    ``cost`` ``(B,)``. Bounds, sample counts and seeds are set at construction.
+    """
+
+    def plan(self, cost_fn: CostFn, init: Any) -> Any: ...
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """A goal-conditioned policy, the only thing the evaluation protocol needs.
+
+    ``reset(goal_obs)`` receives the goal frame ``(H, W, 3)`` uint8 (and, for reference
+    policies that read the true state, may receive ``goal_state`` as a keyword);
+    ``act(obs)`` receives the current frame ``(H, W, 3)`` uint8 and returns an action
+    ``np.ndarray`` of the env's action shape.
+    """
+
+    def reset(self, goal_obs: np.ndarray, **info: Any) -> None: ...
+
+    def act(self, obs: np.ndarray, **info: Any) -> np.ndarray: ...
