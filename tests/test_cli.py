@@ -1,0 +1,88 @@
+"""The command line: help, the main flows, and one-line errors with exit status 2 on bad input."""
+
+import json
+
+import pytest
+
+
+
+
+def one_line_error(proc, *needles):
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("worldjepa")]
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    for n in needles:
+        assert n in lines[0], lines[0]
+
+
+def test_help_lists_commands_and_defaults(cli):
+    out = cli("--help", check=True).stdout
+    for cmd in ("envs", "collect", "info", "train", "plan", "eval"):
+        assert cmd in out
+    out = cli("collect", "--help", check=True).stdout
+    assert "--episodes" in out and "(default: 100)" in out and "KEY=VALUE" in out
+
+
+def test_collect_then_info(cli, tmp_path):
+    out = tmp_path / "p.h5"
+    proc = cli("collect", "--env", "Pendulum-v1", "--out", str(out), "--episodes", "2", "--steps", "5", "--size", "16", check=True)
+    assert "episodes" in proc.stdout and "Pendulum-v1" in proc.stdout
+    info = json.loads(cli("info", str(out), "--json", check=True).stdout)
+    assert info["episodes"] == 2 and info["steps"] == 10 and info["shapes"]["frames"] == [12, 16, 16, 3]
+    assert info["meta"]["config"]["steps"] == 5  # the artefact says how it was made
+
+
+def test_config_file_flags_and_overrides(cli, tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("env: Pendulum-v1\nepisodes: 5\nsteps: 4\nsize: 16\n")
+    out = tmp_path / "p.h5"
+    cli("collect", "--config", str(cfg), "--episodes", "3", f"out={out}", "steps=2", check=True)
+    info = json.loads(cli("info", str(out), "--json", check=True).stdout)
+    assert info["episodes"] == 3 and info["steps"] == 6
+
+
+def test_unknown_env_id(cli, tmp_path):
+    one_line_error(cli("collect", "--env", "Pendulum-v9", "--out", str(tmp_path / "x.h5")), "unknown environment id", "Pendulum-v1")
+    assert not (tmp_path / "x.h5").exists()
+
+
+def test_env_without_rgb_array(cli, tmp_path):
+    mod = tmp_path / "noframes_env.py"
+    mod.write_text(
+        "import gymnasium as gym\n"
+        "class NoFrames(gym.Env):\n"
+        "    metadata = {'render_modes': ['human']}\n"
+        "    observation_space = gym.spaces.Box(-1, 1, (2,))\n"
+        "    action_space = gym.spaces.Box(-1, 1, (2,))\n"
+        "    def __init__(self, render_mode=None): self.render_mode = render_mode\n"
+        "gym.register('test/NoFrames-v0', entry_point=NoFrames)\n"
+    )
+    import os
+
+    os.environ["PYTHONPATH"] = f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"
+    try:
+        proc = cli("collect", "--env", "test/NoFrames-v0", "--env-module", "noframes_env", "--out", str(tmp_path / "x.h5"))
+    finally:
+        os.environ["PYTHONPATH"] = os.environ["PYTHONPATH"].split(os.pathsep, 1)[1]
+    one_line_error(proc, "cannot render rgb_array")
+    one_line_error(cli("collect", "--env-module", "no_such_module_xyz"), "no_such_module_xyz")
+
+
+def test_bad_files(cli, tmp_path):
+    junk = tmp_path / "junk.h5"
+    junk.write_bytes(b"\x00" * 1000)
+    one_line_error(cli("info", str(junk)), "junk.h5")
+    one_line_error(cli("info", str(tmp_path / "missing.h5")), "missing.h5")
+    torch = pytest.importorskip("torch")
+    pt = tmp_path / "model.safetensors"
+    torch.save({"w": torch.zeros(3)}, pt)
+    one_line_error(cli("info", str(pt)), "pickle")
+
+
+def test_unknown_config_keys(cli, tmp_path):
+    one_line_error(cli("collect", "--env", "Pendulum-v1", "episodez=3"), "episodez", "did you mean episodes")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("bogus: 1\n")
+    one_line_error(cli("collect", "--config", str(cfg)), "bogus")
+    one_line_error(cli("collect", "--episodes", "0"), "episodes")
+    one_line_error(cli("collect", "--policy", "teleport", "--env", "Pendulum-v1", "--out", str(tmp_path / "y.h5")), "teleport")

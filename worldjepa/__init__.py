@@ -1,0 +1,31 @@
+"""worldjepa: JEPA world models that learn physics from reward-free recordings and plan.
+
+``import worldjepa`` is cheap: torch and the rest load when first used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._version import __version__
+
+__all__ = ["__version__", "Dataset", "WindowDataset", "make_env", "collect", "CollectConfig"]
+
+_LAZY = {
+    "Dataset": ("worldjepa.data.dataset", "Dataset"),
+    "WindowDataset": ("worldjepa.data.windows", "WindowDataset"),
+    "make_env": ("worldjepa.envs.adapter", "make_env"),
+    "collect": ("worldjepa.data.collect", "collect"),
+    "CollectConfig": ("worldjepa.data.collect", "CollectConfig"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'worldjepa' has no attribute {name!r}")

@@ -1,0 +1,62 @@
+"""The ``worldjepa`` command line: one small module per command group.
+
+Every command takes its options as flags, from a YAML file (``--config FILE``) and as
+``key=value`` overrides, in that order of increasing precedence; bad input ends with a
+one-line error and exit status 2 (``--debug`` shows the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Sequence
+
+COMMAND_MODULES = ("data", "train", "plan", "eval")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import importlib
+
+    from .._version import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="worldjepa",
+        description="JEPA world models: collect recordings, learn physics in embedding space, plan toward goal images.",
+        epilog="Run `worldjepa COMMAND --help` for the options of a command.",
+    )
+    parser.add_argument("--version", action="version", version=f"worldjepa {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks and debug logs")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(f".{name}", __name__).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    logging.basicConfig(level=logging.DEBUG if debug else logging.INFO, format="%(message)s")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    from ..errors import WorldJepaError
+
+    try:
+        return int(args.func(args) or 0)
+    except WorldJepaError as e:
+        if debug:
+            raise
+        print(f"worldjepa {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"worldjepa {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # a bug, not bad input: keep it to one line unless --debug
+        if debug:
+            raise
+        print(f"worldjepa {args.command}: internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback)",
+              file=sys.stderr)
+        return 1

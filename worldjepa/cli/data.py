@@ -1,0 +1,142 @@
+"""``worldjepa envs``, ``collect`` and ``info``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from .common import add_config_args, config_from_args
+
+SMALL = {"episodes": 20, "steps": 50}
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("envs", help="list the environments worldjepa can collect from",
+                       description="List the built-in environments (and, with --all, every registered Gymnasium id).")
+    p.add_argument("--all", action="store_true", help="also list every Gymnasium id registered in this process")
+    p.add_argument("--env-module", default="", help="import this module first (it registers third-party ids)")
+    p.set_defaults(func=cmd_envs)
+
+    from ..data.collect import CollectConfig
+
+    p = sub.add_parser("collect", help="record episodes from a Gymnasium environment into an HDF5 dataset",
+                       description="Record episodes from any Gymnasium env that renders rgb_array frames. Frames are "
+                                   "resized to SIZE x SIZE uint8, actions stored as float32, and the env's state "
+                                   "(observation vector, info['state'], numeric info entries) kept for probes and success checks.",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="example: worldjepa collect --env worldjepa/TwoRoom-v0 --out data/tworoom.h5 --episodes 200 --workers 2")
+    add_config_args(p, CollectConfig, presets={"small": SMALL})
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=cmd_collect)
+
+    p = sub.add_parser("info", help="summarise a dataset file or a checkpoint",
+                       description="Print episodes, steps, shapes, sizes, splits and metadata of a dataset, or the "
+                                   "configuration and tensors of a checkpoint (a .safetensors file or a run directory).")
+    p.add_argument("path", help="dataset (.h5) or checkpoint (.safetensors or run directory)")
+    p.add_argument("--json", action="store_true", help="print as JSON")
+    p.set_defaults(func=cmd_info)
+
+
+def cmd_envs(args: argparse.Namespace) -> int:
+    import gymnasium as gym
+
+    from ..envs import BUILTIN_IDS, register
+    from ..envs.adapter import import_env_module
+
+    register()
+    import_env_module(args.env_module)
+    ids = list(BUILTIN_IDS)
+    print("built-in environments:")
+    for env_id in ids:
+        entry = gym.spec(env_id)
+        doc = (entry.kwargs or {}).get("description", "")
+        print(f"  {env_id:40s} {doc}")
+    if args.all:
+        print("\nall registered Gymnasium ids (any of them that renders rgb_array can be collected from):")
+        for env_id in sorted(gym.registry):
+            if env_id not in ids:
+                print(f"  {env_id}")
+    return 0
+
+
+def cmd_collect(args: argparse.Namespace) -> int:
+    from ..data.collect import collect
+
+    cfg = config_from_args(args)
+    report = collect(cfg)
+    print(f"wrote {report['added']} episodes to {report['out']} ({report['episodes']} in the file)")
+    _print_summary(cfg.out, as_json=args.json)
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from ..errors import WorldJepaError
+    from ..training.checkpoint import sniff
+
+    p = Path(args.path)
+    if not p.exists():
+        raise WorldJepaError(f"no such file or directory: {p}")
+    if p.is_file() and sniff(p) == "hdf5":
+        _print_summary(p, as_json=args.json)
+    else:
+        _print_checkpoint(p, as_json=args.json)
+    return 0
+
+
+def _print_summary(path: str | Path, as_json: bool = False) -> None:
+    from ..data.dataset import summarize
+    from ..utils import human_bytes
+
+    s = summarize(path)
+    if as_json:
+        print(json.dumps(s, indent=2))
+        return
+    a = s["action_space"]
+    el = s["episode_length"]
+    rows = [
+        ("dataset", s["path"]),
+        ("env", s["env_id"]),
+        ("episodes", f"{s['episodes']}  (frames per episode: min {el.get('min')}, mean {el.get('mean', 0):.1f}, max {el.get('max')})"),
+        ("steps", f"{s['steps']} actions, {s['frames']} frames"),
+        ("frames", f"{s['shapes']['frames']} uint8, {s['frame_size']}x{s['frame_size']}"),
+        ("actions", f"{s['shapes']['actions']} float32, {a['kind']} dim {a['dim']}, low {_fmt(a['low'])}, high {_fmt(a['high'])}"),
+        ("extras", ", ".join(f"{k} {s['shapes']['extras/' + k]}" for k in s["extras"]) or "none"),
+        ("splits", ", ".join(f"{k} {v}" for k, v in s["splits"].items()) + " episodes"),
+        ("size", f"{human_bytes(s['file_bytes'])} on disk ({human_bytes(s['frames_raw_bytes'])} of raw frames)"),
+        ("policy", str(s["meta"].get("policy"))),
+        ("made by", f"worldjepa {s['meta'].get('library_version')} on {s['meta'].get('created')}"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"{k:>{width}}  {v}")
+
+
+def _fmt(values: list[float]) -> str:
+    return "[" + ", ".join(f"{v:g}" for v in values[:6]) + (", ..." if len(values) > 6 else "") + "]"
+
+
+def _print_checkpoint(path: Path, as_json: bool = False) -> None:
+    from ..training.checkpoint import read_meta
+
+    meta = read_meta(path)
+    tensors = meta.pop("_tensors", {})
+    n_params = sum(_prod(s) for k, s in tensors.items() if not k.startswith(("optim/", "rng/")))
+    if as_json:
+        print(json.dumps({**meta, "parameters": n_params}, indent=2))
+        return
+    print(f"checkpoint  {path}")
+    for key in ("env_id", "frame_size", "step", "library_version", "dataset"):
+        if key in meta:
+            print(f"{key:>11}  {meta[key]}")
+    print(f"{'parameters':>11}  {n_params:,}")
+    if "model" in meta:
+        print(f"{'model':>11}  {json.dumps(meta['model'])}")
+
+
+def _prod(shape: list[int]) -> int:
+    out = 1
+    for s in shape:
+        out *= int(s)
+    return out

@@ -1,0 +1,1 @@
+"""Datasets (HDF5), collection from Gymnasium environments, and collection policies."""

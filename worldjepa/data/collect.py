@@ -1,0 +1,137 @@
+"""Record episodes from any Gymnasium environment into a dataset file.
+
+Episode ``e`` of a collection with seed ``S`` resets the env with ``derive_seed(S, e)`` and
+draws its policy's randomness from ``derive_seed(S, e, 1)``, so a dataset is the same
+whatever the number of worker processes, and any episode can be replayed from its recorded
+seed and actions.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from .._version import __version__
+from ..config import opt, to_dict
+from ..errors import ConfigError, EnvError
+from ..utils import derive_seed
+
+
+@dataclass(frozen=True)
+class CollectConfig:
+    """How to record a dataset."""
+
+    env: str = opt("worldjepa/TwoRoom-v0", "Gymnasium environment id (any id that renders rgb_array)")
+    out: str = opt("data/dataset.h5", "output HDF5 file")
+    episodes: int = opt(100, "number of episodes to record")
+    steps: int = opt(100, "actions per episode (an episode ends early if the env terminates)")
+    seed: int = opt(0, "base seed: episode e uses derive_seed(seed, e)")
+    policy: str = opt("smooth", "collection policy: random | smooth | expert (Push-T)")
+    size: int = opt(64, "frame size in pixels (frames are size x size RGB)")
+    workers: int = opt(1, "worker processes (the result does not depend on it)")
+    env_module: str = opt("", "module to import first so that it registers third-party env ids")
+    append: bool = opt(False, "append episodes to an existing file instead of refusing to overwrite it")
+    compression: Literal["lzf", "gzip", "none"] = opt("lzf", "frame compression in the HDF5 file")
+
+    def __post_init__(self) -> None:
+        if self.episodes < 1 or self.steps < 1:
+            raise ConfigError(f"episodes ({self.episodes}) and steps ({self.steps}) must be >= 1")
+        if not 8 <= self.size <= 512:
+            raise ConfigError(f"size {self.size} must be between 8 and 512 pixels")
+        if self.workers < 1:
+            raise ConfigError(f"workers ({self.workers}) must be >= 1")
+
+
+_WORKER_ENV: Any = None
+
+
+def _worker_init(cfg: CollectConfig) -> None:
+    global _WORKER_ENV
+    from ..envs.adapter import make_env
+
+    _WORKER_ENV = make_env(cfg.env, cfg.size, cfg.env_module or None)
+
+
+def record_episode(env: Any, cfg: CollectConfig, index: int) -> dict[str, Any]:
+    """Run episode ``index``: frames (L, H, W, 3), actions (L - 1, A), extras name -> (L, ...)."""
+    from .policies import make_policy
+
+    seed = derive_seed(cfg.seed, index)
+    policy = make_policy(cfg.policy, env, np.random.default_rng(derive_seed(cfg.seed, index, 1)))
+    frame, extras = env.reset(seed=seed)
+    frames, actions, steps_extras = [frame], [], [extras]
+    for _ in range(cfg.steps):
+        a = env.check_action(policy.act(frame, extras))
+        frame, extras, done = env.step(a)
+        frames.append(frame)
+        actions.append(a)
+        steps_extras.append(extras)
+        if done:
+            break
+    keys = [k for k in steps_extras[0] if all(k in e and np.shape(e[k]) == np.shape(steps_extras[0][k]) for e in steps_extras)]
+    return {
+        "frames": np.stack(frames),
+        "actions": np.stack(actions).astype(np.float32),
+        "extras": {k: np.stack([np.asarray(e[k]) for e in steps_extras]) for k in keys},
+        "seed": seed,
+    }
+
+
+def _worker_episode(args: tuple[CollectConfig, int]) -> dict[str, Any]:
+    cfg, index = args
+    return record_episode(_WORKER_ENV, cfg, index)
+
+
+def collect(cfg: CollectConfig, progress: bool = True) -> dict[str, Any]:
+    """Record ``cfg.episodes`` episodes into ``cfg.out``; returns a short report."""
+    from tqdm import tqdm
+
+    from ..envs.adapter import make_env
+    from .dataset import DatasetWriter
+
+    from .policies import POLICIES
+
+    if cfg.policy not in POLICIES:
+        raise ConfigError(f"unknown collection policy {cfg.policy!r}; choose one of {', '.join(POLICIES)}")
+    if cfg.policy == "expert" and not cfg.env.startswith("worldjepa/PushT"):
+        raise ConfigError(f"policy 'expert' exists only for worldjepa/PushT-v0, not {cfg.env}")
+    env = make_env(cfg.env, cfg.size, cfg.env_module or None)  # validates the id and rendering up front
+    meta = {**env.describe(), "policy": cfg.policy, "library_version": __version__, "config": to_dict(cfg)}
+    compression = None if cfg.compression == "none" else cfg.compression
+    with DatasetWriter(cfg.out, meta, append=cfg.append, compression=compression) as w:
+        first = w.num_episodes
+        indices = range(first, first + cfg.episodes)
+        bar = tqdm(total=cfg.episodes, desc=f"collect {cfg.env}", unit="ep", disable=not progress)
+        if cfg.workers == 1:
+            for i in indices:
+                w.add_episode(**_unpack(record_episode(env, cfg, i)))
+                bar.update()
+        else:
+            ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+            with ctx.Pool(cfg.workers, initializer=_worker_init, initargs=(cfg,)) as pool:
+                for ep in pool.imap(_worker_episode, [(cfg, i) for i in indices], chunksize=1):
+                    w.add_episode(**_unpack(ep))
+                    bar.update()
+        bar.close()
+        total = w.num_episodes
+    env.close()
+    return {"out": cfg.out, "added": cfg.episodes, "episodes": total}
+
+
+def _unpack(ep: dict[str, Any]) -> dict[str, Any]:
+    return {"frames": ep["frames"], "actions": ep["actions"], "extras": ep["extras"], "seed": ep["seed"]}
+
+
+def replay(env: Any, seed: int, actions: np.ndarray, state: np.ndarray | None = None) -> np.ndarray:
+    """Frames (L, H, W, 3) obtained by resetting ``env`` with ``seed`` and applying ``actions``."""
+    frame, _ = env.reset(seed=int(seed), state=state)
+    frames = [frame]
+    for i, a in enumerate(actions):
+        frame, _, done = env.step(a)
+        frames.append(frame)
+        if done and i < len(actions) - 1:
+            raise EnvError(f"{env.env_id} terminated during replay after {len(frames) - 1} actions")
+    return np.stack(frames)

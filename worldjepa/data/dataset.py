@@ -1,0 +1,312 @@
+"""The dataset format: many episodes in one HDF5 file, and a lazy reader of training windows.
+
+Layout of a file (all arrays concatenated over episodes; ``N`` frames in total)::
+
+    frames            (N, H, W, 3) uint8, chunked and compressed
+    actions           (N, A) float32; actions[t] is applied at frame t, so the last row of
+                      every episode is zero padding (an episode of L frames has L - 1 actions)
+    extras/<name>     (N, ...) whatever state the env exposes: "state" (info["state"]),
+                      "obs" (the observation vector), "info/<key>" (numeric info entries)
+    episodes/start    (E,) int64   first frame of each episode
+    episodes/length   (E,) int64   frames in each episode
+    episodes/seed     (E,) int64   reset seed (replaying the actions from it gives the frames)
+    attrs["worldjepa"] JSON metadata: format version, env id, frame size, action space,
+                      policy, library version, the collect config
+
+Writes go to a hidden temporary file next to the target and are renamed over it only when
+complete, so a killed process leaves the previous file (or none), never a corrupt one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from ..errors import DatasetError
+
+FORMAT = "worldjepa-dataset"
+FORMAT_VERSION = 1
+SPLITS = ("train", "val", "test")
+
+
+def _open_h5(path: str | Path, mode: str = "r", **kw: Any) -> Any:
+    import h5py
+
+    p = Path(path)
+    if mode == "r" and not p.exists():
+        raise DatasetError(f"dataset not found: {p}")
+    if mode == "r" and p.is_dir():
+        raise DatasetError(f"{p} is a directory, not a dataset file")
+    try:
+        return h5py.File(p, mode, **kw)
+    except OSError as e:
+        msg = str(e)
+        why = "truncated" if "truncated" in msg else "not an HDF5 file or is corrupt"
+        raise DatasetError(f"{p} is {why} ({msg.splitlines()[0]})") from None
+
+
+def read_meta(f: Any, path: str | Path = "") -> dict[str, Any]:
+    raw = f.attrs.get("worldjepa")
+    if raw is None:
+        raise DatasetError(f"{path} is an HDF5 file but not a worldjepa dataset (no 'worldjepa' metadata)")
+    meta = json.loads(raw)
+    if meta.get("format") != FORMAT:
+        raise DatasetError(f"{path}: unknown format {meta.get('format')!r}")
+    if meta.get("format_version", 0) > FORMAT_VERSION:
+        raise DatasetError(f"{path}: written by a newer worldjepa (format {meta['format_version']})")
+    return meta
+
+
+class DatasetWriter:
+    """Write (or append) episodes to ``path`` atomically: use as a context manager.
+
+    ``meta`` must hold ``env_id``, ``frame_size`` and ``action_space``; when appending, they
+    must match the existing file's. On a normal exit or ``KeyboardInterrupt`` the completed
+    episodes are published; on any other error the target is left as it was.
+    """
+
+    def __init__(self, path: str | Path, meta: dict[str, Any], append: bool = False,
+                 compression: str | None = "lzf", chunk_frames: int = 4) -> None:
+        self.path = Path(path)
+        self.meta = {"format": FORMAT, "format_version": FORMAT_VERSION, **meta}
+        self.append = append
+        self.compression = compression
+        self.chunk_frames = chunk_frames
+        self.tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
+        self.f: Any = None
+        self.added = 0
+
+    def __enter__(self) -> "DatasetWriter":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_tmps(self.path)
+        if self.path.exists():
+            if not self.append:
+                raise DatasetError(f"{self.path} exists; pass --append to add episodes or choose another --out")
+            with _open_h5(self.path) as old:
+                old_meta = read_meta(old, self.path)
+            for key in ("env_id", "frame_size", "action_space"):
+                if old_meta.get(key) != self.meta.get(key):
+                    raise DatasetError(
+                        f"cannot append to {self.path}: its {key} is {old_meta.get(key)!r}, new episodes have {self.meta.get(key)!r}")
+            shutil.copyfile(self.path, self.tmp)
+            self.f = _open_h5(self.tmp, "a")
+            self.meta = {**old_meta, **{k: v for k, v in self.meta.items() if k != "created"},
+                         "appended": old_meta.get("appended", []) + [time.strftime("%Y-%m-%dT%H:%M:%S")]}
+        else:
+            self.f = _open_h5(self.tmp, "w")
+            self.meta.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%S"))
+        self.f.attrs["worldjepa"] = json.dumps(self.meta)
+        return self
+
+    @property
+    def num_episodes(self) -> int:
+        return int(self.f["episodes/start"].shape[0]) if "episodes" in self.f else 0
+
+    def _dataset(self, name: str, sample: np.ndarray, dtype: Any) -> Any:
+        if name in self.f:
+            ds = self.f[name]
+            if ds.shape[1:] != sample.shape[1:]:
+                raise DatasetError(f"{name}: new episode has shape {sample.shape[1:]}, file has {ds.shape[1:]}")
+            return ds
+        kw: dict[str, Any] = {}
+        if name == "frames":
+            kw = {"chunks": (self.chunk_frames, *sample.shape[1:]), "compression": self.compression}
+        elif sample.ndim >= 1:
+            kw = {"chunks": (1024, *sample.shape[1:])}
+        return self.f.create_dataset(name, shape=(0, *sample.shape[1:]), maxshape=(None, *sample.shape[1:]), dtype=dtype, **kw)
+
+    def add_episode(self, frames: np.ndarray, actions: np.ndarray, extras: dict[str, np.ndarray], seed: int) -> None:
+        """frames (L, H, W, 3) uint8; actions (L - 1, A) float32; extras name -> (L, ...)."""
+        L = len(frames)
+        size = self.meta["frame_size"]
+        if frames.dtype != np.uint8 or frames.shape[1:] != (size, size, 3):
+            raise DatasetError(f"episode frames {frames.shape} {frames.dtype}, expected (L, {size}, {size}, 3) uint8")
+        if L < 2 or actions.shape[0] != L - 1:
+            raise DatasetError(f"an episode of {L} frames needs {L - 1} actions, got {actions.shape[0]}")
+        padded = np.concatenate([actions.astype(np.float32), np.zeros((1, actions.shape[1]), np.float32)])
+        items = {"frames": (frames, np.uint8), "actions": (padded, np.float32)}
+        known = [k[len("extras/"):] for k in self._extra_names()] if self.num_episodes else list(extras)
+        for name in known:
+            if name not in extras:
+                raise DatasetError(f"episode lacks '{name}', which earlier episodes in the file have")
+            arr = np.asarray(extras[name])
+            items[f"extras/{name}"] = (arr, np.float32 if arr.dtype == np.float32 else np.float64)
+        start = self.f["frames"].shape[0] if "frames" in self.f else 0
+        for name, (arr, dtype) in items.items():
+            ds = self._dataset(name, arr, dtype)
+            if ds.shape[0] != start:
+                raise DatasetError(f"{self.path}: '{name}' has {ds.shape[0]} rows, expected {start}")
+            ds.resize(start + L, axis=0)
+            ds[start:] = arr
+        for name, value in (("start", start), ("length", L), ("seed", seed)):
+            ds = self._dataset(f"episodes/{name}", np.zeros((1,), np.int64), np.int64)
+            ds.resize(ds.shape[0] + 1, axis=0)
+            ds[-1] = value
+        self.added += 1
+
+    def _extra_names(self) -> list[str]:
+        out: list[str] = []
+        if "extras" in self.f:
+            self.f["extras"].visit(lambda n: out.append(f"extras/{n}") if hasattr(self.f["extras"][n], "shape") else None)
+        return out
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        publish = exc_type is None or (exc_type is KeyboardInterrupt and self.added > 0)
+        try:
+            self.f.flush()
+            self.f.close()
+        finally:
+            if publish and self.num_episodes_on_disk() > 0:
+                os.replace(self.tmp, self.path)
+            elif self.tmp.exists():
+                self.tmp.unlink()
+
+    def num_episodes_on_disk(self) -> int:
+        try:
+            with _open_h5(self.tmp) as f:
+                return int(f["episodes/start"].shape[0]) if "episodes" in f else 0
+        except DatasetError:
+            return 0
+
+
+def _remove_stale_tmps(path: Path) -> None:
+    """Delete temporary files left by killed writers of ``path`` (their process is gone)."""
+    for tmp in path.parent.glob(f".{path.name}.tmp-*"):
+        try:
+            pid = int(tmp.name.rsplit("-", 1)[1])
+        except ValueError:
+            continue
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            tmp.unlink(missing_ok=True)
+        except PermissionError:
+            pass
+
+
+def split_assignment(num_episodes: int, val: float = 0.1, test: float = 0.1, seed: int = 0) -> np.ndarray:
+    """Split of each episode (0 train, 1 val, 2 test), fixed by ``seed`` and stable under appends.
+
+    Episodes are taken in blocks of 10; each block is shuffled by ``(seed, block)`` and its
+    first ``round(10 * test)`` members go to test, the next ``round(10 * val)`` to validation.
+    An episode's split therefore never changes when more episodes are appended.
+    """
+    n_test, n_val = round(10 * test), round(10 * val)
+    if n_test + n_val > 10 or min(val, test) < 0:
+        raise DatasetError(f"split fractions val={val}, test={test} are invalid")
+    out = np.zeros(num_episodes, np.int64)
+    for b in range(0, num_episodes, 10):
+        perm = np.random.default_rng([seed, b // 10]).permutation(10)
+        labels = np.zeros(10, np.int64)
+        labels[perm[:n_test]] = 2
+        labels[perm[n_test:n_test + n_val]] = 1
+        out[b:b + 10] = labels[: min(10, num_episodes - b)]
+    return out
+
+
+class Dataset:
+    """Read-only view of a dataset file: metadata, episodes and splits (lazy: nothing loaded)."""
+
+    def __init__(self, path: str | Path, val: float = 0.1, test: float = 0.1, split_seed: int = 0) -> None:
+        self.path = Path(path)
+        self.f = _open_h5(self.path, rdcc_nbytes=64 * 2**20)
+        self.meta = read_meta(self.f, self.path)
+        for name in ("frames", "actions", "episodes/start", "episodes/length", "episodes/seed"):
+            if name not in self.f:
+                raise DatasetError(f"{self.path} is incomplete: '{name}' is missing")
+        self.starts = self.f["episodes/start"][:]
+        self.lengths = self.f["episodes/length"][:]
+        self.seeds = self.f["episodes/seed"][:]
+        n = int(self.f["frames"].shape[0])
+        if len(self.starts) and (self.starts[-1] + self.lengths[-1] != n or self.f["actions"].shape[0] != n):
+            raise DatasetError(f"{self.path} is truncated: episodes cover {self.starts[-1] + self.lengths[-1]} frames, "
+                               f"the file holds {n} frames and {self.f['actions'].shape[0]} actions")
+        self.splits = split_assignment(len(self.starts), val, test, split_seed)
+        self.extras: list[str] = []
+        if "extras" in self.f:
+            self.f["extras"].visit(lambda k: self.extras.append(k) if hasattr(self.f["extras"][k], "shape") else None)
+
+    def __enter__(self) -> "Dataset":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.f.close()
+
+    @property
+    def env_id(self) -> str:
+        return self.meta["env_id"]
+
+    @property
+    def frame_size(self) -> int:
+        return int(self.meta["frame_size"])
+
+    @property
+    def action_dim(self) -> int:
+        return int(self.meta["action_space"]["dim"])
+
+    @property
+    def num_episodes(self) -> int:
+        return len(self.starts)
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.f["frames"].shape[0])
+
+    def episode_ids(self, split: str | None = None) -> np.ndarray:
+        if split is None:
+            return np.arange(self.num_episodes)
+        if split not in SPLITS:
+            raise DatasetError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+        return np.flatnonzero(self.splits == SPLITS.index(split))
+
+    def episode(self, i: int) -> dict[str, np.ndarray]:
+        """Episode ``i``: frames (L, H, W, 3), actions (L - 1, A), seed, and every extra (L, ...)."""
+        if not 0 <= i < self.num_episodes:
+            raise DatasetError(f"episode {i} out of range: {self.path} has {self.num_episodes}")
+        s, L = int(self.starts[i]), int(self.lengths[i])
+        out = {"frames": self.f["frames"][s:s + L], "actions": self.f["actions"][s:s + L - 1],
+               "seed": np.int64(self.seeds[i])}
+        for k in self.extras:
+            out[k] = self.f["extras"][k][s:s + L]
+        return out
+
+    def iter_episodes(self, split: str | None = None) -> Iterator[dict[str, np.ndarray]]:
+        for i in self.episode_ids(split):
+            yield self.episode(int(i))
+
+
+def summarize(path: str | Path) -> dict[str, Any]:
+    """A JSON-ready summary: episodes, steps, shapes, sizes, splits and metadata."""
+    with Dataset(path) as ds:
+        f = ds.f
+        stored = sum(f[k].id.get_storage_size() for k in ("frames", "actions"))
+        shapes = {"frames": list(f["frames"].shape), "actions": list(f["actions"].shape)}
+        shapes.update({f"extras/{k}": list(f["extras"][k].shape) for k in ds.extras})
+        splits = {s: int((ds.splits == i).sum()) for i, s in enumerate(SPLITS)}
+        return {
+            "path": str(path),
+            "env_id": ds.env_id,
+            "episodes": ds.num_episodes,
+            "frames": ds.num_frames,
+            "steps": int(ds.lengths.sum() - ds.num_episodes),
+            "episode_length": {"min": int(ds.lengths.min()), "mean": float(ds.lengths.mean()), "max": int(ds.lengths.max())}
+            if ds.num_episodes else {},
+            "frame_size": ds.frame_size,
+            "action_space": ds.meta["action_space"],
+            "shapes": shapes,
+            "extras": ds.extras,
+            "splits": splits,
+            "file_bytes": Path(path).stat().st_size,
+            "frames_raw_bytes": int(np.prod(f["frames"].shape)),
+            "stored_bytes": int(stored),
+            "meta": {k: v for k, v in ds.meta.items() if k not in ("action_space",)},
+        }

@@ -1,0 +1,143 @@
+"""Checkpoints: safetensors weights with the JSON config in the same file. Never pickle.
+
+A checkpoint is one ``.safetensors`` file whose header metadata holds ``"worldjepa"``: a
+JSON object with the model architecture, the training config, the env id, frame size,
+action space, dataset fingerprint and library version. A run directory holds
+``model.safetensors`` (weights for inference), ``last.safetensors`` (weights + optimizer +
+RNG state for exact resume) and a readable ``config.json`` copy. Every file is written to a
+temporary name and renamed, so a killed process never leaves a half-written checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+from typing import Any
+
+from ..errors import CheckpointError
+
+MODEL_FILE = "model.safetensors"
+RESUME_FILE = "last.safetensors"
+
+
+def resolve(path: str | Path, prefer: str = MODEL_FILE) -> Path:
+    """A checkpoint file from a file path or a run directory."""
+    p = Path(path)
+    if p.is_dir():
+        for name in (prefer, MODEL_FILE, RESUME_FILE):
+            if (p / name).is_file():
+                return p / name
+        raise CheckpointError(f"{p} holds no checkpoint ({MODEL_FILE} or {RESUME_FILE}); did training run to its first save?")
+    if not p.exists():
+        raise CheckpointError(f"checkpoint not found: {p}")
+    return p
+
+
+def sniff(path: Path) -> str:
+    """'safetensors', 'pickle', 'hdf5' or 'unknown', from the first bytes of a file."""
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if head[:4] == b"PK\x03\x04" or head[:1] == b"\x80":
+        return "pickle"
+    if head[:8] == b"\x89HDF\r\n\x1a\n":
+        return "hdf5"
+    if len(head) >= 9:
+        (n,) = struct.unpack("<Q", head[:8])
+        if head[8:9] == b"{" and 0 < n < 100 * 2**20:
+            return "safetensors"
+    return "unknown"
+
+
+def save(path: str | Path, tensors: dict[str, Any], meta: dict[str, Any]) -> None:
+    """Write ``tensors`` (name -> torch.Tensor) and ``meta`` (JSON-able) atomically."""
+    import torch
+    from safetensors.torch import save as st_save
+
+    from ..utils import atomic_write_bytes
+
+    flat = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    for k, v in flat.items():
+        if not torch.is_tensor(v):
+            raise TypeError(f"checkpoint entry {k} is not a tensor")
+    atomic_write_bytes(path, st_save(flat, metadata={"worldjepa": json.dumps(meta)}))
+
+
+def load(path: str | Path, prefer: str = MODEL_FILE) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(tensors, meta) of a checkpoint file or run directory; clear errors for anything else."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    p = resolve(path, prefer)
+    kind = sniff(p)
+    if kind == "pickle":
+        raise CheckpointError(f"{p} is a pickle (torch.save) file; worldjepa loads only safetensors checkpoints "
+                              "and never unpickles (unpickling can run arbitrary code)")
+    if kind != "safetensors":
+        raise CheckpointError(f"{p} is not a safetensors checkpoint ({kind})")
+    try:
+        tensors = load_file(str(p))
+        with open(p, "rb") as f:
+            (n,) = struct.unpack("<Q", f.read(8))
+            header = json.loads(f.read(n))
+    except (SafetensorError, ValueError, OSError) as e:
+        raise CheckpointError(f"{p} is truncated or corrupt: {e}") from None
+    raw = (header.get("__metadata__") or {}).get("worldjepa")
+    if raw is None:
+        raise CheckpointError(f"{p} is a safetensors file without worldjepa metadata (not a worldjepa checkpoint)")
+    return tensors, json.loads(raw)
+
+
+def read_meta(path: str | Path) -> dict[str, Any]:
+    """The metadata of a checkpoint without loading its tensors."""
+    p = resolve(path)
+    if sniff(p) != "safetensors":
+        return load(p)[1]  # raises the right error
+    with open(p, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(n))
+    raw = (header.get("__metadata__") or {}).get("worldjepa")
+    if raw is None:
+        raise CheckpointError(f"{p} is a safetensors file without worldjepa metadata (not a worldjepa checkpoint)")
+    meta = json.loads(raw)
+    meta["_tensors"] = {k: v["shape"] for k, v in header.items() if k != "__metadata__"}
+    return meta
+
+
+def check_compatible(meta: dict[str, Any], env_id: str | None = None, frame_size: int | None = None,
+                     action_dim: int | None = None, where: str = "checkpoint") -> None:
+    """Raise CheckpointError if the checkpoint was made for another env, frame size or action space."""
+    if env_id is not None and meta.get("env_id") not in (None, env_id):
+        raise CheckpointError(f"{where} was trained on {meta.get('env_id')}, not {env_id}")
+    if frame_size is not None and meta.get("frame_size") not in (None, frame_size):
+        raise CheckpointError(f"{where} expects {meta.get('frame_size')}x{meta.get('frame_size')} frames, "
+                              f"the data has {frame_size}x{frame_size}")
+    dim = (meta.get("action_space") or {}).get("dim")
+    if action_dim is not None and dim not in (None, action_dim):
+        raise CheckpointError(f"{where} expects {dim}-d actions, got {action_dim}-d")
+
+
+def flatten_optimizer(state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An optimizer ``state_dict`` as (tensors, JSON) so it can live in safetensors."""
+    import torch
+
+    tensors, scalars = {}, {}
+    for pid, entries in state["state"].items():
+        for name, v in entries.items():
+            if torch.is_tensor(v):
+                tensors[f"optim/{pid}/{name}"] = v
+            else:
+                scalars[f"{pid}/{name}"] = v
+    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
+
+
+def unflatten_optimizer(tensors: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
+    state: dict[int, dict[str, Any]] = {}
+    for key, v in tensors.items():
+        if key.startswith("optim/"):
+            _, pid, name = key.split("/", 2)
+            state.setdefault(int(pid), {})[name] = v
+    for key, v in info.get("scalars", {}).items():
+        pid, name = key.split("/", 1)
+        state.setdefault(int(pid), {})[name] = v
+    return {"state": state, "param_groups": info["param_groups"]}
