@@ -7,12 +7,15 @@ capped at 2 cells/s and the position moves by ``v * dt`` through the walls' swee
 stop the agent and zero the blocked velocity component; no tunnelling).
 
 Layouts: ``umaze``, ``medium``, ``large`` (the D4RL maps) and ``procedural``: a perfect
-maze carved by a depth-first search seeded by ``layout_seed``. Layout seeds are split once
-and for all: :func:`is_heldout_layout` (``seed % 5 == 4``) marks those kept for evaluation.
+maze carved by a depth-first search seeded by ``layout_seed`` (the layout is fixed for the
+env's life: make one env per layout). Layouts are split once and for all:
+:func:`is_heldout_layout` marks the one maze in five kept for evaluation, and
+``TRAIN_LAYOUT_SEEDS`` / ``HELDOUT_LAYOUT_SEEDS`` list the first 80 / 20 seeds of each side.
 """
 
 from __future__ import annotations
 
+import zlib
 from typing import ClassVar
 
 import numpy as np
@@ -58,13 +61,22 @@ SUBSTEPS = 4
 ORACLE_KP, ORACLE_KD = 3.0, 2.0  # PD gains of the reference controller (1/cell, s/cell)
 
 
-def is_heldout_layout(seed: int) -> bool:
-    """Whether a procedural ``layout_seed`` is reserved for evaluation (``seed % 5 == 4``)."""
-    return int(seed) % 5 == 4
+def is_heldout_layout(seed: int, rooms: int = 4) -> bool:
+    """Whether procedural ``layout_seed`` gives a maze reserved for evaluation (one in five).
+
+    The split hashes the maze itself (CRC-32 of its wall grid), not the seed: two seeds that
+    happen to carve the same maze always fall on the same side of the split.
+    """
+    return zlib.crc32(procedural_layout(seed, rooms).tobytes()) % 5 == 4
 
 
-TRAIN_LAYOUT_SEEDS: tuple[int, ...] = tuple(s for s in range(100) if not is_heldout_layout(s))  # 80 seeds
-HELDOUT_LAYOUT_SEEDS: tuple[int, ...] = tuple(s for s in range(100) if is_heldout_layout(s))  # 20 seeds
+def _first_seeds(heldout: bool, count: int) -> tuple[int, ...]:
+    out, seed = [], 0
+    while len(out) < count:
+        if is_heldout_layout(seed) == heldout:
+            out.append(seed)
+        seed += 1
+    return tuple(out)
 
 
 def procedural_layout(layout_seed: int, rooms: int = 4) -> np.ndarray:
@@ -95,6 +107,10 @@ def procedural_layout(layout_seed: int, rooms: int = 4) -> np.ndarray:
     return wall
 
 
+TRAIN_LAYOUT_SEEDS: tuple[int, ...] = _first_seeds(False, 80)  # the first 80 training layout seeds
+HELDOUT_LAYOUT_SEEDS: tuple[int, ...] = _first_seeds(True, 20)  # the first 20 held-out ones
+
+
 def parse_layout(text: str) -> np.ndarray:
     """``'#'`` / ``'.'`` map to a ``(rows, cols)`` bool grid, True = wall."""
     rows = [line for line in text.strip().splitlines()]
@@ -116,17 +132,18 @@ class PointMazeEnv(WorldEnv):
         render_mode: str | None = None,
         size: int = 64,
         layout: str = "umaze",
-        layout_seed: int = 0,
+        layout_seed: int | None = None,
         rooms: int = 4,
     ) -> None:
         super().__init__(render_mode, size)
+        layout_seed = TRAIN_LAYOUT_SEEDS[0] if layout_seed is None else int(layout_seed)
         if layout == "procedural":
             self.walls = procedural_layout(layout_seed, rooms)
         elif layout in LAYOUTS:
             self.walls = parse_layout(LAYOUTS[layout])
         else:
             raise EnvError(f"PointMazeEnv: unknown layout {layout!r}; expected one of {[*LAYOUTS, 'procedural']}")
-        self.layout, self.layout_seed = layout, int(layout_seed)
+        self.layout, self.layout_seed = layout, layout_seed
         names = {"umaze": "UMaze", "medium": "Medium", "large": "Large", "procedural": "Procedural"}
         self.default_id = f"worldjepa/PointMaze-{names[layout]}-v0"
         rows, cols = self.walls.shape

@@ -211,7 +211,8 @@ class PushTExpert:
 
     def act(self, obs: np.ndarray, info: dict[str, Any]) -> np.ndarray:
         """Action ``(2,)`` float32 from the true state (``info["state"]``, else ``obs``)."""
-        state = np.asarray(info.get("state", obs) if info else obs, np.float64)
+        state = info.get("state") if info else None
+        state = np.asarray(obs if state is None else state, np.float64)
         goal = np.concatenate([state[:2], self.target, np.zeros(3)])
         if self.env.success(state, goal):
             self.target = self._draw_target()
