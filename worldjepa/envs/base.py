@@ -14,15 +14,12 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
 
 from worldjepa.errors import EnvError
-
-logger = logging.getLogger(__name__)
 
 
 class WorldEnv(gym.Env):

@@ -113,8 +113,7 @@ HELDOUT_LAYOUT_SEEDS: tuple[int, ...] = _first_seeds(True, 20)  # the first 20 h
 
 def parse_layout(text: str) -> np.ndarray:
     """``'#'`` / ``'.'`` map to a ``(rows, cols)`` bool grid, True = wall."""
-    rows = [line for line in text.strip().splitlines()]
-    return np.array([[ch == "#" for ch in line] for line in rows], bool)
+    return np.array([[ch == "#" for ch in line] for line in text.strip().splitlines()], bool)
 
 
 class PointMazeEnv(WorldEnv):

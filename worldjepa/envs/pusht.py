@@ -22,6 +22,7 @@ import numpy as np
 from gymnasium import spaces
 
 from worldjepa.envs.base import Canvas, WorldEnv
+from worldjepa.errors import EnvError
 
 TABLE = 512.0  # table side (units)
 PUSHER_R = 15.0  # pusher radius (units)
@@ -71,7 +72,10 @@ class PushTEnv(WorldEnv):
 
     def __init__(self, render_mode: str | None = None, size: int = 64) -> None:
         super().__init__(render_mode, size)
-        import pymunk  # only Push-T needs it: keep `import worldjepa.envs` light
+        try:
+            import pymunk  # only Push-T needs it: keep `import worldjepa.envs` light
+        except ImportError as err:
+            raise EnvError("worldjepa/PushT-v0 needs pymunk: pip install 'worldjepa[pusht]'") from err
 
         self._pymunk = pymunk
         v, w = MAX_SPEED, MAX_SPIN
