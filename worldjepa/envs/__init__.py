@@ -1,7 +1,42 @@
-"""Built-in environments (placeholder until the environment suite lands)."""
+"""The built-in physical environments, registered with Gymnasium on import.
 
-BUILTIN_IDS: tuple[str, ...] = ()
+Importing this package is cheap: each id points at its class by an entry-point string, so
+numpy physics modules (and pymunk, for Push-T only) load when ``gymnasium.make`` builds
+the env. No id has ``max_episode_steps``: the collector decides episode lengths.
+
+    >>> import gymnasium as gym, worldjepa.envs
+    >>> env = gym.make("worldjepa/TwoRoom-v0", render_mode="rgb_array", size=64)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+
+# id -> (entry point, fixed keyword arguments of the variant)
+_SPECS: dict[str, tuple[str, dict[str, Any]]] = {
+    "worldjepa/TwoRoom-v0": ("worldjepa.envs.tworoom:TwoRoomEnv", {"random_door": False}),
+    "worldjepa/TwoRoomRandomDoor-v0": ("worldjepa.envs.tworoom:TwoRoomEnv", {"random_door": True}),
+    "worldjepa/PointMaze-UMaze-v0": ("worldjepa.envs.pointmaze:PointMazeEnv", {"layout": "umaze"}),
+    "worldjepa/PointMaze-Medium-v0": ("worldjepa.envs.pointmaze:PointMazeEnv", {"layout": "medium"}),
+    "worldjepa/PointMaze-Large-v0": ("worldjepa.envs.pointmaze:PointMazeEnv", {"layout": "large"}),
+    "worldjepa/PointMaze-Procedural-v0": ("worldjepa.envs.pointmaze:PointMazeEnv", {"layout": "procedural"}),
+    "worldjepa/Reacher-v0": ("worldjepa.envs.reacher:ReacherEnv", {}),
+    "worldjepa/PushT-v0": ("worldjepa.envs.pusht:PushTEnv", {}),
+}
+
+BUILTIN_IDS: tuple[str, ...] = tuple(_SPECS)
 
 
 def register() -> None:
-    """Register the built-in environments with Gymnasium (idempotent)."""
+    """Register every id in :data:`BUILTIN_IDS` with Gymnasium; calling it again does nothing."""
+    for env_id, (entry_point, kwargs) in _SPECS.items():
+        if env_id in gym.registry:
+            continue
+        gym.register(id=env_id, entry_point=entry_point, kwargs=dict(kwargs))
+
+
+register()
+
+__all__ = ["BUILTIN_IDS", "register"]

@@ -1,0 +1,209 @@
+"""A point mass in a grid maze (the D4RL / DINO-WM PointMaze task, without MuJoCo).
+
+Coordinates are in maze cells: cell ``(row, col)`` covers x in [col, col + 1] and y in
+[row, row + 1] (y grows downwards, as in frames). The agent is a double integrator:
+each 0.1 s step, ``v += 5 * a * dt``, then ``v *= 1 - 1.0 * dt`` (damping), the speed is
+capped at 2 cells/s and the position moves by ``v * dt`` through the walls' sweep (walls
+stop the agent and zero the blocked velocity component; no tunnelling).
+
+Layouts: ``umaze``, ``medium``, ``large`` (the D4RL maps) and ``procedural``: a perfect
+maze carved by a depth-first search seeded by ``layout_seed`` (the layout is fixed for the
+env's life: make one env per layout). Layouts are split once and for all:
+:func:`is_heldout_layout` marks the one maze in five kept for evaluation, and
+``TRAIN_LAYOUT_SEEDS`` / ``HELDOUT_LAYOUT_SEEDS`` list the first 80 / 20 seeds of each side.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import ClassVar
+
+import numpy as np
+from gymnasium import spaces
+
+from worldjepa.envs.base import Canvas, WorldEnv, move_point
+from worldjepa.errors import EnvError
+
+LAYOUTS: dict[str, str] = {
+    "umaze": """
+#####
+#...#
+###.#
+#...#
+#####""",
+    "medium": """
+########
+#..##..#
+#..#...#
+##...###
+#..#...#
+#.#..#.#
+#...#..#
+########""",
+    "large": """
+############
+#....#.....#
+#.##.#.#.#.#
+#......#...#
+#.####.###.#
+#..#.#.....#
+##.#.#.#.###
+#..#...#...#
+############""",
+}
+
+DT = 0.1  # seconds per step
+ACCEL = 5.0  # cells/s^2 at |a| = 1
+DAMPING = 1.0  # 1/s
+MAX_SPEED = 2.0  # cells/s
+AGENT_R = 0.2  # agent half-width for collisions and radius when drawn (cells)
+SUBSTEPS = 4
+ORACLE_KP, ORACLE_KD = 3.0, 2.0  # PD gains of the reference controller (1/cell, s/cell)
+
+
+def is_heldout_layout(seed: int, rooms: int = 4) -> bool:
+    """Whether procedural ``layout_seed`` gives a maze reserved for evaluation (one in five).
+
+    The split hashes the maze itself (CRC-32 of its wall grid), not the seed: two seeds that
+    happen to carve the same maze always fall on the same side of the split.
+    """
+    return zlib.crc32(procedural_layout(seed, rooms).tobytes()) % 5 == 4
+
+
+def _first_seeds(heldout: bool, count: int) -> tuple[int, ...]:
+    out, seed = [], 0
+    while len(out) < count:
+        if is_heldout_layout(seed) == heldout:
+            out.append(seed)
+        seed += 1
+    return tuple(out)
+
+
+def procedural_layout(layout_seed: int, rooms: int = 4) -> np.ndarray:
+    """Perfect maze on ``rooms x rooms`` rooms: a ``(2 rooms + 1)``-square bool grid, True = wall.
+
+    Iterative depth-first search (recursive backtracker) from room (0, 0) with neighbours
+    visited in an order drawn from ``np.random.default_rng(layout_seed)``.
+    """
+    rng = np.random.default_rng(layout_seed)
+    n = 2 * rooms + 1
+    wall = np.ones((n, n), bool)
+    seen = np.zeros((rooms, rooms), bool)
+    stack = [(0, 0)]
+    seen[0, 0] = True
+    wall[1, 1] = False
+    while stack:
+        r, c = stack[-1]
+        options = [(r + dr, c + dc) for dr, dc in ((1, 0), (-1, 0), (0, 1), (0, -1))
+                   if 0 <= r + dr < rooms and 0 <= c + dc < rooms and not seen[r + dr, c + dc]]
+        if not options:
+            stack.pop()
+            continue
+        nr, nc = options[int(rng.integers(len(options)))]
+        seen[nr, nc] = True
+        wall[2 * nr + 1, 2 * nc + 1] = False
+        wall[r + nr + 1, c + nc + 1] = False  # the wall cell between the two rooms
+        stack.append((nr, nc))
+    return wall
+
+
+TRAIN_LAYOUT_SEEDS: tuple[int, ...] = _first_seeds(False, 80)  # the first 80 training layout seeds
+HELDOUT_LAYOUT_SEEDS: tuple[int, ...] = _first_seeds(True, 20)  # the first 20 held-out ones
+
+
+def parse_layout(text: str) -> np.ndarray:
+    """``'#'`` / ``'.'`` map to a ``(rows, cols)`` bool grid, True = wall."""
+    return np.array([[ch == "#" for ch in line] for line in text.strip().splitlines()], bool)
+
+
+class PointMazeEnv(WorldEnv):
+    """Point-mass navigation in a maze.
+
+    State / observation: ``(x, y, vx, vy)`` in cells and cells/s. Action: ``Box(-1, 1, (2,))``,
+    the acceleration as a fraction of 5 cells/s^2 (out-of-range values are clipped).
+    Success: distance between positions < 0.5 cells (DINO-WM's maze threshold).
+    """
+
+    success_threshold: ClassVar[float] = 0.5  # cells
+
+    def __init__(
+        self,
+        render_mode: str | None = None,
+        size: int = 64,
+        layout: str = "umaze",
+        layout_seed: int | None = None,
+        rooms: int = 4,
+    ) -> None:
+        super().__init__(render_mode, size)
+        layout_seed = TRAIN_LAYOUT_SEEDS[0] if layout_seed is None else int(layout_seed)
+        if layout == "procedural":
+            self.walls = procedural_layout(layout_seed, rooms)
+        elif layout in LAYOUTS:
+            self.walls = parse_layout(LAYOUTS[layout])
+        else:
+            raise EnvError(f"PointMazeEnv: unknown layout {layout!r}; expected one of {[*LAYOUTS, 'procedural']}")
+        self.layout, self.layout_seed = layout, layout_seed
+        names = {"umaze": "UMaze", "medium": "Medium", "large": "Large", "procedural": "Procedural"}
+        self.default_id = f"worldjepa/PointMaze-{names[layout]}-v0"
+        rows, cols = self.walls.shape
+        r = AGENT_R
+        wr, wc = np.nonzero(self.walls)
+        self._boxes = np.stack([wc - r, wr - r, wc + 1 + r, wr + 1 + r], axis=1).astype(np.float64)  # (K, 4)
+        self._centres = np.stack([wc + 0.5, wr + 0.5], axis=1)  # (K, 2)
+        self._free = np.argwhere(~self.walls)  # (F, 2) rows, cols
+        low = np.array([0, 0, -MAX_SPEED, -MAX_SPEED], np.float32)
+        high = np.array([cols, rows, MAX_SPEED, MAX_SPEED], np.float32)
+        self.observation_space = spaces.Box(low, high, dtype=np.float32)
+        self.action_space = spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
+        self._background: Canvas | None = None
+
+    # -- physics ------------------------------------------------------------------------
+    def _advance(self, state: np.ndarray, action: np.ndarray) -> np.ndarray:
+        v = (state[2:] + ACCEL * DT * action) * (1.0 - DAMPING * DT)
+        speed = float(np.hypot(v[0], v[1]))
+        if speed > MAX_SPEED:
+            v = v * (MAX_SPEED / speed)
+        near = np.all(np.abs(self._centres - state[:2]) < 2.0, axis=1)  # moves are <= 0.2 cells
+        pos, hit_x, hit_y = move_point(state[:2], v * DT, self._boxes[near], SUBSTEPS)
+        v = np.array([0.0 if hit_x else v[0], 0.0 if hit_y else v[1]])
+        return np.concatenate([pos, v])
+
+    def sample_state(self, rng: np.random.Generator) -> np.ndarray:
+        """Uniform position in a uniformly drawn free cell (clear of its walls), at rest."""
+        row, col = self._free[int(rng.integers(len(self._free)))]
+        x, y = rng.uniform(AGENT_R, 1.0 - AGENT_R, size=2)
+        return np.array([col + x, row + y, 0.0, 0.0])
+
+    # -- goals --------------------------------------------------------------------------
+    def distance(self, state: np.ndarray, goal_state: np.ndarray) -> float:
+        """Euclidean distance between positions (cells); velocities are ignored."""
+        return float(np.hypot(state[0] - goal_state[0], state[1] - goal_state[1]))
+
+    def oracle_action(self, state: np.ndarray, goal_state: np.ndarray) -> np.ndarray:
+        """PD controller toward the goal position, blind to walls (a straight-line reference)."""
+        a = ORACLE_KP * (np.asarray(goal_state[:2]) - state[:2]) - ORACLE_KD * np.asarray(state[2:4])
+        return np.clip(a, -1.0, 1.0).astype(np.float32)
+
+    # -- drawing ------------------------------------------------------------------------
+    def _draw(self, state: np.ndarray) -> np.ndarray:
+        if self._background is None:
+            self._background = self._draw_walls()
+        canvas = self._background.copy()
+        canvas.disk(float(state[0]), float(state[1]), AGENT_R, (0.85, 0.1, 0.1))
+        return canvas.to_uint8()
+
+    def _draw_walls(self, ss: int = 4) -> Canvas:
+        """Maze centred in the frame; wall coverage from ``ss x ss`` samples per pixel (drawn once)."""
+        rows, cols = self.walls.shape
+        extent = float(max(rows, cols))
+        canvas = Canvas(self.size, -(extent - cols) / 2, -(extent - rows) / 2, extent, (0.94, 0.94, 0.92))
+        sub = canvas.scale * ((np.arange(ss) + 0.5) / ss - 0.5)  # sample offsets inside a pixel
+        xs = (canvas.xs[:, None] + sub[None, :]).ravel()  # (W * ss,)
+        ys = (canvas.ys[:, None] + sub[None, :]).ravel()
+        ci, ri = np.floor(xs).astype(int), np.floor(ys).astype(int)
+        inside = (ri[:, None] >= 0) & (ri[:, None] < rows) & (ci[None, :] >= 0) & (ci[None, :] < cols)
+        solid = np.where(inside, self.walls[np.clip(ri, 0, rows - 1)][:, np.clip(ci, 0, cols - 1)], True)
+        cover = solid.reshape(self.size, ss, self.size, ss).mean(axis=(1, 3)).astype(np.float32)
+        wall = np.array((0.15, 0.15, 0.2), np.float32)
+        canvas.image += cover[..., None] * (wall - canvas.image)
+        return canvas
