@@ -56,12 +56,18 @@ class AdaLNBlock(nn.Module):
         """Action embedding ``(..., W)`` -> stacked (shift, scale, gate) x 2 ``(..., 6W)``."""
         return self.modulation(F.silu(c))  # (..., 6W)
 
-    def _attn_in(self, x: torch.Tensor, mod: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Modulated pre-norm and fused projection: ``(..., W)`` -> q, k, v ``(..., h, hd)``."""
-        shift, scale = mod[..., 0 : x.shape[-1]], mod[..., x.shape[-1] : 2 * x.shape[-1]]
-        h = self.norm1(x) * (1 + scale) + shift  # (..., W)
+    def _attn_in(
+        self, x: torch.Tensor, mod: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Modulated pre-norm, fused projection and RoPE: ``(..., W)`` -> q, k, v ``(..., h, hd)``.
+
+        ``cos``/``sin`` must broadcast against ``(..., 2, h, hd / 2)``.
+        """
+        w = x.shape[-1]
+        h = self.norm1(x) * (1 + mod[..., w : 2 * w]) + mod[..., :w]  # (..., W)
         qkv = self.qkv(h).unflatten(-1, (3, self.heads, self.head_dim))  # (..., 3, h, hd)
-        return qkv.unbind(-3)  # 3 x (..., h, hd)
+        q, k = apply_rope(qkv[..., :2, :, :], cos, sin).unbind(-3)  # (..., h, hd) each
+        return q, k, qkv[..., 2, :, :]
 
     def _attn_out_and_mlp(
         self, x: torch.Tensor, att: torch.Tensor, mod: torch.Tensor
@@ -85,8 +91,8 @@ class AdaLNBlock(nn.Module):
         """Whole sequence: x ``(B, T, W)``, mod ``(B, T, 6W)``, mask ``(T, T)``, cos/sin
         ``(T, hd/2)`` -> (x ``(B, T, W)``, k ``(B, h, T, hd)``, v ``(B, h, T, hd)``)."""
         b, t, _ = x.shape
-        q, k, v = (y.transpose(1, 2) for y in self._attn_in(x, mod))  # (B, h, T, hd) each
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)  # (B, h, T, hd)
+        cs, sn = cos[:, None, None], sin[:, None, None]  # (T, 1, 1, hd/2)
+        q, k, v = (y.transpose(1, 2) for y in self._attn_in(x, mod, cs, sn))  # (B, h, T, hd)
         att = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, h, T, hd)
         att = att.transpose(1, 2).reshape(b, t, -1)  # (B, T, h*hd)
         return self._attn_out_and_mlp(x, att, mod), k, v
@@ -103,22 +109,23 @@ class AdaLNBlock(nn.Module):
 
         Writes the token's key/value into ``cache`` and attends to the last ``history``
         tokens: the shared history part ``(B, h, P, hd)`` (never expanded over S) and the
-        per-sample imagined part ``(B, S, h, G, hd)``.
+        per-sample imagined part ``(B, S, G, h * hd)``.
         """
-        q, k, v = self._attn_in(x, mod)  # (B, S, h, hd) each
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)  # (B, S, h, hd)
-        kp, vp, kg, vg = cache.push(k, v)  # (B, h, P, hd) x2, (B, S, h, G, hd) x2
-        scale = 1.0 / math.sqrt(self.head_dim)
-        sg = torch.einsum("bshd,bshgd->bshg", q, kg)  # (B, S, h, G)
-        if kp.shape[2] > 0:
-            sp = torch.einsum("bshd,bhpd->bshp", q, kp)  # (B, S, h, P)
-            p = torch.softmax(torch.cat((sp, sg), dim=-1) * scale, dim=-1)  # (B, S, h, P+G)
-            npre = kp.shape[2]
-            att = torch.einsum("bshp,bhpd->bshd", p[..., :npre], vp)  # (B, S, h, hd)
-            att = att + torch.einsum("bshg,bshgd->bshd", p[..., npre:], vg)  # (B, S, h, hd)
-        else:
-            p = torch.softmax(sg * scale, dim=-1)  # (B, S, h, G)
-            att = torch.einsum("bshg,bshgd->bshd", p, vg)  # (B, S, h, hd)
+        b, s, _ = x.shape
+        nh, hd = self.heads, self.head_dim
+        q, k, v = self._attn_in(x, mod, cos, sin)  # (B, S, h, hd) each
+        kp, vp, kg, vg = cache.push(k, v)  # (B, h, P, hd) x2, (B, S, G, h*hd) x2
+        g, npre = kg.shape[2], kp.shape[2]
+        # a handful of keys per query: broadcast products over a (B, S, G, h*hd) layout beat
+        # a batched matmul of (B*S*h) one-row matrices
+        sg = (q.reshape(b, s, 1, nh * hd) * kg).view(b, s, g, nh, hd).sum(-1)  # (B, S, G, h)
+        if npre > 0:
+            sp = torch.einsum("bshd,bhpd->bsph", q, kp)  # (B, S, P, h): one matmul per (b, h)
+            sg = torch.cat((sp, sg), dim=2)  # (B, S, P+G, h)
+        p = torch.softmax(sg / math.sqrt(hd), dim=2)  # (B, S, P+G, h)
+        att = (p[:, :, npre:, :, None] * vg.view(b, s, g, nh, hd)).sum(2)  # (B, S, h, hd)
+        if npre > 0:
+            att = att + torch.einsum("bsph,bhpd->bshd", p[:, :, :npre], vp)  # (B, S, h, hd)
         return self._attn_out_and_mlp(x, att.flatten(-2), mod)  # (B, S, W)
 
 
@@ -126,19 +133,20 @@ class LayerCache:
     """Keys/values of one layer during a rollout: shared history part + imagined part.
 
     The history part ``(B, h, P, hd)`` holds the last ``history - 1`` history tokens, once
-    per batch row; the imagined part is preallocated ``(B, S, h, H, hd)``.
+    per batch row; the imagined part is preallocated ``(B, S, H, h * hd)`` (heads flattened,
+    contiguous per sample for the broadcast products in :meth:`AdaLNBlock.step`).
     """
 
     def __init__(self, kp: torch.Tensor, vp: torch.Tensor, s: int, horizon: int, history: int):
         b, h, _, hd = kp.shape
         self.kp, self.vp, self.history, self.n = kp, vp, history, 0
-        self.kg = kp.new_empty(b, s, h, horizon, hd)  # (B, S, h, H, hd)
-        self.vg = vp.new_empty(b, s, h, horizon, hd)  # (B, S, h, H, hd)
+        self.kg = kp.new_empty(b, s, horizon, h * hd)  # (B, S, H, h*hd)
+        self.vg = vp.new_empty(b, s, horizon, h * hd)  # (B, S, H, h*hd)
 
     def push(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Append ``(B, S, h, hd)`` k/v; return the window (history part, imagined part)."""
-        self.kg[:, :, :, self.n] = k
-        self.vg[:, :, :, self.n] = v
+        self.kg[:, :, self.n] = k.flatten(-2)
+        self.vg[:, :, self.n] = v.flatten(-2)
         self.n += 1
         g = min(self.n, self.history)  # imagined tokens in the window (incl. the new one)
         p = min(self.kp.shape[2], self.history - g)  # history tokens still in the window
@@ -146,6 +154,6 @@ class LayerCache:
         return (
             self.kp[:, :, lo:],  # (B, h, p, hd)
             self.vp[:, :, lo:],  # (B, h, p, hd)
-            self.kg[:, :, :, self.n - g : self.n],  # (B, S, h, g, hd)
-            self.vg[:, :, :, self.n - g : self.n],  # (B, S, h, g, hd)
+            self.kg[:, :, self.n - g : self.n],  # (B, S, g, h*hd)
+            self.vg[:, :, self.n - g : self.n],  # (B, S, g, h*hd)
         )
