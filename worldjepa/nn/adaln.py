@@ -133,27 +133,37 @@ class LayerCache:
     """Keys/values of one layer during a rollout: shared history part + imagined part.
 
     The history part ``(B, h, P, hd)`` holds the last ``history - 1`` history tokens, once
-    per batch row; the imagined part is preallocated ``(B, S, H, h * hd)`` (heads flattened,
-    contiguous per sample for the broadcast products in :meth:`AdaLNBlock.step`).
+    per batch row. Without autograd the imagined part is a buffer preallocated as
+    ``(B, S, H, h * hd)`` (heads flattened, contiguous per sample for the broadcast products
+    in :meth:`AdaLNBlock.step`) and written in place; with autograd (gradient-based planners
+    differentiate through ``rollout``) in-place writes would invalidate saved tensors, so the
+    entries are kept in a list and the window is stacked from its last ``history`` entries.
     """
 
     def __init__(self, kp: torch.Tensor, vp: torch.Tensor, s: int, horizon: int, history: int):
         b, h, _, hd = kp.shape
         self.kp, self.vp, self.history, self.n = kp, vp, history, 0
-        self.kg = kp.new_empty(b, s, horizon, h * hd)  # (B, S, H, h*hd)
-        self.vg = vp.new_empty(b, s, horizon, h * hd)  # (B, S, H, h*hd)
+        self.grad = torch.is_grad_enabled()
+        self.ks: list[torch.Tensor] = []  # with autograd: (B, S, h*hd) per imagined token
+        self.vs: list[torch.Tensor] = []
+        if not self.grad:
+            self.kg = kp.new_empty(b, s, horizon, h * hd)  # (B, S, H, h*hd)
+            self.vg = vp.new_empty(b, s, horizon, h * hd)  # (B, S, H, h*hd)
 
     def push(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Append ``(B, S, h, hd)`` k/v; return the window (history part, imagined part)."""
-        self.kg[:, :, self.n] = k.flatten(-2)
-        self.vg[:, :, self.n] = v.flatten(-2)
         self.n += 1
         g = min(self.n, self.history)  # imagined tokens in the window (incl. the new one)
+        if self.grad:
+            drop = max(0, len(self.ks) - (self.history - 1))  # keep history - 1 old ones
+            self.ks = self.ks[drop:] + [k.flatten(-2)]  # g x (B, S, h*hd)
+            self.vs = self.vs[drop:] + [v.flatten(-2)]  # g x (B, S, h*hd)
+            kg, vg = torch.stack(self.ks, dim=2), torch.stack(self.vs, dim=2)  # (B, S, g, h*hd)
+        else:
+            self.kg[:, :, self.n - 1] = k.flatten(-2)
+            self.vg[:, :, self.n - 1] = v.flatten(-2)
+            kg = self.kg[:, :, self.n - g : self.n]  # (B, S, g, h*hd)
+            vg = self.vg[:, :, self.n - g : self.n]  # (B, S, g, h*hd)
         p = min(self.kp.shape[2], self.history - g)  # history tokens still in the window
         lo = self.kp.shape[2] - p
-        return (
-            self.kp[:, :, lo:],  # (B, h, p, hd)
-            self.vp[:, :, lo:],  # (B, h, p, hd)
-            self.kg[:, :, self.n - g : self.n],  # (B, S, g, h*hd)
-            self.vg[:, :, self.n - g : self.n],  # (B, S, g, h*hd)
-        )
+        return self.kp[:, :, lo:], self.vp[:, :, lo:], kg, vg  # (B, h, p, hd) x2, kg, vg
