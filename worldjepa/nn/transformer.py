@@ -108,7 +108,8 @@ class TransformerPredictor(nn.Module):
 
         The first ``Th - 1`` history tokens are run once per batch row (not per sample); their
         last ``history - 1`` keys/values per layer are broadcast over ``S``. Each imagined
-        step then runs one token per sample through the blocks.
+        step then runs one token per sample through the blocks. Call ``.eval()`` first for
+        deterministic imagination (dropout is active in training mode). Differentiable.
         """
         b, th, s, horizon = check_rollout(z_hist, a_hist, actions, self.dim, self.action_dim)
         n_keep = self.history - 1
