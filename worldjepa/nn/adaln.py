@@ -1,0 +1,169 @@
+"""Building blocks of the transformer predictor: RoPE, the band-causal mask, the AdaLN-zero
+block and the per-layer key/value cache used by ``rollout``.
+
+RoPE makes attention scores depend only on relative offsets, so the keys and values cached
+for a token stay valid as the attention window slides.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def rope_tables(
+    positions: torch.Tensor, head_dim: int, dtype: torch.dtype, base: float = 10000.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rotary tables for integer ``positions`` ``(L,)`` -> cos, sin ``(L, head_dim // 2)``."""
+    half = head_dim // 2
+    inv = base ** (-torch.arange(half, device=positions.device, dtype=torch.float64) / half)
+    ang = positions.to(torch.float64)[:, None] * inv[None, :]  # (L, half)
+    return ang.cos().to(dtype), ang.sin().to(dtype)  # (L, half) each
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate channel pairs ``(i, i + half)`` of ``x`` ``(..., hd)`` by the angles in cos/sin."""
+    half = x.shape[-1] // 2
+    x1, x2 = x[..., :half], x[..., half:]  # (..., half) each
+    return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)  # (..., hd)
+
+
+def band_mask(t: int, history: int, device: torch.device) -> torch.Tensor:
+    """Boolean ``(T, T)`` mask, True where query ``i`` may attend key ``j``: i-history < j <= i."""
+    i = torch.arange(t, device=device)[:, None]  # (T, 1)
+    j = torch.arange(t, device=device)[None, :]  # (1, T)
+    return (j <= i) & (j > i - history)  # (T, T)
+
+
+class AdaLNBlock(nn.Module):
+    """Pre-norm transformer block; LayerNorms modulated by the action (AdaLN-zero)."""
+
+    def __init__(self, width: int, heads: int, head_dim: int, mlp_dim: int, dropout: float):
+        super().__init__()
+        self.heads, self.head_dim = heads, head_dim
+        self.norm1 = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
+        self.qkv = nn.Linear(width, 3 * heads * head_dim)  # fused q, k, v
+        self.proj = nn.Linear(heads * head_dim, width)
+        self.norm2 = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
+        self.mlp = nn.Sequential(nn.Linear(width, mlp_dim), nn.GELU(), nn.Linear(mlp_dim, width))
+        self.drop = nn.Dropout(dropout)
+        self.modulation = nn.Linear(width, 6 * width)  # zero-initialised by the predictor
+
+    def modulations(self, c: torch.Tensor) -> torch.Tensor:
+        """Action embedding ``(..., W)`` -> stacked (shift, scale, gate) x 2 ``(..., 6W)``."""
+        return self.modulation(F.silu(c))  # (..., 6W)
+
+    def _attn_in(
+        self, x: torch.Tensor, mod: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Modulated pre-norm, fused projection and RoPE: ``(..., W)`` -> q, k, v ``(..., h, hd)``.
+
+        ``cos``/``sin`` must broadcast against ``(..., 2, h, hd / 2)``.
+        """
+        w = x.shape[-1]
+        h = self.norm1(x) * (1 + mod[..., w : 2 * w]) + mod[..., :w]  # (..., W)
+        qkv = self.qkv(h).unflatten(-1, (3, self.heads, self.head_dim))  # (..., 3, h, hd)
+        q, k = apply_rope(qkv[..., :2, :, :], cos, sin).unbind(-3)  # (..., h, hd) each
+        return q, k, qkv[..., 2, :, :]
+
+    def _attn_out_and_mlp(
+        self, x: torch.Tensor, att: torch.Tensor, mod: torch.Tensor
+    ) -> torch.Tensor:
+        """Gated residuals: attention output ``(..., h*hd)`` then the modulated MLP."""
+        w = x.shape[-1]
+        gate1, shift2 = mod[..., 2 * w : 3 * w], mod[..., 3 * w : 4 * w]
+        scale2, gate2 = mod[..., 4 * w : 5 * w], mod[..., 5 * w : 6 * w]
+        x = x + gate1 * self.drop(self.proj(att))  # (..., W)
+        h = self.norm2(x) * (1 + scale2) + shift2  # (..., W)
+        return x + gate2 * self.drop(self.mlp(h))  # (..., W)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        mod: torch.Tensor,
+        mask: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Whole sequence: x ``(B, T, W)``, mod ``(B, T, 6W)``, mask ``(T, T)``, cos/sin
+        ``(T, hd/2)`` -> (x ``(B, T, W)``, k ``(B, h, T, hd)``, v ``(B, h, T, hd)``)."""
+        b, t, _ = x.shape
+        cs, sn = cos[:, None, None], sin[:, None, None]  # (T, 1, 1, hd/2)
+        q, k, v = (y.transpose(1, 2) for y in self._attn_in(x, mod, cs, sn))  # (B, h, T, hd)
+        att = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, h, T, hd)
+        att = att.transpose(1, 2).reshape(b, t, -1)  # (B, T, h*hd)
+        return self._attn_out_and_mlp(x, att, mod), k, v
+
+    def step(
+        self,
+        x: torch.Tensor,
+        mod: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        cache: "LayerCache",
+    ) -> torch.Tensor:
+        """One new token per sample: x ``(B, S, W)``, mod ``(B, S, 6W)``, cos/sin ``(hd/2,)``.
+
+        Writes the token's key/value into ``cache`` and attends to the last ``history``
+        tokens: the shared history part ``(B, h, P, hd)`` (never expanded over S) and the
+        per-sample imagined part ``(B, S, G, h * hd)``.
+        """
+        b, s, _ = x.shape
+        nh, hd = self.heads, self.head_dim
+        q, k, v = self._attn_in(x, mod, cos, sin)  # (B, S, h, hd) each
+        kp, vp, kg, vg = cache.push(k, v)  # (B, h, P, hd) x2, (B, S, G, h*hd) x2
+        g, npre = kg.shape[2], kp.shape[2]
+        # a handful of keys per query: broadcast products over a (B, S, G, h*hd) layout beat
+        # a batched matmul of (B*S*h) one-row matrices
+        sg = (q.reshape(b, s, 1, nh * hd) * kg).view(b, s, g, nh, hd).sum(-1)  # (B, S, G, h)
+        if npre > 0:
+            sp = torch.einsum("bshd,bhpd->bsph", q, kp)  # (B, S, P, h): one matmul per (b, h)
+            sg = torch.cat((sp, sg), dim=2)  # (B, S, P+G, h)
+        p = torch.softmax(sg / math.sqrt(hd), dim=2)  # (B, S, P+G, h)
+        att = (p[:, :, npre:, :, None] * vg.view(b, s, g, nh, hd)).sum(2)  # (B, S, h, hd)
+        if npre > 0:
+            att = att + torch.einsum("bsph,bhpd->bshd", p[:, :, :npre], vp)  # (B, S, h, hd)
+        return self._attn_out_and_mlp(x, att.flatten(-2), mod)  # (B, S, W)
+
+
+class LayerCache:
+    """Keys/values of one layer during a rollout: shared history part + imagined part.
+
+    The history part ``(B, h, P, hd)`` holds the last ``history - 1`` history tokens, once
+    per batch row. Without autograd the imagined part is a buffer preallocated as
+    ``(B, S, H, h * hd)`` (heads flattened, contiguous per sample for the broadcast products
+    in :meth:`AdaLNBlock.step`) and written in place; with autograd (gradient-based planners
+    differentiate through ``rollout``) in-place writes would invalidate saved tensors, so the
+    entries are kept in a list and the window is stacked from its last ``history`` entries.
+    """
+
+    def __init__(self, kp: torch.Tensor, vp: torch.Tensor, s: int, horizon: int, history: int):
+        b, h, _, hd = kp.shape
+        self.kp, self.vp, self.history, self.n = kp, vp, history, 0
+        self.grad = torch.is_grad_enabled()
+        self.ks: list[torch.Tensor] = []  # with autograd: (B, S, h*hd) per imagined token
+        self.vs: list[torch.Tensor] = []
+        if not self.grad:
+            self.kg = kp.new_empty(b, s, horizon, h * hd)  # (B, S, H, h*hd)
+            self.vg = vp.new_empty(b, s, horizon, h * hd)  # (B, S, H, h*hd)
+
+    def push(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Append ``(B, S, h, hd)`` k/v; return the window (history part, imagined part)."""
+        self.n += 1
+        g = min(self.n, self.history)  # imagined tokens in the window (incl. the new one)
+        if self.grad:
+            drop = max(0, len(self.ks) - (self.history - 1))  # keep history - 1 old ones
+            self.ks = self.ks[drop:] + [k.flatten(-2)]  # g x (B, S, h*hd)
+            self.vs = self.vs[drop:] + [v.flatten(-2)]  # g x (B, S, h*hd)
+            kg, vg = torch.stack(self.ks, dim=2), torch.stack(self.vs, dim=2)  # (B, S, g, h*hd)
+        else:
+            self.kg[:, :, self.n - 1] = k.flatten(-2)
+            self.vg[:, :, self.n - 1] = v.flatten(-2)
+            kg = self.kg[:, :, self.n - g : self.n]  # (B, S, g, h*hd)
+            vg = self.vg[:, :, self.n - g : self.n]  # (B, S, g, h*hd)
+        p = min(self.kp.shape[2], self.history - g)  # history tokens still in the window
+        lo = self.kp.shape[2] - p
+        return self.kp[:, :, lo:], self.vp[:, :, lo:], kg, vg  # (B, h, p, hd) x2, kg, vg

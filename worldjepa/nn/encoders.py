@@ -1,0 +1,137 @@
+"""Encoders (perception): frames ``(B, 3, H, W)`` float in [0, 1] -> embeddings ``(B, out_dim)``.
+
+``CNNEncoder`` is the CPU default (a 4-layer strided CNN); ``ViTTiny`` is the LeWM-style
+option. Both map [0, 1] pixels to [-1, 1] internally.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from worldjepa.errors import ConfigError
+from worldjepa.nn._checks import check_shape, init_weights
+
+
+class CNNEncoder(nn.Module):
+    """Strided CNN: ``Conv(4x4, stride 2) -> GroupNorm -> GELU`` per entry of ``channels``,
+    then flatten a ``grid x grid`` map and a ``Linear`` to ``out_dim``.
+
+    Each conv halves the side; ``grid = size / 2**len(channels)`` (at least 1) is computed at
+    construction, so ``size`` must be the frame side (32..128 tested; 64 -> 4x4 map). The
+    flatten keeps *where* things are, which global pooling would average away.
+    GroupNorm keeps samples independent (no batch statistics in the encoder).
+    """
+
+    def __init__(
+        self, size: int = 64, channels: tuple[int, ...] = (32, 64, 128, 256), out_dim: int = 256
+    ):
+        super().__init__()
+        if size < 2 ** len(channels):
+            raise ValueError(f"size {size} too small for {len(channels)} stride-2 layers")
+        self.size, self.out_dim = size, out_dim
+        layers: list[nn.Module] = []
+        c_in, side = 3, size
+        for c in channels:
+            layers += [nn.Conv2d(c_in, c, 4, stride=2, padding=1), _groupnorm(c), nn.GELU()]
+            c_in, side = c, side // 2
+        self.convs = nn.Sequential(*layers)
+        self.grid = side
+        self.fc = nn.Linear(c_in * side * side, out_dim)
+        init_weights(self.fc)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, size, size)`` in [0, 1] -> ``(B, out_dim)``."""
+        check_shape("frames", frames, ("B", 3, self.size, self.size))
+        x = self.convs(frames * 2 - 1)  # (B, C, grid, grid)
+        return self.fc(x.flatten(1))  # (B, out_dim)
+
+
+def _groupnorm(c: int) -> nn.GroupNorm:
+    """GroupNorm with up to 8 groups that divide ``c``."""
+    groups = max(g for g in (1, 2, 4, 8) if c % g == 0)
+    return nn.GroupNorm(groups, c)
+
+
+class _ViTBlock(nn.Module):
+    """Pre-norm transformer block (bidirectional attention)."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: float):
+        super().__init__()
+        self.heads = heads
+        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+        hidden = int(dim * mlp_ratio)
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, N, dim)`` -> ``(B, N, dim)``."""
+        b, n, d = x.shape
+        qkv = self.qkv(self.norm1(x)).view(b, n, 3, self.heads, d // self.heads)  # (B,N,3,h,hd)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # (B, h, N, hd) each
+        att = F.scaled_dot_product_attention(q, k, v)  # (B, h, N, hd)
+        x = x + self.proj(att.transpose(1, 2).reshape(b, n, d))  # (B, N, dim)
+        return x + self.mlp(self.norm2(x))  # (B, N, dim)
+
+
+class ViTTiny(nn.Module):
+    """Vision transformer (ViT-tiny by default: 12 blocks, width 192, 3 heads; ~5.5M params).
+
+    Patches of ``patch x patch`` pixels plus a CLS token with learned positions; the output is
+    the final-LayerNorm CLS token (``pool="cls"``) or the mean of the patch tokens
+    (``pool="mean"``), then a ``Linear`` to ``out_dim`` (identity when ``out_dim == dim``).
+    """
+
+    def __init__(
+        self,
+        size: int = 64,
+        patch: int = 8,
+        dim: int = 192,
+        depth: int = 12,
+        heads: int = 3,
+        out_dim: int = 192,
+        mlp_ratio: float = 4.0,
+        pool: str = "cls",
+    ):
+        super().__init__()
+        if size % patch:
+            raise ValueError(f"size {size} is not a multiple of patch {patch}")
+        if dim % heads:
+            raise ValueError(f"dim {dim} is not a multiple of heads {heads}")
+        if pool not in ("cls", "mean"):
+            raise ValueError(f"pool must be 'cls' or 'mean', got {pool!r}")
+        self.size, self.out_dim, self.pool = size, out_dim, pool
+        n = (size // patch) ** 2
+        self.patch_embed = nn.Conv2d(3, dim, patch, stride=patch)
+        self.cls = nn.Parameter(torch.zeros(1, 1, dim))
+        self.pos = nn.Parameter(torch.zeros(1, n + 1, dim))
+        self.blocks = nn.Sequential(*(_ViTBlock(dim, heads, mlp_ratio) for _ in range(depth)))
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.head = nn.Linear(dim, out_dim) if out_dim != dim else nn.Identity()
+        init_weights(self)
+        nn.init.trunc_normal_(self.pos, std=0.02, a=-0.04, b=0.04)
+        nn.init.trunc_normal_(self.cls, std=0.02, a=-0.04, b=0.04)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, size, size)`` in [0, 1] -> ``(B, out_dim)``."""
+        check_shape("frames", frames, ("B", 3, self.size, self.size))
+        x = self.patch_embed(frames * 2 - 1).flatten(2).transpose(1, 2)  # (B, N, dim)
+        x = torch.cat((self.cls.expand(x.shape[0], -1, -1), x), dim=1)  # (B, N+1, dim)
+        x = self.norm(self.blocks(x + self.pos))  # (B, N+1, dim)
+        feat = x[:, 0] if self.pool == "cls" else x[:, 1:].mean(dim=1)  # (B, dim)
+        return self.head(feat)  # (B, out_dim)
+
+
+ENCODERS: dict[str, type[nn.Module]] = {"cnn": CNNEncoder, "vit_tiny": ViTTiny}
+
+
+def build_encoder(name: str, **kwargs: Any) -> nn.Module:
+    """Build a registered encoder, e.g. ``build_encoder("cnn", size=64, out_dim=128)``."""
+    if name not in ENCODERS:
+        raise ConfigError(f"unknown encoder {name!r}; valid: {', '.join(sorted(ENCODERS))}")
+    return ENCODERS[name](**kwargs)
