@@ -8,9 +8,10 @@ A planner subclass adds only its update rule through four hooks:
 - ``_solution(state)``: the planner's own answer ``(B, H, A)`` (e.g. the CEM mean) or
   ``(B, S, H, A)`` answers, scored once more after the last update.
 
-The loop in :meth:`BasePlanner.plan` runs the hooks ``iterations`` times, keeps the best
-candidate seen so far per batch row, scores the planner's own answer once at the end and
-returns whichever is lower. Its ``cost`` is therefore always the true cost of its
+The loop in :meth:`BasePlanner.plan` scores the initial guess, runs the hooks
+``iterations`` times, keeps the best candidate seen so far per batch row, scores the
+planner's own answer once at the end and returns the lowest of all (so a warm start never
+makes the answer worse than the guess itself). Its ``cost`` is therefore always the true cost of its
 ``actions``.
 """
 
@@ -165,6 +166,10 @@ class BasePlanner:
         best = mean.detach().clone()  # (B, H, A)
         per_iter = []
         with grad_mode:
+            with torch.no_grad():  # the warm start itself is a candidate: warm never hurts
+                start = mean.unsqueeze(1)  # (B, 1, H, A)
+                best, best_cost, _ = self._keep_best(best, best_cost, start,
+                                                     self._evaluate(cost_fn, start))
             state = self._init_state(mean)
             for it in range(self.iterations):
                 actions = self._propose(state, it)  # (B, S, H, A)
