@@ -113,7 +113,7 @@ class BasePlanner:
 
     def clip(self, actions: Tensor) -> Tensor:
         """Clamp ``(..., A)`` actions into ``[low, high]``."""
-        return torch.maximum(torch.minimum(actions, self._high), self._low)
+        return torch.clamp(actions, self._low, self._high)
 
     def gaussian(self, mean: Tensor, std: Tensor, n: int) -> Tensor:
         """``n`` clipped Gaussian samples around ``mean`` ``(B, H, A)``: ``(B, n, H, A)``."""
@@ -168,13 +168,15 @@ class BasePlanner:
         with grad_mode:
             with torch.no_grad():  # the warm start itself is a candidate: warm never hurts
                 start = mean.unsqueeze(1)  # (B, 1, H, A)
-                best, best_cost, _ = self._keep_best(best, best_cost, start,
-                                                     self._evaluate(cost_fn, start))
+                best, best_cost, start_cost = self._keep_best(best, best_cost, start,
+                                                              self._evaluate(cost_fn, start))
+                self._check_nan(start_cost)
             state = self._init_state(mean)
             for it in range(self.iterations):
                 actions = self._propose(state, it)  # (B, S, H, A)
                 cost = self._evaluate(cost_fn, actions)  # (B, S)
                 best, best_cost, it_min = self._keep_best(best, best_cost, actions, cost)
+                self._check_nan(it_min)
                 per_iter.append(it_min)
                 state = self._update(state, actions, cost, it)
             final = self._solution(state)  # (B, H, A), (B, S, H, A) or None
@@ -220,9 +222,12 @@ class BasePlanner:
                 got = tuple(cost.shape) if isinstance(cost, Tensor) else type(cost).__name__
                 raise ValueError(f"cost_fn must return (B, S) = {expected} for actions "
                                  f"(B, S, H, A) = {tuple(actions.shape)}, got {got}")
-            if bool(torch.isnan(cost).any()):
-                raise ValueError(f"cost_fn returned NaN for some of the {expected} candidates")
         return cost
+
+    def _check_nan(self, cost_min: Tensor) -> None:
+        # min propagates NaN, so checking the (B,) minima covers every candidate
+        if self.check_cost and bool(torch.isnan(cost_min).any()):
+            raise ValueError("cost_fn returned NaN for some candidates (B, S) of this batch")
 
     @staticmethod
     def _keep_best(best: Tensor, best_cost: Tensor, actions: Tensor,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from .base import BasePlanner
@@ -39,9 +40,11 @@ class CEM(BasePlanner):
 
     def _refit(self, state: dict[str, Tensor], elites: Tensor) -> dict[str, Tensor]:
         """Blend ``mean``/``std`` towards the elites' ``(B, K, H, A)`` moments."""
+        std, mean = torch.std_mean(elites, dim=1, correction=0)  # (B, H, A) each
         m = self.momentum
-        mean = m * state["mean"] + (1 - m) * elites.mean(dim=1)  # (B, H, A)
-        std = m * state["std"] + (1 - m) * elites.std(dim=1, unbiased=False)  # (B, H, A)
+        if m > 0:
+            mean = m * state["mean"] + (1 - m) * mean  # (B, H, A)
+            std = m * state["std"] + (1 - m) * std  # (B, H, A)
         if self.min_std > 0:
             std = std.clamp_min(self.min_std * float((self.high - self.low).min()) / 2)
         return {**state, "mean": mean, "std": std}
