@@ -128,3 +128,19 @@ def test_cost_per_iter_of_cem_does_not_increase_much() -> None:
     per_iter = res.info["cost_per_iter"][:, 0]  # (iterations,)
     assert per_iter.shape == (CONFIGS["cem"]["iterations"],)
     assert per_iter[-1] < 0.2 * per_iter[0]
+
+
+def test_icem_population_shrinks_reuses_elites_and_includes_the_mean() -> None:
+    world = LinearWorld(2, seed=1)
+    seen: list[int] = []
+
+    def cost(actions):
+        seen.append(actions.shape[1])
+        return world.cost(actions)
+
+    planner = make_planner("icem", low=-1.0, high=1.0, horizon=H, action_dim=2, samples=200,
+                           iterations=4, elites=10, shrink=2.0, keep_elites=0.3)
+    planner.plan(cost, batch=1)
+    # [initial guess], then per iteration: population 200 / 2^it (never below 2 * elites)
+    # + kept elites (3 after the first iteration) + the mean (1), then the final mean
+    assert seen == [1, 200 + 1, 100 + 3 + 1, 50 + 3 + 1, 25 + 3 + 1, 1]

@@ -187,6 +187,9 @@ class BasePlanner:
                 best, best_cost, _ = self._keep_best(best, best_cost, final,
                                                      self._evaluate(cost_fn, final))
         info = {"cost_per_iter": torch.stack(per_iter)}  # (iterations, B)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("plan/%s: B=%d H=%d cost %s", type(self).__name__, B, mean.shape[1],
+                         best_cost.tolist())
         return PlanResult(actions=best, cost=best_cost, info=info)
 
     def _initial_guess(self, init: Tensor | None, batch: int | None) -> Tensor:
