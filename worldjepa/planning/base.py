@@ -155,6 +155,8 @@ class BasePlanner:
                 the middle of the bounds with ``horizon`` steps and ``batch`` rows (default 1).
             batch: ``B`` when ``init`` is ``None``; must match ``init`` otherwise.
 
+        Device and dtype follow ``init`` (CPU float32 without it).
+
         Returns:
             :class:`PlanResult` with ``actions`` ``(B, H, A)`` and ``cost`` ``(B,)``.
         """
@@ -184,8 +186,9 @@ class BasePlanner:
             with torch.no_grad():
                 final = self.clip(final.detach())
                 final = final.unsqueeze(1) if final.ndim == 3 else final  # (B, S', H, A)
-                best, best_cost, _ = self._keep_best(best, best_cost, final,
-                                                     self._evaluate(cost_fn, final))
+                best, best_cost, final_cost = self._keep_best(best, best_cost, final,
+                                                              self._evaluate(cost_fn, final))
+                self._check_nan(final_cost)
         info = {"cost_per_iter": torch.stack(per_iter)}  # (iterations, B)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("plan/%s: B=%d H=%d cost %s", type(self).__name__, B, mean.shape[1],
