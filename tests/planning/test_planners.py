@@ -144,3 +144,12 @@ def test_icem_population_shrinks_reuses_elites_and_includes_the_mean() -> None:
     # [initial guess], then per iteration: population 200 / 2^it (never below 2 * elites)
     # + kept elites (3 after the first iteration) + the mean (1), then the final mean
     assert seen == [1, 200 + 1, 100 + 3 + 1, 50 + 3 + 1, 25 + 3 + 1, 1]
+
+
+@pytest.mark.parametrize("name", sorted(PLANNERS))
+def test_dtype_follows_the_warm_start(name: str) -> None:
+    world = LinearWorld(2, seed=6)
+    world.M, world.z0, world.goal = world.M.double(), world.z0.double(), world.goal.double()
+    tiny = {"samples": 8, "iterations": 2, **({"elites": 2} if name != "mppi" else {})}
+    res = build(name, 2, **tiny).plan(world.cost, torch.zeros(1, H, 2, dtype=torch.float64))
+    assert res.actions.dtype == torch.float64 and res.actions.shape == (1, H, 2)

@@ -93,6 +93,7 @@ class MPC:
             if self._previous is not None:
                 init = init.to(self._previous.device)
             result = self.planner.plan(cost_fn, init)
+            logger.debug("plan/mpc: replanned %d envs, horizon %d", init.shape[0], self.horizon)
             self.last_result = result
             self._previous = result.actions  # (B, H, A)
             self._buffer = result.actions[:, : self.replan_every]  # (B, k, A)
