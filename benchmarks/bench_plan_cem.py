@@ -9,11 +9,12 @@ rollout function; only the planner differs.
 The peer (PyPI ``stable-worldmodel``) lives in another virtual environment, since its
 dependencies conflict with ours; the whole comparison then runs in a subprocess with that
 python (``--peer-python``, default ``/work/peer-plan-venv/bin/python``, same torch build)
-and alternates the two planners at every repeat, so load on the shared CPU hits both. Its package ``__init__`` imports its environments (OpenCV,
-torchvision); only ``stable_worldmodel.solver.cem`` is needed, so the child registers the
-two parent packages without running their ``__init__`` and imports that module as is.
+and alternates the two planners at every repeat, so load on the shared CPU hits both.
+Its package ``__init__`` imports its environments (OpenCV, torchvision, whose wheel would
+replace our torch); only ``stable_worldmodel.solver.cem`` is needed, so the child registers
+the two parent packages without running their ``__init__`` and imports that module as is.
 
-    PYTHONPATH=. python benchmarks/bench_plan_cem.py [--repeats 7] [--threads 2] [--no-peer]
+    PYTHONPATH=. python benchmarks/bench_plan_cem.py [--repeats 9] [--threads 2] [--no-peer]
 
 Prints a markdown table: median and min ms per replan, FLOPs per replan, achieved GFLOP/s
 (at the min) and its fraction of the best large float32 matmul throughput measured in the

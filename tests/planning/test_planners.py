@@ -99,7 +99,8 @@ def test_warm_start_beats_cold_start_at_a_small_budget(name: str) -> None:
     small = dict(samples=30, iterations=2, elites=5) if name != "mppi" else \
         dict(samples=30, iterations=2)
     cold = build(name, 4, **small).plan(world.cost, batch=8).cost
-    warm_init = solved + 0.05 * torch.randn(solved.shape, generator=torch.Generator().manual_seed(0))
+    g = torch.Generator().manual_seed(0)
+    warm_init = solved + 0.05 * torch.randn(solved.shape, generator=g)
     spread = {"noise_std" if name == "mppi" else "init_std": 0.1}
     warm = build(name, 4, **spread, **small).plan(world.cost, warm_init).cost
     assert warm.mean() < 0.5 * cold.mean(), (warm.mean(), cold.mean())

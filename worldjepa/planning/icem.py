@@ -17,7 +17,8 @@ def colored_noise(shape: tuple[int, ...], beta: float, generator: torch.Generato
     ``beta = 0`` is white noise; larger ``beta`` gives smoother sequences (2 = Brownian-like).
     """
     *lead, H, A = shape
-    white = torch.randn((*lead, A, H), generator=generator, device=device, dtype=dtype)  # (..., A, H)
+    white = torch.randn((*lead, A, H), generator=generator, device=device,
+                        dtype=dtype)  # (..., A, H)
     if beta == 0 or H < 2:
         return white.transpose(-1, -2)  # (..., H, A)
     f = torch.fft.rfftfreq(H, device=device, dtype=dtype)  # (F,)
