@@ -33,7 +33,7 @@ from worldjepa.errors import WorldJepaError
 
 __all__ = ["SIGReg", "SIGRegError", "epps_pulley", "quadrature"]
 
-_CHUNK_ELEMS = 1 << 17  # complex values per chunk: 1 MiB in complex64, fits in L2 cache
+_CHUNK_ELEMS = 1 << 16  # complex values per chunk: 512 KiB in complex64, stays in L2 cache
 
 
 class SIGRegError(WorldJepaError, FloatingPointError):
@@ -69,21 +69,22 @@ class _ECF(torch.autograd.Function):
     def forward(ctx, x: Tensor, dt: float, num_points: int) -> Tensor:
         n, k = x.shape
         cdtype = torch.complex128 if x.dtype == torch.float64 else torch.complex64
-        acc = torch.zeros(k, num_points, dtype=cdtype, device=x.device)  # (K, P)
         rows = max(1, _CHUNK_ELEMS // max(k, 1))
-        for i in range(0, n, rows):
+        sums = torch.zeros((n + rows - 1) // rows, num_points, k, dtype=cdtype,
+                           device=x.device)  # (chunks, P, K) per-chunk sums; knot 0 set below
+        for c, i in enumerate(range(0, n, rows)):
             xc = x[i:i + rows]  # (n, K)
             e1 = torch.polar(torch.ones_like(xc), xc * dt)  # (n, K) exp(i dt x)
-            e = e1.clone()
-            acc[:, 1] += e.sum(0)
+            e = e1.clone()  # (n, K)
+            torch.sum(e, 0, out=sums[c, 1])
             for p in range(2, num_points):
                 e.mul_(e1)  # (n, K) exp(i p dt x)
-                acc[:, p] += e.sum(0)
-        acc /= n
-        acc[:, 0] = 1.0  # t = 0: exp(0) = 1 exactly
+                torch.sum(e, 0, out=sums[c, p])
+        ecf = sums.sum(0).T / n  # (K, P)
+        ecf[:, 0] = 1.0  # t = 0: exp(0) = 1 exactly
         ctx.save_for_backward(x)
         ctx.dt, ctx.num_points = dt, num_points
-        return torch.stack((acc.real, acc.imag))  # (2, K, P)
+        return torch.stack((ecf.real, ecf.imag))  # (2, K, P)
 
     @staticmethod
     def backward(ctx, grad: Tensor):
@@ -93,16 +94,16 @@ class _ECF(torch.autograd.Function):
         # d/dx mean_n cos(t x_n) = -t sin(t x)/N ; d/dx mean_n sin(t x_n) = t cos(t x)/N, so
         # grad_x = Re(sum_p h_p exp(i t_p x)) with h_p = t_p (g_sin + i g_cos) / N.
         t = torch.arange(num_points, dtype=x.dtype, device=x.device) * dt  # (P,)
-        h = torch.complex(grad[1], grad[0]) * (t / n)  # (K, P)
+        h = (torch.complex(grad[1], grad[0]) * (t / n)).T.contiguous()  # (P, K)
         out = torch.empty_like(x)  # (N, K)
         rows = max(1, _CHUNK_ELEMS // max(k, 1))
         for i in range(0, n, rows):
             xc = x[i:i + rows]  # (n, K)
             e1 = torch.polar(torch.ones_like(xc), xc * dt)  # (n, K)
-            acc = h[:, -1].expand_as(e1).clone()  # (n, K) Horner: h_{P-1}
+            acc = h[-1].expand_as(e1).clone()  # (n, K) Horner: h_{P-1}
             for p in range(num_points - 2, 0, -1):
-                acc = torch.addcmul(h[:, p], acc, e1)  # (n, K) h_p + acc * e1
-            out[i:i + rows] = (acc * e1).real  # h_0 = 0 since t_0 = 0
+                torch.addcmul(h[p], acc, e1, out=acc)  # (n, K) h_p + acc * e1, in place
+            out[i:i + rows] = acc.mul_(e1).real  # h_0 = 0 since t_0 = 0
         return out, None, None
 
 
