@@ -9,7 +9,8 @@ The peer is imported only here. If it is not importable in this interpreter, ``-
 runs its half in that interpreter (a subprocess of this script); without either, the peer
 columns are skipped with a message. Both sides get identical inputs; statistic values are
 compared with identical directions (the peer's per-slice routine fed our projections).
-Prints a markdown table: median time per call over the repeats, ratio peer/ours.
+Prints a markdown table: median time per call over the repeats, ratio peer/ours. In one
+process the two sides' calls alternate, so a shared, fluctuating CPU load hits both alike.
 """
 
 from __future__ import annotations
@@ -39,6 +40,20 @@ def _median_time(fn, repeats: int, warmup: int = 2) -> float:
         fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def _median_times_interleaved(fns, repeats: int, warmup: int = 2) -> list[float]:
+    """Median seconds per call of each fn, calls alternating so load drift hits all alike."""
+    for fn in fns:
+        for _ in range(warmup):
+            fn()
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, ts in zip(fns, times):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+    return [statistics.median(ts) for ts in times]
 
 
 def _fwd_bwd(loss_fn, z: torch.Tensor):
@@ -86,17 +101,29 @@ def main() -> None:
     dirs = [SIGReg(num_slices=SLICES).directions(d, 0) for _, d in SIZES]  # step-0 directions
     our_rows = []
     for z0 in zs:
-        z = z0.clone().requires_grad_()
-        sec = _median_time(_fwd_bwd(SIGReg(num_slices=SLICES), z), args.repeats)
         with torch.no_grad():
             value = SIGReg(num_slices=SLICES).eval()(z0).item()  # step 0: same dirs
-        our_rows.append({"sec": sec, "value": value})
+        our_rows.append({"value": value})
+    ours_fns = [_fwd_bwd(SIGReg(num_slices=SLICES), z0.clone().requires_grad_()) for z0 in zs]
 
     peer, why = None, ""
     try:
-        import jepa_science  # noqa: F401
-        peer = peer_half({"z": zs, "dirs": dirs}, args.repeats)
+        import jepa_science
+        from jepa_science import sigreg as peer_mod
+
+        peer = {"version": jepa_science.__version__, "rows": []}
+        t, w = peer_mod.epps_pulley_quadrature(17, 3.0)
+        for i, z0 in enumerate(zs):
+            peer_fn = _fwd_bwd(jepa_science.SIGReg(num_slices=SLICES, n_knots=17, t_max=3.0),
+                               z0.clone().requires_grad_())
+            ours_sec, peer_sec = _median_times_interleaved([ours_fns[i], peer_fn], args.repeats)
+            our_rows[i]["sec"] = ours_sec
+            with torch.no_grad():
+                value = peer_mod._slice_statistics(z0 @ dirs[i], t, w).mean().item()
+            peer["rows"].append({"sec": peer_sec, "value": value})
     except ImportError:
+        for i, fn in enumerate(ours_fns):
+            our_rows[i]["sec"] = _median_time(fn, args.repeats)
         if args.peer_python:
             with tempfile.TemporaryDirectory() as tmp:
                 path = os.path.join(tmp, "inputs.pt")
@@ -116,7 +143,8 @@ def main() -> None:
           f"threads {torch.get_num_threads()} (cpu_count {os.cpu_count()}); {platform.processor() or platform.machine()}; "
           f"median of {args.repeats}")
     if peer:
-        print(f"peer: jepa-science {peer['version']} (PyPI), jepa_science.SIGReg")
+        how = "same process, calls interleaved" if "jepa_science" in sys.modules else "subprocess"
+        print(f"peer: jepa-science {peer['version']} (PyPI), jepa_science.SIGReg ({how})")
     else:
         print(f"peer skipped: {why}")
     print()
