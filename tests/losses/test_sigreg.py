@@ -145,3 +145,14 @@ def test_bad_input_errors_name_the_step():
         s(torch.randn(16, 5))
     with pytest.raises(WorldJepaError):
         epps_pulley(torch.randn(10))
+
+
+def test_half_precision_input_is_computed_in_float32():
+    z = torch.randn(512, 16, generator=torch.Generator().manual_seed(0))
+    s = SIGReg(num_slices=64).eval()
+    zb = z.bfloat16().requires_grad_()
+    lb = s(zb)
+    assert lb.dtype == torch.float32
+    torch.testing.assert_close(lb, s(z.bfloat16().float()), rtol=1e-4, atol=1e-4)
+    lb.backward()
+    assert zb.grad.dtype == torch.bfloat16 and torch.isfinite(zb.grad.float()).all()

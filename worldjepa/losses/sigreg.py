@@ -108,7 +108,12 @@ class _ECF(torch.autograd.Function):
 
 
 def _ecf(x: Tensor, t_max: float, num_points: int) -> Tensor:
-    """Empirical CF at the knots: ``x`` (N, K) -> (2, K, P) = (mean cos, mean sin)."""
+    """Empirical CF at the knots: ``x`` (N, K) -> (2, K, P) = (mean cos, mean sin).
+
+    Half-precision inputs are computed in float32 (``torch.polar`` needs float or double).
+    """
+    if x.dtype not in (torch.float32, torch.float64):
+        x = x.float()
     return _ECF.apply(x, t_max / (num_points - 1), num_points)
 
 
@@ -134,8 +139,9 @@ def epps_pulley(x: Tensor, t_max: float = 3.0, num_points: int = 17) -> Tensor:
         raise WorldJepaError(f"epps_pulley expects x of shape (N, K), got {tuple(x.shape)}")
     if x.shape[0] < 2:
         raise WorldJepaError(f"epps_pulley needs N >= 2 samples, got {x.shape[0]}")
-    _, phi, w = quadrature(t_max, num_points, x.dtype, x.device)
-    return _statistic(_ecf(x, t_max, num_points), x.shape[0], phi, w)  # (K,)
+    ecf = _ecf(x, t_max, num_points)  # (2, K, P)
+    _, phi, w = quadrature(t_max, num_points, ecf.dtype, x.device)
+    return _statistic(ecf, x.shape[0], phi, w)  # (K,)
 
 
 class _AllReduceSum(torch.autograd.Function):
@@ -231,11 +237,11 @@ class SIGReg(nn.Module):
         ecf = _ecf(proj, self.t_max, self.num_points)  # (2, G*K, P) local means
         n_total: int | Tensor = n
         if _distributed():
-            count = torch.tensor([float(n)], dtype=z.dtype, device=z.device)
+            count = torch.tensor([float(n)], dtype=ecf.dtype, device=z.device)
             dist.all_reduce(count)  # global N (no gradient needed)
             ecf = _AllReduceSum.apply(ecf * n) / count  # (2, G*K, P) global means
             n_total = count
-        phi, w = self.phi.to(z.dtype), self.weights.to(z.dtype)
+        phi, w = self.phi.to(ecf.dtype), self.weights.to(ecf.dtype)
         loss = _statistic(ecf, n_total, phi, w).mean()  # () mean over groups and slices
         if self.training:
             self.step += 1
