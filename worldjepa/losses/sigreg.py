@@ -17,13 +17,15 @@ with an autograd-aware sum, so value and gradients equal one process on the glob
 
 Speed: the knots are equally spaced (``t_p = p * dt``), so ``exp(i t_p x) = exp(i dt x)^p``.
 We evaluate one complex exponential per sample and slice and reach the other knots by
-complex multiplication, in row chunks that stay in cache; the backward pass recomputes them
-and sums the knots with Horner's rule, so memory stays O(N * K) instead of O(N * K * P).
+complex multiplication, in row chunks that stay in cache (split across CPU threads); the
+backward pass recomputes them and sums the knots with Horner's rule, so memory stays
+O(N * K) instead of O(N * K * P).
 """
 
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 import torch.distributed as dist
@@ -33,7 +35,41 @@ from worldjepa.errors import WorldJepaError
 
 __all__ = ["SIGReg", "SIGRegError", "epps_pulley", "quadrature"]
 
-_CHUNK_ELEMS = 1 << 16  # complex values per chunk: 512 KiB in complex64, stays in L2 cache
+_CHUNK_ELEMS = 1 << 14  # complex values per CPU chunk: 128 KiB in complex64, in L2 cache
+_pool: ThreadPoolExecutor | None = None
+
+
+def _chunks(x: Tensor) -> list[tuple[int, int]]:
+    """Row ranges: cache-sized on the CPU, one range elsewhere (GPU kernels are async)."""
+    n, k = x.shape
+    rows = max(1, _CHUNK_ELEMS // max(k, 1)) if x.device.type == "cpu" else n
+    return [(i, min(i + rows, n)) for i in range(0, n, rows)]
+
+
+def _map_chunks(fn, chunks: list[tuple[int, int]], device: torch.device) -> None:
+    """Run ``fn(c, start, stop)`` for every chunk.
+
+    On the CPU the chunks are split across ``torch.get_num_threads()`` Python threads (torch
+    releases the GIL inside kernels). Chunks are below torch's intra-op grain size, so each
+    kernel runs on one thread: no barrier per kernel, which on a busy machine costs more
+    than the kernels themselves. Each chunk writes its own output slot: deterministic.
+    """
+    global _pool
+    workers = min(torch.get_num_threads(), len(chunks)) if device.type == "cpu" else 1
+    if workers <= 1:
+        for c, (i, j) in enumerate(chunks):
+            fn(c, i, j)
+        return
+    if _pool is None or _pool._max_workers < workers:
+        _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sigreg")
+
+    def work(w: int) -> None:
+        with torch.no_grad():  # grad mode is per thread; these are autograd-free kernels
+            for c in range(w, len(chunks), workers):
+                fn(c, *chunks[c])
+
+    for f in [_pool.submit(work, w) for w in range(workers)]:
+        f.result()
 
 
 class SIGRegError(WorldJepaError, FloatingPointError):
@@ -69,17 +105,20 @@ class _ECF(torch.autograd.Function):
     def forward(ctx, x: Tensor, dt: float, num_points: int) -> Tensor:
         n, k = x.shape
         cdtype = torch.complex128 if x.dtype == torch.float64 else torch.complex64
-        rows = max(1, _CHUNK_ELEMS // max(k, 1))
-        sums = torch.zeros((n + rows - 1) // rows, num_points, k, dtype=cdtype,
+        chunks = _chunks(x)
+        sums = torch.zeros(len(chunks), num_points, k, dtype=cdtype,
                            device=x.device)  # (chunks, P, K) per-chunk sums; knot 0 set below
-        for c, i in enumerate(range(0, n, rows)):
-            xc = x[i:i + rows]  # (n, K)
+
+        def chunk_sums(c: int, i: int, j: int) -> None:
+            xc = x[i:j]  # (n, K)
             e1 = torch.polar(torch.ones_like(xc), xc * dt)  # (n, K) exp(i dt x)
             e = e1.clone()  # (n, K)
             torch.sum(e, 0, out=sums[c, 1])
             for p in range(2, num_points):
                 e.mul_(e1)  # (n, K) exp(i p dt x)
                 torch.sum(e, 0, out=sums[c, p])
+
+        _map_chunks(chunk_sums, chunks, x.device)
         ecf = sums.sum(0).T / n  # (K, P)
         ecf[:, 0] = 1.0  # t = 0: exp(0) = 1 exactly
         ctx.save_for_backward(x)
@@ -90,20 +129,22 @@ class _ECF(torch.autograd.Function):
     def backward(ctx, grad: Tensor):
         (x,) = ctx.saved_tensors
         dt, num_points = ctx.dt, ctx.num_points
-        n, k = x.shape
+        n = x.shape[0]
         # d/dx mean_n cos(t x_n) = -t sin(t x)/N ; d/dx mean_n sin(t x_n) = t cos(t x)/N, so
         # grad_x = Re(sum_p h_p exp(i t_p x)) with h_p = t_p (g_sin + i g_cos) / N.
         t = torch.arange(num_points, dtype=x.dtype, device=x.device) * dt  # (P,)
         h = (torch.complex(grad[1], grad[0]) * (t / n)).T.contiguous()  # (P, K)
         out = torch.empty_like(x)  # (N, K)
-        rows = max(1, _CHUNK_ELEMS // max(k, 1))
-        for i in range(0, n, rows):
-            xc = x[i:i + rows]  # (n, K)
+
+        def chunk_grad(c: int, i: int, j: int) -> None:
+            xc = x[i:j]  # (n, K)
             e1 = torch.polar(torch.ones_like(xc), xc * dt)  # (n, K)
             acc = h[-1].expand_as(e1).clone()  # (n, K) Horner: h_{P-1}
             for p in range(num_points - 2, 0, -1):
                 torch.addcmul(h[p], acc, e1, out=acc)  # (n, K) h_p + acc * e1, in place
-            out[i:i + rows] = acc.mul_(e1).real  # h_0 = 0 since t_0 = 0
+            out[i:j] = acc.mul_(e1).real  # h_0 = 0 since t_0 = 0
+
+        _map_chunks(chunk_grad, _chunks(x), x.device)
         return out, None, None
 
 
