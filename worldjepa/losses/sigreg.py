@@ -25,6 +25,7 @@ O(N * K) instead of O(N * K * P).
 from __future__ import annotations
 
 import math
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import torch
@@ -37,6 +38,15 @@ __all__ = ["SIGReg", "SIGRegError", "epps_pulley", "quadrature"]
 
 _CHUNK_ELEMS = 1 << 14  # complex values per CPU chunk: 128 KiB in complex64, in L2 cache
 _pool: ThreadPoolExecutor | None = None
+
+
+def _forget_pool() -> None:
+    global _pool
+    _pool = None  # a forked child has the pool object but not its threads
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
 
 
 def _chunks(x: Tensor) -> list[tuple[int, int]]:
