@@ -184,7 +184,12 @@ def epps_pulley(x: Tensor, t_max: float = 3.0, num_points: int = 17) -> Tensor:
 
     Returns:
         (K,) statistics ``N * integral |phi_hat(t) - exp(-t^2/2)|^2 exp(-t^2/2) dt``; about
-        0 for N(0, 1) samples, growing linearly in N for anything else. Differentiable.
+        1 for N(0, 1) samples whatever N, growing linearly in N for anything else.
+        Differentiable.
+
+    The weight ``exp(-t^2/2)`` and range ``[-t_max, t_max] = [-3, 3]`` are the LeJEPA
+    reference code's; the paper's text writes ``exp(-t^2)`` on ``[-5, 5]``. With 17 knots
+    the trapezoid rule is within 0.2% of adaptive quadrature on our tests.
     """
     if x.dim() != 2:
         raise WorldJepaError(f"epps_pulley expects x of shape (N, K), got {tuple(x.shape)}")
@@ -235,7 +240,8 @@ class SIGReg(nn.Module):
     rank (same device type). ``step`` is a buffer (saved in ``state_dict``) that advances
     after each forward in training mode; in eval mode it does not advance, so repeated eval
     calls use the same directions (deterministic validation). CPU and CUDA draw different
-    directions for the same seed.
+    directions for the same seed. ``forward`` reads two scalars back from the device: the
+    step and the NaN/Inf check (one ``isfinite(z).all()``).
 
     Under ``torch.distributed`` (initialised, world size > 1) every rank passes its own
     shard; the ECF is summed across ranks weighted by each rank's sample count, so the value
