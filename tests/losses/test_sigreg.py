@@ -156,3 +156,19 @@ def test_half_precision_input_is_computed_in_float32():
     torch.testing.assert_close(lb, s(z), rtol=0.05, atol=0.0)  # bf16 directions and matmul
     lb.backward()
     assert zb.grad.dtype == torch.bfloat16 and torch.isfinite(zb.grad.float()).all()
+
+
+def test_minimising_sigreg_turns_collapsed_embeddings_into_standard_gaussian():
+    torch.manual_seed(0)
+    z = torch.nn.Parameter(0.01 * torch.randn(512, 4) + 2.0)  # (N, D) collapsed, off-centre
+    s = SIGReg(num_slices=64)
+    opt = torch.optim.Adam([z], lr=0.05)
+    start = s(z.detach()).item()
+    for _ in range(150):
+        opt.zero_grad()
+        s(z).backward()
+        opt.step()
+    end = s.eval()(z.detach()).item()
+    assert end < start / 100
+    std, mean = z.detach().std(0), z.detach().mean(0)
+    assert ((std - 1).abs() < 0.15).all() and (mean.abs() < 0.15).all()
