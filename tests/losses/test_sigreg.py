@@ -172,3 +172,9 @@ def test_minimising_sigreg_turns_collapsed_embeddings_into_standard_gaussian():
     assert end < start / 100
     std, mean = z.detach().std(0), z.detach().mean(0)
     assert ((std - 1).abs() < 0.15).all() and (mean.abs() < 0.15).all()
+
+
+def test_module_half_does_not_round_the_quadrature():
+    z = torch.randn(4096, 8, generator=torch.Generator().manual_seed(0))
+    ref = SIGReg(num_slices=32).eval()(z)
+    torch.testing.assert_close(SIGReg(num_slices=32).half().eval()(z), ref)

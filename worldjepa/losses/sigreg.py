@@ -257,12 +257,12 @@ class SIGReg(nn.Module):
         if num_slices < 1:
             raise WorldJepaError(f"num_slices must be >= 1, got {num_slices}")
         self.num_slices, self.t_max, self.num_points, self.seed = num_slices, t_max, num_points, seed
-        t, phi, w = quadrature(t_max, num_points)
-        self.register_buffer("phi", phi, persistent=False)  # (P,) float64, cast per call
-        self.register_buffer("weights", w, persistent=False)  # (P,)
+        quadrature(t_max, num_points)  # validates t_max and num_points now
         self.register_buffer("step", torch.zeros((), dtype=torch.long))
         self.dim: int | None = None
         self._gen: torch.Generator | None = None
+        # (phi, weights) per (device, dtype); not buffers, so model.half() cannot round them
+        self._quad: dict[tuple[torch.device, torch.dtype], tuple[Tensor, Tensor]] = {}
 
     def directions(self, dim: int, step: int, device: torch.device | str = "cpu",
                    dtype: torch.dtype = torch.float32) -> Tensor:
@@ -298,7 +298,10 @@ class SIGReg(nn.Module):
             dist.all_reduce(count)  # global N (no gradient needed)
             ecf = _AllReduceSum.apply(ecf * n) / count  # (2, G*K, P) global means
             n_total = count
-        phi, w = self.phi.to(ecf.dtype), self.weights.to(ecf.dtype)
+        key = (ecf.device, ecf.dtype)
+        if key not in self._quad:
+            self._quad[key] = quadrature(self.t_max, self.num_points, ecf.dtype, ecf.device)[1:]
+        phi, w = self._quad[key]  # (P,), (P,)
         loss = _statistic(ecf, n_total, phi, w).mean()  # () mean over groups and slices
         if self.training:
             self.step += 1
