@@ -1,0 +1,197 @@
+"""Multi-view augmentation for LeJEPA, batched on the images' device (no per-image loop).
+
+Every view of every image gets its own random resized crop (with optional horizontal flip),
+done by one ``F.grid_sample`` call per view size with per-sample affine grids; then colour
+jitter (brightness, contrast, saturation, in that fixed order) and a gaussian blur with a
+per-sample sigma, as grouped convolutions. All randomness comes from one ``torch.Generator``
+(drawn on the generator's device, then moved), so a seeded generator gives identical views.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from worldjepa.errors import ConfigError, WorldJepaError
+
+__all__ = ["MultiViewConfig", "MultiViews", "multi_view"]
+
+_LUMA = (0.299, 0.587, 0.114)  # ITU-R 601 grey, as torchvision uses
+
+
+@dataclass(frozen=True)
+class MultiViewConfig:
+    """Settings of :func:`multi_view`."""
+
+    n_global: int = 2
+    """Number of global views per image."""
+    n_local: int = 6
+    """Number of local views per image (0 for none)."""
+    global_size: int = 64
+    """Side of a global view, pixels."""
+    local_size: int = 32
+    """Side of a local view, pixels."""
+    global_scale: tuple[float, float] = (0.3, 1.0)
+    """Range of a global crop's area, as a fraction of the image's area."""
+    local_scale: tuple[float, float] = (0.05, 0.3)
+    """Range of a local crop's area, as a fraction of the image's area."""
+    ratio: tuple[float, float] = (3 / 4, 4 / 3)
+    """Range of a crop's aspect ratio (width / height), sampled log-uniformly."""
+    flip_p: float = 0.5
+    """Probability of a horizontal flip."""
+    jitter_p: float = 0.8
+    """Probability that a view gets colour jitter."""
+    brightness: float = 0.4
+    """Brightness factor drawn from [1 - b, 1 + b]."""
+    contrast: float = 0.4
+    """Contrast factor drawn from [1 - c, 1 + c]."""
+    saturation: float = 0.4
+    """Saturation factor drawn from [1 - s, 1 + s]."""
+    blur_p: float = 0.5
+    """Probability that a view is blurred."""
+    blur_sigma: tuple[float, float] = (0.1, 2.0)
+    """Range of the blur's sigma, in pixels of the global view (scaled for local views)."""
+
+    def __post_init__(self) -> None:
+        if self.n_global < 1 or self.n_local < 0:
+            raise ConfigError(f"need n_global >= 1 and n_local >= 0, got {self.n_global}, {self.n_local}")
+        if self.global_size < 1 or self.local_size < 1:
+            raise ConfigError("view sizes must be positive")
+        for name in ("global_scale", "local_scale", "ratio", "blur_sigma"):
+            lo, hi = getattr(self, name)
+            if not 0 < lo <= hi:
+                raise ConfigError(f"{name} must satisfy 0 < low <= high, got {(lo, hi)}")
+        if self.global_scale[1] > 1 or self.local_scale[1] > 1:
+            raise ConfigError("crop scales must be <= 1")
+        for name in ("flip_p", "jitter_p", "blur_p"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ConfigError(f"{name} must be in [0, 1]")
+        for name in ("brightness", "contrast", "saturation"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be in [0, 1)")
+
+
+class MultiViews(NamedTuple):
+    """Global views (V_g, B, 3, h_g, w_g) and local views (V_l, B, 3, h_l, w_l), in [0, 1]."""
+
+    global_views: Tensor
+    local_views: Tensor
+
+
+def _uniform(shape: tuple[int, ...], lo: float, hi: float, g: torch.Generator | None,
+             device: torch.device) -> Tensor:
+    gen_dev = g.device if g is not None else torch.device("cpu")
+    return (torch.rand(shape, generator=g, device=gen_dev) * (hi - lo) + lo).to(device)
+
+
+def _crops(images: Tensor, views: int, size: int, scale: tuple[float, float],
+           cfg: MultiViewConfig, g: torch.Generator | None) -> Tensor:
+    """Random resized crops with flips: (B, 3, H, W) -> (V, B, 3, size, size)."""
+    b = images.shape[0]
+    dev = images.device
+    area = _uniform((views, b), *scale, g, dev)  # (V, B) fraction of the image area
+    log_r = _uniform((views, b), math.log(cfg.ratio[0]), math.log(cfg.ratio[1]), g, dev)
+    w = torch.sqrt(area * log_r.exp()).clamp(max=1.0)  # (V, B) width fraction
+    h = torch.sqrt(area / log_r.exp()).clamp(max=1.0)  # (V, B) height fraction
+    cx = (_uniform((views, b), -1, 1, g, dev)) * (1 - w)  # (V, B) centre in [-1, 1] coords
+    cy = (_uniform((views, b), -1, 1, g, dev)) * (1 - h)  # (V, B)
+    flip = torch.where(_uniform((views, b), 0, 1, g, dev) < cfg.flip_p, -1.0, 1.0)  # (V, B)
+    theta = torch.zeros(views, b, 2, 3, device=dev, dtype=images.dtype)  # (V, B, 2, 3)
+    theta[..., 0, 0] = w * flip
+    theta[..., 0, 2] = cx
+    theta[..., 1, 1] = h
+    theta[..., 1, 2] = cy
+    grid = F.affine_grid(theta.reshape(views * b, 2, 3), [views * b, 3, size, size],
+                         align_corners=False)  # (V*B, size, size, 2)
+    # all views of image i sampled in one call: stack their grids along the height axis
+    grid = grid.reshape(views, b, size, size, 2).permute(1, 0, 2, 3, 4)  # (B, V, s, s, 2)
+    out = F.grid_sample(images, grid.reshape(b, views * size, size, 2), mode="bilinear",
+                        padding_mode="reflection", align_corners=False)  # (B, 3, V*s, s)
+    return out.reshape(b, 3, views, size, size).permute(2, 0, 1, 3, 4)  # (V, B, 3, s, s)
+
+
+def _grey(x: Tensor) -> Tensor:
+    """(M, 3, h, w) -> (M, 1, h, w) luma."""
+    return _LUMA[0] * x[:, 0:1] + _LUMA[1] * x[:, 1:2] + _LUMA[2] * x[:, 2:3]
+
+
+def _jitter(x: Tensor, cfg: MultiViewConfig, g: torch.Generator | None) -> Tensor:
+    """Brightness, contrast, saturation with per-view factors: (M, 3, h, w) -> same."""
+    m, dev = x.shape[0], x.device
+    on = _uniform((m, 1, 1, 1), 0, 1, g, dev) < cfg.jitter_p  # (M, 1, 1, 1)
+
+    def factor(amount: float) -> Tensor:
+        f = _uniform((m, 1, 1, 1), 1 - amount, 1 + amount, g, dev)  # (M, 1, 1, 1)
+        return torch.where(on, f, torch.ones_like(f)).to(x.dtype)
+
+    bright, contrast, sat = factor(cfg.brightness), factor(cfg.contrast), factor(cfg.saturation)
+    x = (x * bright).clamp(0, 1)
+    mean = _grey(x).mean(dim=(1, 2, 3), keepdim=True)  # (M, 1, 1, 1)
+    x = ((x - mean) * contrast + mean).clamp(0, 1)
+    grey = _grey(x)  # (M, 1, h, w)
+    return ((x - grey) * sat + grey).clamp(0, 1)
+
+
+def _blur(x: Tensor, sigma_range: tuple[float, float], p: float,
+          g: torch.Generator | None) -> Tensor:
+    """Separable gaussian blur, per-view sigma, identity when not drawn: (M, 3, h, w)."""
+    m, c, hgt, wid = x.shape
+    dev = x.device
+    on = _uniform((m,), 0, 1, g, dev) < p  # (M,)
+    sigma = _uniform((m,), *sigma_range, g, dev)  # (M,)
+    radius = max(1, min(math.ceil(3 * sigma_range[1]), (min(hgt, wid) - 1) // 2))
+    offs = torch.arange(-radius, radius + 1, device=dev, dtype=x.dtype)  # (k,)
+    kern = torch.exp(-0.5 * (offs / sigma[:, None].to(x.dtype)) ** 2)  # (M, k)
+    kern = kern / kern.sum(dim=1, keepdim=True)
+    delta = (offs == 0).to(x.dtype).expand_as(kern)  # (M, k) identity kernel
+    kern = torch.where(on[:, None], kern, delta)  # (M, k)
+    kern = kern.repeat_interleave(c, dim=0)  # (M*3, k), one per channel
+    y = x.reshape(1, m * c, hgt, wid)  # (1, M*3, h, w) grouped conv: one kernel per channel
+    y = F.conv2d(F.pad(y, (radius, radius, 0, 0), mode="reflect"), kern[:, None, None, :],
+                 groups=m * c)
+    y = F.conv2d(F.pad(y, (0, 0, radius, radius), mode="reflect"), kern[:, None, :, None],
+                 groups=m * c)
+    return y.reshape(m, c, hgt, wid)
+
+
+def _finish(views: Tensor, cfg: MultiViewConfig, sigma: tuple[float, float],
+            g: torch.Generator | None) -> Tensor:
+    v, b = views.shape[:2]
+    flat = views.reshape(v * b, *views.shape[2:])  # (V*B, 3, s, s)
+    flat = _blur(_jitter(flat, cfg, g), sigma, cfg.blur_p, g)
+    return flat.clamp(0, 1).reshape(views.shape)  # (V, B, 3, s, s)
+
+
+def multi_view(images: Tensor, cfg: MultiViewConfig | None = None,
+               generator: torch.Generator | None = None) -> MultiViews:
+    """Global and local views of each image, every view with its own random draw.
+
+    Args:
+        images: (B, 3, H, W) float in [0, 1], on any device.
+        cfg: settings; ``MultiViewConfig()`` by default (2 x 64 px global views at
+            scale 0.3-1, 6 x 32 px local views at scale 0.05-0.3).
+        generator: seeded ``torch.Generator`` for reproducible views (on the CPU or on the
+            images' device); ``None`` uses torch's global RNG.
+
+    Returns:
+        ``MultiViews(global_views (V_g, B, 3, g, g), local_views (V_l, B, 3, l, l))`` in
+        [0, 1], on the images' device. ``local_views`` has V_l = 0 when ``n_local = 0``.
+    """
+    cfg = cfg or MultiViewConfig()
+    if images.dim() != 4 or images.shape[1] != 3 or not images.is_floating_point():
+        raise WorldJepaError(f"multi_view expects float images (B, 3, H, W), got "
+                             f"{tuple(images.shape)} {images.dtype}")
+    glob = _crops(images, cfg.n_global, cfg.global_size, cfg.global_scale, cfg, generator)
+    glob = _finish(glob, cfg, cfg.blur_sigma, generator)  # (V_g, B, 3, g, g)
+    if cfg.n_local == 0:
+        loc = images.new_zeros(0, images.shape[0], 3, cfg.local_size, cfg.local_size)
+    else:
+        k = cfg.local_size / cfg.global_size  # blur in the same image-relative units
+        loc = _crops(images, cfg.n_local, cfg.local_size, cfg.local_scale, cfg, generator)
+        loc = _finish(loc, cfg, (cfg.blur_sigma[0] * k, cfg.blur_sigma[1] * k), generator)
+    return MultiViews(glob, loc)
