@@ -110,7 +110,7 @@ def collect(cfg: CollectConfig, progress: bool = True) -> dict[str, Any]:
                 w.add_episode(**_unpack(record_episode(env, cfg, i)))
                 bar.update()
         else:
-            ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+            ctx = mp.get_context("spawn")  # fork after torch or h5py threads started can deadlock
             with ctx.Pool(cfg.workers, initializer=_worker_init, initargs=(cfg,)) as pool:
                 for ep in pool.imap(_worker_episode, [(cfg, i) for i in indices], chunksize=1):
                     w.add_episode(**_unpack(ep))

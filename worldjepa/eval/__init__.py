@@ -1,0 +1,1 @@
+"""Evaluation: the held-out planning protocol, metrics, probes of embeddings, media."""

@@ -1,0 +1,100 @@
+"""Probes of frozen embeddings: what do they know, and have they collapsed?
+
+All functions take numpy or torch inputs, work on the CPU in float64 and are deterministic:
+- :func:`linear_r2`: ridge regression from embeddings to targets (e.g. the agent's
+  position), fitted on one set and scored (R^2 per target and mean) on another;
+- :func:`linear_accuracy`: a multinomial logistic-regression probe on labels;
+- :func:`knn_accuracy`: k-nearest-neighbour classification (cosine similarity);
+- :func:`rankme`: the effective rank of embeddings (RankMe, Garrido et al. 2023):
+  ``exp(entropy(singular values / sum))``, between 1 (collapsed) and ``min(N, D)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def _t(x: Any) -> Any:
+    import torch
+
+    if torch.is_tensor(x):
+        return x.detach().to("cpu", torch.float64)
+    return torch.as_tensor(np.asarray(x), dtype=torch.float64)
+
+
+def _standardise(train: Any, test: Any) -> tuple[Any, Any]:
+    mu, sd = train.mean(0, keepdim=True), train.std(0, keepdim=True).clamp_min(1e-8)
+    return (train - mu) / sd, (test - mu) / sd
+
+
+def linear_r2(z_train: Any, y_train: Any, z_test: Any, y_test: Any, ridge: float = 1e-3) -> dict[str, Any]:
+    """Ridge regression ``y ~ z``; R^2 on the test set per target column and averaged.
+
+    z: (N, D), y: (N, K). Features are standardised on the training set; ``ridge`` is
+    relative to the number of training samples.
+    """
+    import torch
+
+    zt, zs = _standardise(_t(z_train), _t(z_test))
+    yt, ys = _t(y_train), _t(y_test)
+    if yt.ndim == 1:
+        yt, ys = yt[:, None], ys[:, None]
+    X = torch.cat([zt, torch.ones(len(zt), 1, dtype=zt.dtype)], 1)  # (N, D + 1)
+    Xs = torch.cat([zs, torch.ones(len(zs), 1, dtype=zs.dtype)], 1)
+    reg = ridge * len(X) * torch.eye(X.shape[1], dtype=X.dtype)
+    reg[-1, -1] = 0.0  # no penalty on the bias
+    W = torch.linalg.solve(X.T @ X + reg, X.T @ yt)  # (D + 1, K)
+    pred = Xs @ W
+    ss_res = ((ys - pred) ** 2).sum(0)
+    ss_tot = ((ys - ys.mean(0)) ** 2).sum(0).clamp_min(1e-12)
+    r2 = 1.0 - ss_res / ss_tot  # (K,)
+    return {"r2": float(r2.mean()), "r2_per_target": r2.tolist()}
+
+
+def linear_accuracy(z_train: Any, labels_train: Any, z_test: Any, labels_test: Any, steps: int = 300,
+                    weight_decay: float = 1e-4) -> float:
+    """Accuracy of a logistic-regression probe (full-batch L-BFGS on standardised features)."""
+    import torch
+
+    zt, zs = _standardise(_t(z_train), _t(z_test))
+    yt = torch.as_tensor(np.asarray(labels_train), dtype=torch.long)
+    ys = torch.as_tensor(np.asarray(labels_test), dtype=torch.long)
+    n_cls = int(max(yt.max(), ys.max())) + 1
+    lin = torch.nn.Linear(zt.shape[1], n_cls, dtype=torch.float64)
+    torch.nn.init.zeros_(lin.weight)
+    torch.nn.init.zeros_(lin.bias)
+    opt = torch.optim.LBFGS(lin.parameters(), max_iter=steps, line_search_fn="strong_wolfe")
+
+    def closure() -> Any:
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(lin(zt), yt) + weight_decay * lin.weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    with torch.no_grad():
+        return float((lin(zs).argmax(1) == ys).double().mean())
+
+
+def knn_accuracy(z_train: Any, labels_train: Any, z_test: Any, labels_test: Any, k: int = 20) -> float:
+    """k-NN accuracy with cosine similarity and a majority vote."""
+    import torch
+
+    zt = torch.nn.functional.normalize(_t(z_train), dim=1)
+    zs = torch.nn.functional.normalize(_t(z_test), dim=1)
+    yt = torch.as_tensor(np.asarray(labels_train), dtype=torch.long)
+    ys = torch.as_tensor(np.asarray(labels_test), dtype=torch.long)
+    idx = (zs @ zt.T).topk(min(k, len(zt)), dim=1).indices  # (Ns, k)
+    votes = torch.nn.functional.one_hot(yt[idx], int(yt.max()) + 1).sum(1)  # (Ns, C)
+    return float((votes.argmax(1) == ys).double().mean())
+
+
+def rankme(z: Any, eps: float = 1e-7) -> float:
+    """Effective rank of (N, D) embeddings: 1 means collapsed to a line, D means full use."""
+    import torch
+
+    s = torch.linalg.svdvals(_t(z))
+    p = s / s.sum().clamp_min(eps) + eps
+    return float(torch.exp(-(p * p.log()).sum()))
