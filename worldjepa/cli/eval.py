@@ -1,17 +1,56 @@
-"""``worldjepa eval``: placeholder until its issue lands."""
+"""``worldjepa eval``: the held-out evaluation protocol for any goal-conditioned policy."""
 
 from __future__ import annotations
 
 import argparse
+import json
 from typing import Any
+
+from .common import add_config_args, config_from_args
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("eval", help="(not yet implemented)")
+    from ..eval.protocol import EvalConfig
+
+    p = sub.add_parser(
+        "eval", help="evaluate a policy on held-out start/goal pairs (success rate with 95% CI)",
+        description="Draw start/goal pairs (goal = the recorded frame GOAL_OFFSET steps later) from the test split "
+                    "of a dataset, run the policy for BUDGET steps from each start, and report the success rate with "
+                    "a 95% Wilson interval, mean final distance and steps to success. Policies: random (floor), oracle "
+                    "(reads the true state: ceiling), replay (recorded actions: checks the protocol), or a run directory.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example: worldjepa eval --data data/tworoom.h5 --policy runs/tworoom --planner cem --json results.json")
+    add_config_args(p, EvalConfig)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import WorldJepaError
+    from ..eval.protocol import run_protocol
+    from ..utils import atomic_write_text
 
-    raise WorldJepaError("'eval' is not implemented yet")
+    cfg = config_from_args(args)
+    result = run_protocol(cfg)
+    print_table([(cfg.policy, result)])
+    if cfg.json:
+        atomic_write_text(cfg.json, json.dumps(result, indent=2) + "\n")
+        print(f"results written to {cfg.json}")
+    if cfg.gif:
+        print(f"GIF written to {cfg.gif}")
+    return 0
+
+
+def print_table(rows: list[tuple[str, dict[str, Any]]]) -> None:
+    """One line per evaluated policy: success rate, CI, distance, steps."""
+    head = f"{'policy':<24} {'env':<30} {'n':>4} {'success':>8} {'95% CI':>15} {'final dist':>10} {'steps':>6}"
+    print(head)
+    print("-" * len(head))
+    for name, r in rows:
+        s = r["summary"]
+        lo, hi = s["ci95"]
+        dist = f"{s['mean_final_distance']:.3f}" if s["mean_final_distance"] is not None else "-"
+        steps = f"{s['mean_steps_to_success']:.1f}" if s["mean_steps_to_success"] is not None else "-"
+        print(f"{name[-24:]:<24} {r['env_id'][-30:]:<30} {s['episodes']:>4} {100 * s['success_rate']:>7.1f}% "
+              f"[{100 * lo:5.1f}, {100 * hi:5.1f}]% {dist:>10} {steps:>6}")
+    p = rows[0][1]["protocol"]
+    print(f"protocol: {p['split']} split, goal +{p['goal_offset']} steps, budget {p['budget']}, "
+          f"{'far goals, ' if p['far'] else ''}starts restored by {p['restore']}")

@@ -1,0 +1,33 @@
+# One command for the main job, one for the tests; both set themselves up on a fresh machine.
+#   make demo   collect a small TwoRoom dataset, train a world model, evaluate it (CPU, minutes)
+#   make test   the test suite
+# TORCH is the torch requirement installed first; the default is the CPU build used here.
+# Bring your own (e.g. TORCH="torch" for the CUDA build) on other machines.
+
+PYTHON ?= python3
+VENV ?= .venv
+TORCH ?= torch==2.13.0
+BIN := $(VENV)/bin
+DEMO_DIR ?= demo
+
+.PHONY: demo test setup bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q "$(TORCH)"
+	$(BIN)/pip install -q -e ".[test]"
+	touch $@
+
+demo: setup
+	$(BIN)/worldjepa collect --env worldjepa/TwoRoom-v0 --small --workers 2 --out $(DEMO_DIR)/tworoom.h5 --no-append $(if $(wildcard $(DEMO_DIR)/tworoom.h5),--append,)
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache

@@ -1,0 +1,79 @@
+"""The evaluation protocol: held-out pairs, sound restores (replay ~100%), floors and ceilings."""
+
+import json
+
+import numpy as np
+import pytest
+
+from worldjepa.data.collect import CollectConfig, collect
+from worldjepa.data.dataset import Dataset
+from worldjepa.errors import ConfigError
+from worldjepa.eval.metrics import wilson_interval
+from worldjepa.eval.protocol import EvalConfig, draw_pairs, run_protocol
+
+
+@pytest.fixture(scope="module")
+def tworoom(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tw") / "tworoom.h5"
+    collect(CollectConfig(env="worldjepa/TwoRoom-v0", out=str(out), episodes=30, steps=60, size=32), progress=False)
+    return out
+
+
+def test_pairs_come_only_from_held_out_episodes(tworoom):
+    cfg = EvalConfig(data=str(tworoom), episodes=200, goal_offset=25)
+    with Dataset(tworoom) as ds:
+        pairs = draw_pairs(ds, cfg)
+        test, train = set(ds.episode_ids("test").tolist()), set(ds.episode_ids("train").tolist())
+        assert {e for e, _ in pairs} <= test and not ({e for e, _ in pairs} & train)
+        assert all(0 <= t and t + 25 < ds.lengths[e] for e, t in pairs)
+    assert draw_pairs(Dataset(tworoom), cfg) == pairs  # fixed by the seed
+
+
+def test_replay_succeeds_random_is_far_lower_oracle_is_high(tworoom):
+    res = {p: run_protocol(EvalConfig(data=str(tworoom), policy=p, episodes=40), progress=False)["summary"]
+           for p in ("replay", "random", "oracle")}
+    assert res["replay"]["success_rate"] >= 0.95
+    assert res["oracle"]["success_rate"] >= 0.95
+    assert res["random"]["success_rate"] <= res["replay"]["success_rate"] - 0.3
+
+
+def test_far_goals_and_seed_changes_pairs(tworoom):
+    r = run_protocol(EvalConfig(data=str(tworoom), policy="oracle", episodes=10, far=True), progress=False)
+    assert r["protocol"]["budget"] == 200 and r["summary"]["episodes"] == 10
+    with Dataset(tworoom) as ds:
+        assert draw_pairs(ds, EvalConfig(data=str(tworoom), seed=1)) != draw_pairs(ds, EvalConfig(data=str(tworoom), seed=2))
+
+
+def test_third_party_env_starts_by_replaying_actions(tmp_path):
+    out = tmp_path / "pendulum.h5"
+    collect(CollectConfig(env="Pendulum-v1", out=str(out), episodes=20, steps=40, size=16), progress=False)
+    with pytest.raises(ConfigError, match="success-threshold"):
+        run_protocol(EvalConfig(data=str(out), policy="replay", episodes=5, goal_offset=10, budget=20), progress=False)
+    r = run_protocol(EvalConfig(data=str(out), policy="replay", episodes=10, goal_offset=10, budget=20,
+                                success_threshold=1e-3), progress=False)
+    assert r["protocol"]["restore"] == "replay of recorded actions"
+    assert r["summary"]["success_rate"] == 1.0
+
+
+def test_wilson_interval_known_values():
+    lo, hi = wilson_interval(0, 10)
+    assert lo == 0.0 and abs(hi - 0.2775) < 1e-3
+    lo, hi = wilson_interval(10, 10)
+    assert abs(lo - 0.7225) < 1e-3 and hi == 1.0
+    lo, hi = wilson_interval(25, 50)
+    assert abs(lo - 0.3664) < 1e-3 and abs(hi - 0.6336) < 1e-3
+
+
+def test_cli_prints_table_and_writes_json(cli, tworoom, tmp_path):
+    out = tmp_path / "r.json"
+    gif = tmp_path / "r.gif"
+    proc = cli("eval", "--data", str(tworoom), "--policy", "replay", "--episodes", "5", "--json", str(out), "--gif", str(gif),
+               check=True)
+    assert "success" in proc.stdout and "replay" in proc.stdout and "95% CI" in proc.stdout
+    res = json.loads(out.read_text())
+    assert len(res["records"]) == 5 and res["summary"]["episodes"] == 5
+    assert gif.read_bytes()[:3] == b"GIF"
+    bad = cli("eval", "--data", str(tworoom), "--policy", "no/such/run")
+    assert bad.returncode == 2 and "neither" in bad.stderr
+    bad = cli("eval", "--data", str(tworoom), "--env", "worldjepa/Reacher-v0")
+    assert bad.returncode == 2 and "does not match" in bad.stderr
