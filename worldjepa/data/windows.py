@@ -6,8 +6,9 @@ next, concatenated into one "macro" action of ``k * A`` values (zeros past the e
 end, only for the last step, whose action no loss uses). Extras (e.g. ``state``) are taken at
 the window's frames.
 
-Reading is lazy (HDF5 chunks through a cache) unless the frames fit in ``max_memory_mb``,
-in which case they are loaded once, which is what small CPU runs want.
+Frames are read lazily (HDF5 chunks through a 256 MB decompressed-chunk cache) unless they
+fit in ``max_memory_mb``, in which case they are loaded once, which is what small CPU runs
+want; actions and extras, a thousand times smaller, are always loaded.
 """
 
 from __future__ import annotations
@@ -59,44 +60,39 @@ class WindowDataset:
         self.episode_ends = ends
         nbytes = ds.num_frames * self.frame_size ** 2 * 3
         self.in_memory = nbytes <= max_memory_mb * 2**20
-        self._arrays: dict[str, Any] | None = None
-        if self.in_memory:
-            self._arrays = {"frames": ds.f["frames"][:], "actions": ds.f["actions"][:]}
-            for e in self.extras:
-                self._arrays[e] = ds.f["extras"][e][:]
-            ds.close()
-            self._ds = None
-        else:
-            self._ds = ds
+        # actions and extras are ~1000x smaller than frames: always in memory
+        self._small = {"actions": ds.f["actions"][:], **{e: ds.f["extras"][e][:] for e in self.extras}}
+        self._frames: Any = ds.f["frames"][:] if self.in_memory else None
+        ds.close()
+        self._reader: Any = None
 
     def __len__(self) -> int:
         return len(self.window_starts)
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state["_ds"] = None  # h5py handles do not cross processes; reopened lazily
+        state["_reader"] = None  # h5py handles do not cross processes; reopened lazily
         return state
 
-    def _source(self) -> dict[str, Any]:
-        if self._arrays is not None:
-            return self._arrays
-        if self._ds is None:
-            self._ds = Dataset(self.path, **self._split_args)
-        f = self._ds.f
-        return {"frames": f["frames"], "actions": f["actions"], **{e: f["extras"][e] for e in self.extras}}
+    def _read_frames(self, s: int) -> np.ndarray:
+        """Frames s, s + k, ... (T of them) as (T, H, W, 3) uint8, from memory or the file."""
+        if self._frames is not None:
+            return self._frames[s:s + (self.T - 1) * self.k + 1:self.k]
+        if self._reader is None:
+            self._reader = _FrameReader(self.path, self.T, self.k, self.frame_size)
+        return self._reader.read(s)
 
     def __getitem__(self, i: int) -> dict[str, np.ndarray]:
         s = int(self.window_starts[i])
         end = int(self.episode_ends[i])
-        src = self._source()
         span = (self.T - 1) * self.k + 1
-        out = {"frames": src["frames"][s:s + span][:: self.k]}  # (T, H, W, 3)
+        out = {"frames": self._read_frames(s)}  # (T, H, W, 3)
         a_end = min(s + self.T * self.k, end)
         acts = np.zeros((self.T * self.k, self.action_dim), np.float32)
-        acts[: a_end - s] = src["actions"][s:a_end]
+        acts[: a_end - s] = self._small["actions"][s:a_end]
         out["actions"] = acts.reshape(self.T, self.k * self.action_dim)  # (T, k*A)
         for e in self.extras:
-            out[e] = src[e][s:s + span][:: self.k]
+            out[e] = self._small[e][s:s + span:self.k]
         return out
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -105,17 +101,39 @@ class WindowDataset:
         Vectorised gather when in memory; window by window (in file order) when lazy.
         """
         idx = rng.integers(0, len(self), batch_size)
-        if self._arrays is None:
-            items = [self[int(i)] for i in np.sort(idx)]
-            return {k: np.stack([it[k] for it in items]) for k in items[0]}
-        src = self._arrays
         s = self.window_starts[idx]  # (B,)
         fidx = s[:, None] + self.k * np.arange(self.T)[None, :]  # (B, T)
-        out = {"frames": src["frames"][fidx]}  # (B, T, H, W, 3)
+        if self._frames is not None:
+            frames = self._frames[fidx]  # (B, T, H, W, 3)
+        else:
+            order = np.argsort(s)  # file order: neighbouring windows share cached chunks
+            frames = np.empty((batch_size, self.T, self.frame_size, self.frame_size, 3), np.uint8)
+            for b in order:
+                frames[b] = self._read_frames(int(s[b]))
+        out = {"frames": frames}
         aidx = s[:, None] + np.arange(self.T * self.k)[None, :]  # (B, T*k)
         valid = aidx < (self.episode_ends[idx, None] - 1)
-        acts = src["actions"][np.minimum(aidx, len(src["actions"]) - 1)] * valid[..., None]  # (B, T*k, A)
+        acts = self._small["actions"][np.minimum(aidx, len(self._small["actions"]) - 1)] * valid[..., None]  # (B, T*k, A)
         out["actions"] = acts.reshape(batch_size, self.T, self.k * self.action_dim).astype(np.float32)
         for e in self.extras:
-            out[e] = src[e][fidx]
+            out[e] = self._small[e][fidx]
+        return out
+
+
+class _FrameReader:
+    """Reads one window's frames with a reused HDF5 hyperslab (no per-call h5py overhead)."""
+
+    def __init__(self, path: Path, T: int, k: int, size: int) -> None:
+        import h5py
+
+        self.f = h5py.File(path, "r", rdcc_nbytes=256 * 2**20, rdcc_nslots=100_003)
+        self.dsid = self.f["frames"].id
+        self.fspace = self.dsid.get_space()
+        self.mspace = h5py.h5s.create_simple((T, size, size, 3))
+        self.count, self.stride = (T, size, size, 3), (k, 1, 1, 1)
+
+    def read(self, s: int) -> np.ndarray:
+        out = np.empty(self.count, np.uint8)
+        self.fspace.select_hyperslab((s, 0, 0, 0), self.count, self.stride)
+        self.dsid.read(self.mspace, self.fspace, out)
         return out
