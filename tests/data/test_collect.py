@@ -39,12 +39,12 @@ def test_collect_third_party_round_trip_and_replay(tmp_path, env_id, size):
 
 def test_workers_do_not_change_the_data(tmp_path):
     a, b = tmp_path / "a.h5", tmp_path / "b.h5"
-    collect(CollectConfig(env="Pendulum-v1", out=str(a), episodes=4, steps=10, size=16, workers=1), progress=False)
-    collect(CollectConfig(env="Pendulum-v1", out=str(b), episodes=4, steps=10, size=16, workers=2), progress=False)
+    collect(CollectConfig(env="worldjepa/TwoRoom-v0", out=str(a), episodes=4, steps=10, size=16, workers=1), progress=False)
+    collect(CollectConfig(env="worldjepa/TwoRoom-v0", out=str(b), episodes=4, steps=10, size=16, workers=2), progress=False)
     with Dataset(a) as da, Dataset(b) as db:
         for i in range(4):
             ea, eb = da.episode(i), db.episode(i)
-            for k in ("frames", "actions", "obs"):
+            for k in ("frames", "actions", "state"):
                 np.testing.assert_array_equal(ea[k], eb[k])
 
 

@@ -46,6 +46,7 @@ class CollectConfig:
 
 
 _WORKER_ENV: Any = None
+WORKER_TIMEOUT_S = 300.0
 
 
 def _worker_init(cfg: CollectConfig) -> None:
@@ -112,7 +113,13 @@ def collect(cfg: CollectConfig, progress: bool = True) -> dict[str, Any]:
         else:
             ctx = mp.get_context("spawn")  # fork after torch or h5py threads started can deadlock
             with ctx.Pool(cfg.workers, initializer=_worker_init, initargs=(cfg,)) as pool:
-                for ep in pool.imap(_worker_episode, [(cfg, i) for i in indices], chunksize=1):
+                results = pool.imap(_worker_episode, [(cfg, i) for i in indices], chunksize=1)
+                for _ in indices:
+                    try:  # a worker that never answers is an error, not a silent hang
+                        ep = results.next(timeout=WORKER_TIMEOUT_S)
+                    except mp.TimeoutError:
+                        raise EnvError(f"a collection worker produced no episode for {WORKER_TIMEOUT_S:.0f} s; "
+                                       "the file was left as it was; retry, or use --workers 1") from None
                     w.add_episode(**_unpack(ep))
                     bar.update()
         bar.close()
