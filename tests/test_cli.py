@@ -86,3 +86,15 @@ def test_unknown_config_keys(cli, tmp_path):
     one_line_error(cli("collect", "--config", str(cfg)), "bogus")
     one_line_error(cli("collect", "--episodes", "0"), "episodes")
     one_line_error(cli("collect", "--policy", "teleport", "--env", "Pendulum-v1", "--out", str(tmp_path / "y.h5")), "teleport")
+
+
+@pytest.mark.parametrize("command", ["envs", "collect", "info", "pretrain", "train", "plan", "eval"])
+def test_every_command_has_help(cli, command):
+    proc = cli(command, "--help", check=True)
+    assert "usage: worldjepa " + command in proc.stdout and "%%" not in proc.stdout
+
+
+def test_envs_lists_builtins(cli):
+    out = cli("envs", check=True).stdout
+    for env_id in ("worldjepa/TwoRoom-v0", "worldjepa/PointMaze-UMaze-v0", "worldjepa/Reacher-v0", "worldjepa/PushT-v0"):
+        assert env_id in out

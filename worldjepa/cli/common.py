@@ -20,7 +20,7 @@ def add_config_args(parser: argparse.ArgumentParser, cls: type, presets: dict[st
             continue
         flag = "--" + f.name.replace("_", "-")
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
-        help_ = f"{f.metadata.get('help', '')} (default: {default!r})"
+        help_ = f"{f.metadata.get('help', '')} (default: {default!r})".replace("%", "%%")
         tp = hints[f.name]
         if tp is bool:
             group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_)

@@ -13,7 +13,7 @@ def register(sub: Any) -> None:
     from ..eval.protocol import EvalConfig
 
     p = sub.add_parser(
-        "eval", help="evaluate a policy on held-out start/goal pairs (success rate with 95% CI)",
+        "eval", help="evaluate a policy on held-out start/goal pairs (success rate with 95%% CI)",
         description="Draw start/goal pairs (goal = the recorded frame GOAL_OFFSET steps later) from the test split "
                     "of a dataset, run the policy for BUDGET steps from each start, and report the success rate with "
                     "a 95% Wilson interval, mean final distance and steps to success. Policies: random (floor), oracle "
