@@ -18,14 +18,19 @@ from worldjepa.envs.adapter import make_env
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("env_id,size", [("Pendulum-v1", 32), ("CartPole-v1", 24)])
-def test_collect_third_party_round_trip_and_replay(tmp_path, env_id, size):
+@pytest.mark.parametrize("env_id,size,policy", [
+    ("worldjepa/TwoRoom-v0", 32, "smooth"),   # built in
+    ("worldjepa/PushT-v0", 32, "expert"),     # built in, with its scripted expert
+    ("Pendulum-v1", 32, "smooth"),            # Gymnasium envs nobody here wrote
+    ("CartPole-v1", 24, "random"),
+])
+def test_collect_round_trip_and_replay(tmp_path, env_id, size, policy):
     out = tmp_path / "d.h5"
-    collect(CollectConfig(env=env_id, out=str(out), episodes=3, steps=15, seed=7, size=size), progress=False)
+    collect(CollectConfig(env=env_id, out=str(out), episodes=3, steps=15, seed=7, size=size, policy=policy), progress=False)
     env = make_env(env_id, size)
     with Dataset(out) as ds:
         assert ds.env_id == env_id and ds.frame_size == size and ds.num_episodes == 3
-        assert "obs" in ds.extras
+        assert "obs" in ds.extras and (("state" in ds.extras) == env_id.startswith("worldjepa/"))
         for i in range(3):
             ep = ds.episode(i)
             assert ep["frames"].dtype == np.uint8 and ep["frames"].shape[1:] == (size, size, 3)
