@@ -16,6 +16,15 @@ import numpy as np
 from ..errors import ConfigError
 
 
+def random_action(spec: Any, rng: np.random.Generator) -> np.ndarray:
+    """A uniform action vector in the bounds of ``spec`` (a uniform one-hot for discrete spaces)."""
+    if spec.kind == "discrete":
+        v = np.zeros(spec.dim, np.float32)
+        v[rng.integers(spec.dim)] = 1.0
+        return v
+    return rng.uniform(spec.low, spec.high).astype(np.float32)
+
+
 class RandomPolicy:
     """Uniform random actions in the bounds (one-hot of a uniform choice for discrete spaces)."""
 
@@ -24,11 +33,7 @@ class RandomPolicy:
         self.rng = rng
 
     def act(self, frame: np.ndarray, extras: dict[str, np.ndarray]) -> np.ndarray:
-        if self.spec.kind == "discrete":
-            v = np.zeros(self.spec.dim, np.float32)
-            v[self.rng.integers(self.spec.dim)] = 1.0
-            return v
-        return self.rng.uniform(self.spec.low, self.spec.high).astype(np.float32)
+        return random_action(self.spec, self.rng)
 
 
 class SmoothPolicy:

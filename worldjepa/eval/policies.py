@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..data.policies import random_action
 from ..errors import WorldJepaError
 
 
@@ -28,11 +29,7 @@ class RandomGoalPolicy:
         pass
 
     def act(self, obs: np.ndarray, **info: Any) -> np.ndarray:
-        if self.spec.kind == "discrete":
-            v = np.zeros(self.spec.dim, np.float32)
-            v[self.rng.integers(self.spec.dim)] = 1.0
-            return v
-        return self.rng.uniform(self.spec.low, self.spec.high).astype(np.float32)
+        return random_action(self.spec, self.rng)
 
 
 class OraclePolicy:
