@@ -137,3 +137,22 @@ def test_bad_files(tmp_path):
         WindowDataset(path, split=None, num_frames=60)
     with pytest.raises(DatasetError, match="no extra"):
         WindowDataset(path, split=None, extras=("velocity",))
+
+
+def test_interrupt_inside_an_episode_publishes_only_complete_ones(tmp_path, monkeypatch):
+    path = tmp_path / "d.h5"
+    calls = {"n": 0}
+    real = DatasetWriter._dataset
+
+    def flaky(self, name, sample, dtype):  # Ctrl-C arrives after the 3rd episode's frames were written
+        calls["n"] += 1
+        if self.added == 2 and name == "actions":
+            raise KeyboardInterrupt
+        return real(self, name, sample, dtype)
+
+    monkeypatch.setattr(DatasetWriter, "_dataset", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        write_toy(path, [5, 6, 7])
+    with Dataset(path) as ds:
+        assert ds.num_episodes == 2 and ds.num_frames == 11
+        np.testing.assert_array_equal(ds.episode(1)["frames"], toy_episode(1, 6)[0])

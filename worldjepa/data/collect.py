@@ -8,6 +8,7 @@ seed and actions.
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing as mp
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -26,10 +27,11 @@ class CollectConfig:
 
     env: str = opt("worldjepa/TwoRoom-v0", "Gymnasium environment id (any id that renders rgb_array)")
     out: str = opt("data/dataset.h5", "output HDF5 file")
-    episodes: int = opt(100, "number of episodes to record")
+    episodes: int = opt(0, "number of episodes to record; 0 = the env's default size (2,000 for TwoRoom, PointMaze "
+                           "and Push-T, 3,000 for Reacher, as in DINO-WM/PLDM; 100 for other envs)")
     steps: int = opt(100, "actions per episode (an episode ends early if the env terminates)")
     seed: int = opt(0, "base seed: episode e uses derive_seed(seed, e)")
-    policy: str = opt("smooth", "collection policy: random | smooth | expert (Push-T)")
+    policy: str = opt("auto", "collection policy: random | smooth | expert (Push-T) | auto (expert for Push-T, else smooth)")
     size: int = opt(64, "frame size in pixels (frames are size x size RGB)")
     workers: int = opt(1, "worker processes (the result does not depend on it)")
     env_module: str = opt("", "module to import first so that it registers third-party env ids")
@@ -37,12 +39,23 @@ class CollectConfig:
     compression: Literal["lzf", "gzip", "none"] = opt("lzf", "frame compression in the HDF5 file")
 
     def __post_init__(self) -> None:
-        if self.episodes < 1 or self.steps < 1:
-            raise ConfigError(f"episodes ({self.episodes}) and steps ({self.steps}) must be >= 1")
+        if self.episodes < 0 or self.steps < 1:
+            raise ConfigError(f"episodes ({self.episodes}) must be >= 0 and steps ({self.steps}) >= 1")
         if not 8 <= self.size <= 512:
             raise ConfigError(f"size {self.size} must be between 8 and 512 pixels")
         if self.workers < 1:
             raise ConfigError(f"workers ({self.workers}) must be >= 1")
+
+
+# default dataset sizes (episodes of 100 steps), following the anchors' datasets
+DEFAULT_EPISODES = {"worldjepa/TwoRoom": 2000, "worldjepa/PointMaze": 2000, "worldjepa/Reacher": 3000, "worldjepa/PushT": 2000}
+
+
+def resolve(cfg: CollectConfig) -> CollectConfig:
+    """Fill in the env-dependent defaults: ``episodes=0`` and ``policy="auto"``."""
+    episodes = cfg.episodes or next((n for k, n in DEFAULT_EPISODES.items() if cfg.env.startswith(k)), 100)
+    policy = cfg.policy if cfg.policy != "auto" else ("expert" if cfg.env.startswith("worldjepa/PushT") else "smooth")
+    return dataclasses.replace(cfg, episodes=episodes, policy=policy)
 
 
 _WORKER_ENV: Any = None
@@ -95,6 +108,7 @@ def collect(cfg: CollectConfig, progress: bool = True) -> dict[str, Any]:
 
     from .policies import POLICIES
 
+    cfg = resolve(cfg)
     if cfg.policy not in POLICIES:
         raise ConfigError(f"unknown collection policy {cfg.policy!r}; choose one of {', '.join(POLICIES)}")
     if cfg.policy == "expert" and not cfg.env.startswith("worldjepa/PushT"):

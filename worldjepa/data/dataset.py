@@ -156,9 +156,23 @@ class DatasetWriter:
             self.f["extras"].visit(lambda n: out.append(f"extras/{n}") if hasattr(self.f["extras"][n], "shape") else None)
         return out
 
+    def _trim_to_complete(self) -> None:
+        """Drop the rows of an episode whose writing was interrupted (its index entry comes last)."""
+        if "episodes" not in self.f:
+            return
+        n = min(self.f[f"episodes/{k}"].shape[0] for k in ("start", "length", "seed"))
+        for k in ("start", "length", "seed"):
+            self.f[f"episodes/{k}"].resize(n, axis=0)
+        end = int(self.f["episodes/start"][n - 1] + self.f["episodes/length"][n - 1]) if n else 0
+        for name in ["frames", "actions", *self._extra_names()]:
+            if self.f[name].shape[0] > end:
+                self.f[name].resize(end, axis=0)
+
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         publish = exc_type is None or (exc_type is KeyboardInterrupt and self.added > 0)
         try:
+            if publish:
+                self._trim_to_complete()
             self.f.flush()
             self.f.close()
         finally:
