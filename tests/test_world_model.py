@@ -12,7 +12,7 @@ CFG = ModelConfig(channels=(4, 8, 8, 16), encoder_dim=32, latent_dim=8, projecto
                   predictor_hidden=32, sigreg_slices=32, frameskip=2, frame_size=16, action_dim=3)
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(autouse=True, scope="module")
 def one_thread():
     n = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny kernels: extra threads only wait on a shared CPU

@@ -64,7 +64,9 @@ class ModelConfig:
 def frames_to_float(frames: Any, device: torch.device | str | None = None) -> Tensor:
     """uint8 ``(..., H, W, 3)`` (numpy or torch) -> float ``(..., 3, H, W)`` in [0, 1];
     float ``(..., 3, H, W)`` passes through (moved to ``device``)."""
-    x = torch.as_tensor(np.ascontiguousarray(frames) if isinstance(frames, np.ndarray) else frames)
+    if isinstance(frames, np.ndarray):
+        frames = np.ascontiguousarray(frames) if frames.flags.writeable else np.array(frames)
+    x = torch.as_tensor(frames)
     if x.dtype == torch.uint8:
         if x.dim() < 3 or x.shape[-1] != 3:
             raise WorldJepaError(f"uint8 frames must be (..., H, W, 3), got {tuple(x.shape)}")

@@ -14,7 +14,7 @@ from worldjepa.training.config import SMALL, TrainConfig
 from worldjepa.training.trainer import Trainer, TrainingError
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(autouse=True, scope="module")
 def one_thread():
     n = torch.get_num_threads()
     torch.set_num_threads(1)  # small kernels on a shared 2-core CPU: threads only wait
