@@ -116,3 +116,12 @@ def test_cli_train_then_info(tworoom, tmp_path, cli):
     assert info["step"] == 20 and info["model"]["latent_dim"] == 12 and info["env_id"] == "worldjepa/TwoRoom-v0"
     again = cli("train", "--data", tworoom, "--out", str(run), "--small", "--steps", "20")
     assert again.returncode == 2 and "--resume" in again.stderr
+    gif = tmp_path / "plan.gif"
+    out = cli("plan", "--run", str(run), "--data", tworoom, "--goal-offset", "6", "--budget", "4", "--samples", "16",
+              "--iterations", "2", "--gif", str(gif), "--threads", "1", "--nn-frames", "100", "--json", check=True)
+    res = json.loads(out.stdout)
+    assert 1 <= res["steps"] <= 4 and isinstance(res["success"], bool) and res["distance"] >= 0
+    from PIL import Image
+
+    with Image.open(gif) as im:  # observation | imagined | goal, one frame per step + the final one
+        assert im.n_frames == res["steps"] + 1 and im.size[0] > 2.5 * im.size[1]

@@ -243,16 +243,30 @@ class Trainer:
         return TrainingError(f"non-finite values at step {self.step + 1}: {what}; training stopped and "
                              f"saved nothing; {kept}. Lower --lr or check the data.")
 
-    def _calibrate(self, seconds: float) -> None:
-        """Fix the step count that fits the --minutes budget (same on every rank)."""
-        per_step = seconds / max(1, self.step)
-        total = self.step + int((self.cfg.minutes * 60 - seconds) / per_step)
+    def _calibrate(self) -> None:
+        """Fix the step count that fits the --minutes budget from the speed since the last
+        calibration (the CPU may be shared); the same on every rank."""
+        s0, t0 = self._calib_mark
+        per_step = (self.elapsed - t0) / max(1, self.step - s0)
+        self._calib_mark = (self.step, self.elapsed)
+        total = self.step + int((self.cfg.minutes * 60 - self.elapsed) / per_step)
         total = int(total / (1 + 0.5 / self.cfg.val_every))  # leave room for validation
         t = torch.tensor([max(self.step + 1, min(self.cfg.steps, total))])
         if self.world > 1:
             torch.distributed.broadcast(t, 0)
         self.total, self.calibrated = int(t), True
-        logger.info("train: %.2f s/step -> %d steps fit in %.1f minutes", per_step, self.total, self.cfg.minutes)
+        logger.debug("train: %.2f s/step -> %d steps fit in %.1f minutes", per_step, self.total, self.cfg.minutes)
+
+    def _maybe_calibrate(self) -> bool:
+        """With --minutes: calibrate after the first steps, then re-estimate at every validation
+        in the first 60% of the budget."""
+        if self.cfg.minutes <= 0:
+            return False
+        first = not self.calibrated and self.step >= CALIBRATION_STEPS
+        again = self.calibrated and self.step % self.cfg.val_every == 0 and self.elapsed < 36 * self.cfg.minutes
+        if first or again:
+            self._calibrate()
+        return first or again
 
     def fit(self, stop_at: int | None = None) -> dict[str, Any]:
         """Train to the step budget (or ``stop_at``, to simulate an interruption); returns a summary.
@@ -266,12 +280,12 @@ class Trainer:
         bar = tqdm(total=self.total, initial=self.step, desc="train", unit="step",
                    disable=not (self.cfg.progress and self.is_main), dynamic_ncols=True)
         t0 = time.perf_counter() - self.elapsed
+        self._calib_mark = (self.step, self.elapsed)
         try:
             while self.step < self.total and (stop_at is None or self.step < stop_at):
                 metrics = self.train_step()
                 self.elapsed = time.perf_counter() - t0
-                if not self.calibrated and self.step >= CALIBRATION_STEPS:
-                    self._calibrate(self.elapsed)
+                if self._maybe_calibrate():
                     bar.total = self.total
                 if self.step % self.cfg.log_every == 0:
                     self.log({**metrics, "train/steps_per_s": self.step / max(self.elapsed, 1e-9)})
