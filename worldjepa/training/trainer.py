@@ -156,21 +156,30 @@ class Trainer:
         return {**self.meta, "step": self.step, "total_steps": self.total, "val": self.last_val}
 
     def save(self) -> None:
-        """Write ``model.safetensors``, ``last.safetensors`` and ``config.json`` (rank 0 only)."""
+        """Write ``model.safetensors``, ``last.safetensors`` and ``config.json``. Every rank
+        must call it (each rank's RNG states are gathered); only rank 0 writes."""
+        mine = {"numpy": self.rng.bit_generator.state, "torch": torch.get_rng_state().tolist(),
+                "cuda": torch.cuda.get_rng_state(self.device).tolist() if self.device.type == "cuda" else None}
+        states = [mine]
+        if self.world > 1:
+            states = [None] * self.world
+            torch.distributed.all_gather_object(states, mine)
+        self.saved_step = self.step
         if not self.is_main:
             return
         weights = {f"model/{k}": v for k, v in self.model.state_dict().items()}
         opt_tensors, opt_info = ckpt.flatten_optimizer(self.opt.state_dict())
-        rng = {"rng/torch": torch.get_rng_state()}
-        if self.device.type == "cuda":
-            rng["rng/cuda"] = torch.cuda.get_rng_state(self.device)
-        resume = {"optimizer": opt_info, "numpy_rng": self.rng.bit_generator.state, "elapsed": self.elapsed,
-                  "calibrated": self.calibrated}
+        rng = {}
+        for r, st in enumerate(states):  # one entry per rank
+            rng[f"rng/torch/{r}"] = torch.tensor(st["torch"], dtype=torch.uint8)
+            if st["cuda"] is not None:
+                rng[f"rng/cuda/{r}"] = torch.tensor(st["cuda"], dtype=torch.uint8)
+        resume = {"optimizer": opt_info, "numpy_rng": [st["numpy"] for st in states], "elapsed": self.elapsed,
+                  "calibrated": self.calibrated, "world_size": self.world}
         ckpt.save(self.run_dir / ckpt.RESUME_FILE, {**weights, **opt_tensors, **rng},
                   {**self._meta(), "resume": resume})
         ckpt.save(self.run_dir / ckpt.MODEL_FILE, weights, self._meta())
         (self.run_dir / "config.json").write_text(json.dumps(self._meta(), indent=2) + "\n")
-        self.saved_step = self.step
 
     def _restore(self) -> None:
         tensors, meta = ckpt.load(self.run_dir / ckpt.RESUME_FILE)
@@ -178,10 +187,13 @@ class Trainer:
         self.model.load_state_dict(weights)
         r = meta["resume"]
         self.opt.load_state_dict(ckpt.unflatten_optimizer(tensors, r["optimizer"]))
-        self.rng.bit_generator.state = r["numpy_rng"]
-        torch.set_rng_state(tensors["rng/torch"])
-        if "rng/cuda" in tensors and self.device.type == "cuda":
-            torch.cuda.set_rng_state(tensors["rng/cuda"], self.device)
+        if r.get("world_size", 1) != self.world:
+            raise CheckpointError(f"cannot resume {self.run_dir} exactly: it was trained by {r.get('world_size', 1)} "
+                                  f"process(es), this launch has {self.world}")
+        self.rng.bit_generator.state = r["numpy_rng"][self.rank]
+        torch.set_rng_state(tensors[f"rng/torch/{self.rank}"])
+        if f"rng/cuda/{self.rank}" in tensors and self.device.type == "cuda":
+            torch.cuda.set_rng_state(tensors[f"rng/cuda/{self.rank}"], self.device)
         self.step, self.total, self.elapsed = int(meta["step"]), int(meta["total_steps"]), float(r["elapsed"])
         self.calibrated, self.last_val, self.saved_step = bool(r["calibrated"]), meta.get("val", {}), self.step
         path = self.run_dir / "metrics.jsonl"
@@ -244,11 +256,10 @@ class Trainer:
                              f"saved nothing; {kept}. Lower --lr or check the data.")
 
     def _calibrate(self) -> None:
-        """Fix the step count that fits the --minutes budget from the speed since the last
-        calibration (the CPU may be shared); the same on every rank."""
-        s0, t0 = self._calib_mark
-        per_step = (self.elapsed - t0) / max(1, self.step - s0)
-        self._calib_mark = (self.step, self.elapsed)
+        """Fix the step count that fits the --minutes budget from the mean speed so far (on a
+        shared CPU the speed swings 10x within minutes; the mean is the steadier guess);
+        the same on every rank."""
+        per_step = (self.elapsed - self._calib_mark[1]) / max(1, self.step - self._calib_mark[0])
         total = self.step + int((self.cfg.minutes * 60 - self.elapsed) / per_step)
         total = int(total / (1 + 0.5 / self.cfg.val_every))  # leave room for validation
         t = torch.tensor([max(self.step + 1, min(self.cfg.steps, total))])
@@ -258,15 +269,18 @@ class Trainer:
         logger.debug("train: %.2f s/step -> %d steps fit in %.1f minutes", per_step, self.total, self.cfg.minutes)
 
     def _maybe_calibrate(self) -> bool:
-        """With --minutes: calibrate after the first steps, then re-estimate at every validation
-        in the first 60% of the budget."""
+        """With --minutes: calibrate after the first steps, then re-estimate every
+        ``CALIBRATION_STEPS`` steps in the first 60% of the budget; past 110% of it, stop."""
         if self.cfg.minutes <= 0:
             return False
-        first = not self.calibrated and self.step >= CALIBRATION_STEPS
-        again = self.calibrated and self.step % self.cfg.val_every == 0 and self.elapsed < 36 * self.cfg.minutes
-        if first or again:
+        if self.elapsed > 66 * self.cfg.minutes and self.total > self.step:
+            logger.warning("train: over the --minutes budget; stopping at step %d", self.step)
+            self.total = self.step
+            return True
+        due = self.step % CALIBRATION_STEPS == 0 and (not self.calibrated or self.elapsed < 36 * self.cfg.minutes)
+        if due:
             self._calibrate()
-        return first or again
+        return due
 
     def fit(self, stop_at: int | None = None) -> dict[str, Any]:
         """Train to the step budget (or ``stop_at``, to simulate an interruption); returns a summary.
