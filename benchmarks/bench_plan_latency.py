@@ -19,6 +19,7 @@ evaluation of the 300 candidates, times 30 iterations; the fraction is of the be
 2048^3 matmul throughput measured in the same process.
 
     PYTHONPATH=. python benchmarks/bench_plan_latency.py [--repeats 7] [--threads 2] [--no-peer]
+        [--lewm-iterations 3]
 """
 
 from __future__ import annotations
@@ -73,16 +74,16 @@ def naive_rollout(model: torch.nn.Module, z: torch.Tensor, a: torch.Tensor, acts
     return torch.cat(out, dim=1).view(b, s, h, -1)  # (B, S, H, D)
 
 
-def ours(model: torch.nn.Module):
+def ours(model: torch.nn.Module, iters: int = ITERS):
     from worldjepa.planning import CEM, make_latent_cost
 
     z, a, goal = problem(model)
-    cem = CEM(low=-2.45, high=2.45, samples=S, iterations=ITERS, elites=TOPK, horizon=H, action_dim=K * A, seed=SEED)
+    cem = CEM(low=-2.45, high=2.45, samples=S, iterations=iters, elites=TOPK, horizon=H, action_dim=K * A, seed=SEED)
     cost = make_latent_cost(lambda acts: model.rollout(z, a, acts), goal)
     return lambda: cem.plan(cost, batch=1).actions, cost
 
 
-def peer(model: torch.nn.Module):
+def peer(model: torch.nn.Module, iters: int = ITERS):
     sys.path.insert(0, HERE)
     import gymnasium as gym
     from bench_plan_cem import _import_peer_cem
@@ -97,7 +98,7 @@ def peer(model: torch.nn.Module):
 
         criterion = get_cost
 
-    solver = _import_peer_cem()(Costable(), batch_size=1, num_samples=S, var_scale=1.0, n_steps=ITERS, topk=TOPK,
+    solver = _import_peer_cem()(Costable(), batch_size=1, num_samples=S, var_scale=1.0, n_steps=iters, topk=TOPK,
                                 device="cpu", seed=SEED)
     solver.configure(action_space=gym.spaces.Box(-2.45, 2.45, shape=(1, K * A)), n_envs=1,
                      config=SimpleNamespace(horizon=H, action_block=1))
@@ -107,18 +108,18 @@ def peer(model: torch.nn.Module):
         import io
 
         with contextlib.redirect_stdout(io.StringIO()):
-            return solver.solve({})["actions"]
+            return solver.solve({"z": z[:, -1]})["actions"]  # the solver expands info tensors per sample
 
     return once, lambda acts: latent_cost(naive_rollout(model, z, a, acts), goal)
 
 
-def flops(cost_fn) -> int:
+def flops(cost_fn, iters: int = ITERS) -> int:
     from torch.utils.flop_counter import FlopCounterMode
 
     acts = torch.zeros(1, S, H, K * A)
     with FlopCounterMode(display=False) as fc:
         cost_fn(acts)
-    return fc.get_total_flops() * ITERS
+    return fc.get_total_flops() * iters
 
 
 def matmul_gflops(n: int = 2048) -> float:
@@ -131,23 +132,26 @@ def matmul_gflops(n: int = 2048) -> float:
     return 2 * n**3 / best / 1e9
 
 
-def measure(repeats: int, threads: int, with_peer: bool) -> dict:
+def measure(repeats: int, threads: int, with_peer: bool, lewm_iters: int) -> dict:
+    """Medians of ms per replan; the LeWM-size rows run ``lewm_iters`` iterations and are
+    scaled to 30 (the planner's work is linear in iterations), since one 30-iteration replan
+    takes tens of seconds on this CPU."""
     torch.set_num_threads(threads)
-    out: dict = {"torch": torch.__version__, "rows": {}}
+    out: dict = {"torch": torch.__version__, "rows": {}, "lewm_iters": lewm_iters}
     with torch.inference_mode():
-        for kind, reps in (("default", repeats), ("lewm", max(2, repeats // 3))):
+        for kind, reps, iters in (("default", repeats, ITERS), ("lewm", max(2, repeats // 2), lewm_iters)):
             model = build(kind)
-            runners = {"ours": ours(model)}
+            runners = {"ours": ours(model, iters)}
             if with_peer and kind == "lewm":
-                runners["peer"] = peer(model)
+                runners["peer"] = peer(model, iters)
             for who, (fn, cost) in runners.items():
                 fn()  # warm-up
-                out["rows"][f"{kind}/{who}"] = {"ms": [], "flops": flops(cost)}
+                out["rows"][f"{kind}/{who}"] = {"ms": [], "flops": flops(cost), "scale": ITERS / iters}
             for r in range(reps):
                 for who in (list(runners) if r % 2 == 0 else list(reversed(runners))):
                     t0 = time.perf_counter()
                     runners[who][0]()
-                    out["rows"][f"{kind}/{who}"]["ms"].append((time.perf_counter() - t0) * 1e3)
+                    out["rows"][f"{kind}/{who}"]["ms"].append((time.perf_counter() - t0) * 1e3 * ITERS / iters)
         out["peak_gflops"] = matmul_gflops()
     return out
 
@@ -158,31 +162,36 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--peer-python", default="/work/peer-plan-venv/bin/python")
     ap.add_argument("--no-peer", action="store_true")
+    ap.add_argument("--lewm-iterations", type=int, default=3, help="CEM iterations timed for the LeWM-size rows "
+                    "(scaled to 30)")
+    ap.add_argument("--timeout", type=int, default=170, help="seconds allowed to the peer subprocess")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print("RESULT_JSON " + json.dumps(measure(args.repeats, args.threads, with_peer=True)))
+        print("RESULT_JSON " + json.dumps(measure(args.repeats, args.threads, True, args.lewm_iterations)))
         return
     res, note = None, "--no-peer"
     if not args.no_peer:
         env = {**os.environ, "PYTHONPATH": os.path.dirname(HERE) + os.pathsep + os.environ.get("PYTHONPATH", "")}
         try:
             proc = subprocess.run([args.peer_python, os.path.abspath(__file__), "--child", "--repeats",
-                                   str(args.repeats), "--threads", str(args.threads)],
-                                  capture_output=True, text=True, timeout=170, env=env)
+                                   str(args.repeats), "--threads", str(args.threads), "--lewm-iterations",
+                                   str(args.lewm_iterations)],
+                                  capture_output=True, text=True, timeout=args.timeout, env=env)
             lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT_JSON ")]
             res = json.loads(lines[0][12:]) if lines else None
             note = proc.stderr.strip().splitlines()[-1] if res is None and proc.stderr.strip() else note
         except (OSError, subprocess.TimeoutExpired) as e:
             note = repr(e)
     if res is None:
-        res = measure(args.repeats, args.threads, with_peer=False)
+        res = measure(args.repeats, args.threads, False, args.lewm_iterations)
     peak = res["peak_gflops"]
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     print(f"### One agent replan: CEM {S} samples x {ITERS} iterations, horizon {H}, top {TOPK}; "
           f"history {HIST}, macro-actions {K}x{A}\n")
     print(f"{stamp}; {platform.machine()}, {os.cpu_count()} cores (shared with other work), torch {res['torch']}, "
-          f"{args.threads} threads; best float32 matmul {peak:.1f} GFLOP/s\n")
+          f"{args.threads} threads; best float32 matmul {peak:.1f} GFLOP/s. LeWM-size rows: "
+          f"{res['lewm_iters']} iterations timed, ms and FLOPs scaled to {ITERS}.\n")
     print("| predictor | planner | median ms | min ms | GFLOP/replan | GFLOP/s at median | of matmul peak |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     names = {"default": "default (MLP, D=64)", "lewm": "LeWM-size transformer (6x192, D=192)"}
