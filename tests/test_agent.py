@@ -87,3 +87,32 @@ def test_bad_frames_and_wrong_env_are_clear_errors(pendulum_run):
         agent.act(np.zeros((2, 32, 32, 3), np.uint8))
     with pytest.raises(WorldJepaError, match="planner"):
         Agent.load(pendulum_run, planner="nope")
+
+
+def test_plan_command_replays_actions_when_the_dataset_has_no_state(pendulum_run, cli):
+    import json
+
+    data = pendulum_run.parent / "pendulum.h5"  # Pendulum records "obs", no restorable "state"
+    out = cli("plan", "--run", str(pendulum_run), "--data", str(data), "--start", "3", "--goal-offset", "5",
+              "--budget", "3", "--samples", "16", "--iterations", "2", "--threads", "1", "--json", check=True)
+    res = json.loads(out.stdout)
+    assert res["steps"] == 3 and res["success"] is None and res["distance"] is None  # no success() to judge by
+    assert res["latent_distance"] >= 0
+
+
+def test_discrete_actions_come_back_as_ints(tmp_path):
+    pytest.importorskip("pygame")
+    data = tmp_path / "cartpole.h5"
+    collect(CollectConfig(env="CartPole-v1", out=str(data), episodes=10, steps=15, size=32, policy="random"),
+            progress=False)
+    cfg = from_dict(TrainConfig, {**SMALL, "data": str(data), "out": str(tmp_path / "run"), "steps": 4,
+                                  "progress": False, "device": "cpu", "num_frames": 2, "val_horizon": 1})
+    Trainer(cfg).fit()
+    env = make_env("CartPole-v1", 32)
+    obs, _ = env.reset(seed=0)
+    agent = Agent.load(tmp_path / "run", **PLAN)
+    agent.reset(obs)
+    for _ in range(3):
+        a = agent.act(obs)
+        assert isinstance(a, int) and a in (0, 1)
+        obs, _, _ = env.step(agent.spec.encode(a))
