@@ -140,8 +140,10 @@ class Agent:
 
         z = torch.stack(self.z_hist)[None]  # (1, Th, D)
         a = torch.stack(self.a_hist)[None] if self.a_hist else z.new_zeros(1, 0, self.k * self.spec.dim)
-        return make_latent_cost(lambda acts: self.model.rollout(z, a, acts), self.goal,  # type: ignore[arg-type]
-                                metric=self.metric, reduce=self.reduce)  # type: ignore[arg-type]
+        cost = make_latent_cost(lambda acts: self.model.rollout(z, a, acts.to(self.device)),
+                                self.goal, metric=self.metric, reduce=self.reduce)  # type: ignore[arg-type]
+        # MPC keeps its plans on the CPU; a model on a GPU scores them there and hands costs back
+        return cost if self.device.type == "cpu" else (lambda acts: cost(acts).to(acts.device))
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, **info: Any) -> Any:
@@ -172,4 +174,4 @@ class Agent:
     def _imagine(self, plan: torch.Tensor) -> None:
         z = torch.stack(self.z_hist)[None]  # (1, Th, D)
         a = torch.stack(self.a_hist)[None] if self.a_hist else z.new_zeros(1, 0, self.k * self.spec.dim)
-        self.imagined = self.model.rollout(z, a, plan[:, None])[0, 0]  # (H, D)
+        self.imagined = self.model.rollout(z, a, plan[:, None].to(self.device))[0, 0]  # (H, D)
