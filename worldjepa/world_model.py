@@ -39,7 +39,7 @@ class ModelConfig:
     projector_hidden: int = opt(512, "projector hidden width (BatchNorm MLP)")
     predictor: Literal["mlp", "transformer", "gru"] = opt("mlp", "predictor: mlp | transformer | gru")
     preset: str = opt("", "transformer size preset: tiny | small | lewm (transformer only)")
-    predictor_hidden: int = opt(256, "hidden width of the mlp / gru predictor")
+    predictor_hidden: int = opt(128, "hidden width of the mlp / gru predictor")
     predictor_layers: int = opt(3, "linear layers of the mlp predictor (>= 2)")
     history: int = opt(3, "model steps of context: the transformer's attention window and the "
                           "agent's memory of observed embeddings")
