@@ -9,7 +9,8 @@ from typing import Any
 
 from ._version import __version__
 
-__all__ = ["__version__", "Dataset", "WindowDataset", "make_env", "collect", "CollectConfig"]
+__all__ = ["__version__", "Dataset", "WindowDataset", "make_env", "collect", "CollectConfig", "Agent",
+           "load_checkpoint"]
 
 _LAZY = {
     "Dataset": ("worldjepa.data.dataset", "Dataset"),
@@ -17,6 +18,8 @@ _LAZY = {
     "make_env": ("worldjepa.envs.adapter", "make_env"),
     "collect": ("worldjepa.data.collect", "collect"),
     "CollectConfig": ("worldjepa.data.collect", "CollectConfig"),
+    "Agent": ("worldjepa.agent", "Agent"),
+    "load_checkpoint": ("worldjepa.agent", "load_checkpoint"),
 }
 
 

@@ -1,17 +1,100 @@
-"""``worldjepa train``: placeholder until its issue lands."""
+"""``worldjepa train``: learn a JEPA world model from a dataset file."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import typing
 from typing import Any
+
+from .common import add_config_args
+
+EXAMPLE = """examples:
+  worldjepa train --data data/tworoom.h5 --out runs/tworoom --minutes 6
+  worldjepa train --data data/tworoom.h5 --out runs/tworoom --resume
+  worldjepa train --data data/tworoom.h5 --out runs/tf --predictor transformer --preset small
+  worldjepa train --data data/tworoom.h5 --out runs/nosig model.regularizer=none   # collapse ablation
+  torchrun --nproc-per-node 2 -m worldjepa train --data data/tworoom.h5 --out runs/ddp
+"""
+
+# model fields that come from the dataset, not from flags
+_FROM_DATA = ("frame_size", "action_dim")
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("train", help="(not yet implemented)")
+    from ..training.config import SMALL, TrainConfig
+    from ..world_model import ModelConfig
+
+    p = sub.add_parser("train", help="train a world model (encoder + predictor) on a dataset",
+                       description="Train a JEPA world model: teacher-forced (+ open-loop) next-embedding MSE "
+                                   "+ lambda x SIGReg, AdamW with warm-up and cosine decay. Writes RUN_DIR/"
+                                   "model.safetensors, last.safetensors (exact resume), config.json and "
+                                   "metrics.jsonl. Frame size and action space come from the dataset.",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLE)
+    add_config_args(p, TrainConfig, presets={"small": SMALL}, skip=("model",))
+    hints = typing.get_type_hints(ModelConfig)
+    group = p.add_argument_group("model options (ModelConfig; also model.KEY=VALUE)")
+    for f in dataclasses.fields(ModelConfig):
+        if f.name in _FROM_DATA:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        help_ = f"{f.metadata.get('help', '')} (default: {f.default!r})"
+        tp = hints[f.name]
+        choices = typing.get_args(tp) if typing.get_origin(tp) is typing.Literal else None
+        group.add_argument(flag, dest=f"model__{f.name}", default=argparse.SUPPRESS, choices=choices,
+                           metavar=None if choices else f.name.upper(), help=help_)
+    p.add_argument("--json", action="store_true", help="print the final summary as JSON")
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from ..errors import WorldJepaError
+def train_config_from_args(args: argparse.Namespace) -> Any:
+    """defaults < preset < --config file < flags < key=value overrides (model flags included)."""
+    from .. import config as C
+    from ..training.config import TrainConfig
 
-    raise WorldJepaError("'train' is not implemented yet")
+    data: dict[str, Any] = {}
+
+    def merge(src: dict[str, Any]) -> None:
+        for k, v in src.items():
+            if k == "model" and isinstance(v, dict):
+                data["model"] = {**data.get("model", {}), **v}
+            else:
+                data[k] = v
+
+    for name, values in args._presets.items():
+        if getattr(args, f"preset_{name}", False):
+            merge(values)
+    if getattr(args, "config", None):
+        merge(C.load_file(args.config))
+    merge({f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)})
+    merge({"model": {k[len("model__"):]: v for k, v in vars(args).items() if k.startswith("model__")}})
+    data = C.apply_overrides(data, list(args.overrides or []))
+    return C.from_dict(TrainConfig, data)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from ..training.trainer import Trainer
+
+    cfg = train_config_from_args(args)
+    trainer = Trainer(cfg)
+    budget = f"{cfg.minutes:g} minutes (<= {cfg.steps} steps)" if cfg.minutes > 0 else f"{trainer.total} steps"
+    if trainer.is_main:
+        print(f"training on {cfg.data} ({trainer.meta['env_id']}, {trainer.model_cfg.frame_size}px, "
+              f"{len(trainer.train_data)} train windows) for {budget} -> {cfg.out}")
+    summary = trainer.fit()
+    if not trainer.is_main:
+        return 0
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    print(f"done: step {summary['step']} in {summary['minutes']:.1f} min; checkpoint {cfg.out}/model.safetensors")
+    h = [k for k in summary if k.startswith("val/pred_mse_h")]
+    for key in h:
+        n = key[len("val/pred_mse_h"):]
+        print(f"  val horizon {n}: prediction MSE {summary[key]:.4f} vs copy-last {summary[f'val/copy_mse_h{n}']:.4f}")
+    for key in ("val/pred_over_copy", "val/rankme", "val/sigreg", "val/probe_r2"):
+        if key in summary:
+            print(f"  {key} {summary[key]:.4f}")
+    return 0

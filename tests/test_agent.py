@@ -1,0 +1,118 @@
+"""The Agent: a goal-conditioned policy from a checkpoint, on a third-party Gymnasium env."""
+
+import numpy as np
+import pytest
+import torch
+
+from worldjepa.agent import Agent
+from worldjepa.config import from_dict
+from worldjepa.data.collect import CollectConfig, collect
+from worldjepa.envs.adapter import make_env
+from worldjepa.errors import CheckpointError, WorldJepaError
+from worldjepa.protocols import Policy
+from worldjepa.training.config import SMALL, TrainConfig
+from worldjepa.training.trainer import Trainer
+
+PLAN = dict(samples=32, iterations=3, elites=4)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def pendulum_run(tmp_path_factory):
+    """Pendulum-v1 (classic control, rendered by pygame): tiny data, ~40 training steps."""
+    pytest.importorskip("pygame")
+    root = tmp_path_factory.mktemp("pendulum")
+    data = root / "pendulum.h5"
+    collect(CollectConfig(env="Pendulum-v1", out=str(data), episodes=10, steps=20, size=32, policy="random"),
+            progress=False)
+    cfg = from_dict(TrainConfig, {**SMALL, "data": str(data), "out": str(root / "run"), "steps": 40,
+                                  "progress": False, "device": "cpu"})
+    Trainer(cfg).fit()
+    return root / "run"
+
+
+def test_agent_acts_in_a_third_party_env(pendulum_run):
+    env = make_env("Pendulum-v1", 96)  # other frame size than the checkpoint's 32: resized inside
+    goal, _ = env.reset(seed=5)
+    obs, _ = env.reset(seed=1)
+    agent = Agent.load(pendulum_run, planner="cem", env_id="Pendulum-v1", **PLAN)
+    assert isinstance(agent, Policy)
+    assert agent.k == 2  # the --small preset's frame-skip: macro-actions of 2 x 1 values
+    agent.reset(goal, goal_state=np.zeros(3))  # extra info is accepted and ignored
+    actions = []
+    for _ in range(6):
+        a = agent.act(obs, state=None)
+        assert isinstance(a, np.ndarray) and a.shape == (1,) and a.dtype == np.float32
+        assert -2.0 <= a[0] <= 2.0 and np.isfinite(a).all()
+        actions.append(a)
+        obs, _, done = env.step(a)
+        assert not done
+    assert agent.imagined is not None and agent.imagined.shape == (5, 16)  # horizon 5, latent 16
+    assert len(agent.z_hist) == 3 and len(agent.a_hist) == 2  # history window of 3 boundaries
+    env.close()
+
+
+def test_agent_is_deterministic_and_takes_rgba(pendulum_run):
+    env = make_env("Pendulum-v1", 32)
+    goal, _ = env.reset(seed=5)
+    obs, _ = env.reset(seed=1)
+    rgba = np.concatenate([goal, np.full(goal.shape[:2] + (1,), 255, np.uint8)], axis=2)
+    first = []
+    for g in (goal, rgba):
+        agent = Agent.load(pendulum_run, **PLAN)
+        agent.reset(g)
+        first.append(agent.act(obs))
+    np.testing.assert_array_equal(first[0], first[1])  # alpha dropped, same seed, same action
+
+
+def test_bad_frames_and_wrong_env_are_clear_errors(pendulum_run):
+    with pytest.raises(CheckpointError, match="Pendulum-v1.*not worldjepa/TwoRoom-v0"):
+        Agent.load(pendulum_run, env_id="worldjepa/TwoRoom-v0")
+    agent = Agent.load(pendulum_run, **PLAN)
+    with pytest.raises(WorldJepaError, match="reset"):
+        agent.act(np.zeros((32, 32, 3), np.uint8))
+    with pytest.raises(WorldJepaError, match=r"goal frame .*\(32, 32, 1\)"):
+        agent.reset(np.zeros((32, 32, 1), np.uint8))
+    with pytest.raises(WorldJepaError, match="goal frame"):
+        agent.reset(np.zeros((32, 32), np.uint8))
+    agent.reset(np.zeros((40, 50, 3), np.uint8))
+    with pytest.raises(WorldJepaError, match="observation"):
+        agent.act(np.zeros((2, 32, 32, 3), np.uint8))
+    with pytest.raises(WorldJepaError, match="planner"):
+        Agent.load(pendulum_run, planner="nope")
+
+
+def test_plan_command_replays_actions_when_the_dataset_has_no_state(pendulum_run, cli):
+    import json
+
+    data = pendulum_run.parent / "pendulum.h5"  # Pendulum records "obs", no restorable "state"
+    out = cli("plan", "--run", str(pendulum_run), "--data", str(data), "--start", "3", "--goal-offset", "5",
+              "--budget", "3", "--samples", "16", "--iterations", "2", "--threads", "1", "--json", check=True)
+    res = json.loads(out.stdout)
+    assert res["steps"] == 3 and res["success"] is None and res["distance"] is None  # no success() to judge by
+    assert res["latent_distance"] >= 0
+
+
+def test_discrete_actions_come_back_as_ints(tmp_path):
+    pytest.importorskip("pygame")
+    data = tmp_path / "cartpole.h5"
+    collect(CollectConfig(env="CartPole-v1", out=str(data), episodes=10, steps=15, size=32, policy="random"),
+            progress=False)
+    cfg = from_dict(TrainConfig, {**SMALL, "data": str(data), "out": str(tmp_path / "run"), "steps": 4,
+                                  "progress": False, "device": "cpu", "num_frames": 2, "val_horizon": 1})
+    Trainer(cfg).fit()
+    env = make_env("CartPole-v1", 32)
+    obs, _ = env.reset(seed=0)
+    agent = Agent.load(tmp_path / "run", **PLAN)
+    agent.reset(obs)
+    for _ in range(3):
+        a = agent.act(obs)
+        assert isinstance(a, int) and a in (0, 1)
+        obs, _, _ = env.step(agent.spec.encode(a))

@@ -1,0 +1,149 @@
+"""Training: it learns (beats copy-last), resumes exactly, stops cleanly on NaN, checks data."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from worldjepa.config import from_dict
+from worldjepa.data.collect import CollectConfig, collect
+from worldjepa.errors import CheckpointError, WorldJepaError
+from worldjepa.training import checkpoint as ckpt
+from worldjepa.training.config import SMALL, TrainConfig
+from worldjepa.training.trainer import Trainer, TrainingError
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)  # small kernels on a shared 2-core CPU: threads only wait
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def tworoom(tmp_path_factory):
+    out = tmp_path_factory.mktemp("data") / "tworoom.h5"
+    collect(CollectConfig(env="worldjepa/TwoRoom-v0", out=str(out), episodes=60, steps=30, size=32), progress=False)
+    return str(out)
+
+
+def _cfg(data, out, **kw):
+    return from_dict(TrainConfig, {**SMALL, "data": data, "out": str(out), "progress": False, "device": "cpu", **kw})
+
+
+def test_learns_to_predict_better_than_copying_the_last_embedding(tworoom, tmp_path):
+    trainer = Trainer(_cfg(tworoom, tmp_path / "run", steps=300, val_every=300, save_every=300, batch_size=32))
+    untrained = trainer.validate()
+    # the residual MLP starts as the identity: exactly the copy-last baseline
+    assert untrained["val/pred_over_copy"] == pytest.approx(1.0, abs=1e-3)
+    summary = trainer.fit()
+    assert summary["step"] == 300
+    assert summary["val/pred_over_copy"] < 0.8, summary
+    for h in (1, 2):  # every validated horizon, on held-out (val split) windows
+        assert summary[f"val/pred_mse_h{h}"] < summary[f"val/copy_mse_h{h}"]
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    train_rows = [r for r in rows if "train/loss" in r]
+    assert {"train/pred", "train/reg", "train/lr"} <= set(train_rows[0]) and rows[-1]["step"] == 300
+    assert any("val/rankme" in r and "val/sigreg" in r for r in rows)
+    meta = ckpt.read_meta(tmp_path / "run")
+    assert meta["env_id"] == "worldjepa/TwoRoom-v0" and meta["frame_size"] == 32 and meta["step"] == 300
+    assert meta["dataset"]["episodes"] == 60 and len(meta["dataset"]["sha256"]) == 16
+    assert meta["model"]["action_dim"] == 2 and meta["action_space"]["dim"] == 2
+
+
+def test_resume_reproduces_the_uninterrupted_run(tworoom, tmp_path):
+    # the transformer has dropout: the torch RNG state must come back too
+    kw = dict(steps=12, save_every=100, val_every=100, warmup_steps=3,
+              model={**SMALL["model"], "predictor": "transformer", "preset": "small"})
+    full = Trainer(_cfg(tworoom, tmp_path / "full", **kw))
+    full.fit()
+    part = Trainer(_cfg(tworoom, tmp_path / "part", **kw))
+    part.fit(stop_at=6)
+    assert ckpt.read_meta(tmp_path / "part" / "last.safetensors")["step"] == 6
+    resumed = Trainer(_cfg(tworoom, tmp_path / "part", resume=True, **kw))
+    assert resumed.step == 6
+    resumed.fit()
+    assert sorted(resumed.losses) == list(range(7, 13))
+    for step in range(7, 13):
+        assert abs(resumed.losses[step] - full.losses[step]) <= 1e-6, (step, resumed.losses[step], full.losses[step])
+    assert part.losses[6] == full.losses[6]
+
+
+def test_nan_stops_with_the_step_and_keeps_the_last_checkpoint(tworoom, tmp_path):
+    trainer = Trainer(_cfg(tworoom, tmp_path / "run", steps=10, save_every=3, val_every=100))
+    sample = trainer.train_data.sample
+
+    def poisoned(batch_size, rng):
+        batch = sample(batch_size, rng)
+        if trainer.step >= 4:  # the 5th step gets NaN actions
+            batch["actions"][:] = np.nan
+        return batch
+
+    trainer.train_data.sample = poisoned
+    with pytest.raises(TrainingError, match="step 5") as err:
+        trainer.fit()
+    assert "step 3" in str(err.value)  # where the intact checkpoint is
+    tensors, meta = ckpt.load(tmp_path / "run" / "last.safetensors")
+    assert meta["step"] == 3
+    assert all(torch.isfinite(v).all() for k, v in tensors.items() if v.is_floating_point())
+    from worldjepa.agent import load_checkpoint
+
+    model, _ = load_checkpoint(tmp_path / "run")  # model.safetensors too
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_resume_with_data_of_another_frame_size_is_refused(tworoom, tmp_path):
+    Trainer(_cfg(tworoom, tmp_path / "run", steps=2, val_every=100)).fit()
+    other = tmp_path / "small.h5"
+    collect(CollectConfig(env="worldjepa/TwoRoom-v0", out=str(other), episodes=10, steps=12, size=16), progress=False)
+    with pytest.raises(CheckpointError, match="32x32 frames.*16x16"):
+        Trainer(_cfg(str(other), tmp_path / "run", resume=True, steps=4))
+    with pytest.raises(WorldJepaError, match="already holds a run"):
+        Trainer(_cfg(tworoom, tmp_path / "run", steps=4))
+
+
+def test_cli_train_then_info(tworoom, tmp_path, cli):
+    help_ = cli("train", "--help", check=True).stdout
+    for flag in ("--minutes", "--steps", "--resume", "--latent-dim", "--regularizer", "--small", "--device"):
+        assert flag in help_
+    run = tmp_path / "run"
+    proc = cli("train", "--data", tworoom, "--out", str(run), "--small", "--steps", "20", "--no-progress",
+               "--threads", "1", "model.latent_dim=12", check=True)
+    assert "val horizon 1" in proc.stdout
+    info = json.loads(cli("info", str(run), "--json", check=True).stdout)
+    assert info["step"] == 20 and info["model"]["latent_dim"] == 12 and info["env_id"] == "worldjepa/TwoRoom-v0"
+    again = cli("train", "--data", tworoom, "--out", str(run), "--small", "--steps", "20")
+    assert again.returncode == 2 and "--resume" in again.stderr
+    gif = tmp_path / "plan.gif"
+    out = cli("plan", "--run", str(run), "--data", tworoom, "--goal-offset", "6", "--budget", "4", "--samples", "16",
+              "--iterations", "2", "--gif", str(gif), "--threads", "1", "--nn-frames", "100", "--json", check=True)
+    res = json.loads(out.stdout)
+    assert 1 <= res["steps"] <= 4 and isinstance(res["success"], bool) and res["distance"] >= 0
+    from PIL import Image
+
+    with Image.open(gif) as im:  # observation | imagined | goal, one frame per step + the final one
+        assert im.n_frames == res["steps"] + 1 and im.size[0] > 2.5 * im.size[1]
+
+
+def test_torchrun_two_processes_sample_differently_and_write_once(tworoom, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    run = tmp_path / "ddp"
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                           "-m", "worldjepa", "train", "--data", tworoom, "--out", str(run), "--small", "--steps", "4",
+                           "--val-every", "4", "--save-every", "4", "--no-progress", "--threads", "1", "--device", "cpu"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    _, meta = ckpt.load(run / "last.safetensors")
+    states = meta["resume"]["numpy_rng"]
+    assert meta["step"] == 4 and meta["resume"]["world_size"] == 2 and len(states) == 2
+    assert states[0] != states[1]  # each rank drew its own windows
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "val/pred_over_copy" in r] == [4]  # rank 0 alone writes

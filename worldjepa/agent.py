@@ -1,0 +1,177 @@
+"""A trained world model + a planner + MPC = a goal-conditioned policy for any Gymnasium loop.
+
+    agent = worldjepa.Agent.load("runs/tworoom", planner="cem", samples=300, iterations=30)
+    agent.reset(goal_frame)          # (H, W, 3) uint8, any size
+    action = agent.act(frame)        # np.ndarray in the env's action space (int when discrete)
+
+With frame-skip ``k`` the planner searches macro-actions of ``k * A`` values (one per model
+step); the agent returns their ``k`` sub-actions on successive :meth:`Agent.act` calls and
+encodes a new observation at every macro-step boundary. It replans every ``replan_every``
+macro-steps, warm-starting from the previous plan shifted (:class:`~worldjepa.planning.MPC`).
+The cost is the latent MSE to the goal embedding summed along the imagined path (the
+final-step-only cost never commits; see ANCHORS.md). The predictor is conditioned on the last
+``history`` observed embeddings and the macro-actions executed between them.
+
+Frames: (H, W, 3) uint8 of any size are resized to the checkpoint's frame size. (H, W, 4)
+frames are taken as RGBA and their alpha is dropped (some Gymnasium renderers return RGBA);
+any other shape raises :class:`~worldjepa.errors.WorldJepaError`. Float frames in [0, 1] or
+[0, 255] are converted to uint8.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .errors import WorldJepaError
+
+logger = logging.getLogger(__name__)
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[Any, dict[str, Any]]:
+    """``(WorldModel in eval mode, meta)`` from a checkpoint file or run directory."""
+    from .config import from_dict
+    from .errors import CheckpointError
+    from .training import checkpoint as ckpt
+    from .world_model import ModelConfig, build_world_model
+
+    tensors, meta = ckpt.load(path)
+    if "model" not in meta:
+        raise CheckpointError(f"{path} is a worldjepa checkpoint without a world model (no 'model' config)")
+    model = build_world_model(from_dict(ModelConfig, meta["model"]))
+    weights = {k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")}
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as e:
+        raise CheckpointError(f"{path}: weights do not fit its model config: {str(e).splitlines()[0]}") from None
+    return model.to(device).eval(), meta
+
+
+def check_frame(frame: Any, what: str) -> np.ndarray:
+    """A frame as (H, W, 3) uint8, or a clear error (RGBA loses its alpha; floats are scaled)."""
+    arr = np.asarray(frame)
+    if arr.ndim != 3 or arr.shape[2] not in (3, 4):
+        raise WorldJepaError(f"{what} must be an (H, W, 3) RGB frame (or (H, W, 4) RGBA), got shape {arr.shape}")
+    if arr.dtype != np.uint8:
+        if arr.dtype.kind not in "biuf" or not np.all(np.isfinite(arr)):
+            raise WorldJepaError(f"{what} must hold finite numbers, got dtype {arr.dtype}")
+        scale = 255.0 if arr.dtype.kind == "f" and arr.max() <= 1.0 else 1.0
+        arr = np.clip(arr * scale, 0, 255).astype(np.uint8)
+    return arr[..., :3]
+
+
+class Agent:
+    """Goal-conditioned policy (``worldjepa.protocols.Policy``) from a world model and a planner.
+
+    Args:
+        model: a :class:`~worldjepa.world_model.WorldModel` (put in eval mode here).
+        meta: the checkpoint metadata (``action_space``, ``frame_size``, ``env_id``).
+        planner: a name in ``worldjepa.planning.PLANNERS`` (cem, icem, mppi, gd, cem_gd).
+        horizon: macro-steps per plan (5 = 25 env steps at frame-skip 5).
+        replan_every: macro-steps executed from each plan before replanning.
+        metric, reduce: the latent cost (see :func:`~worldjepa.planning.latent_cost`).
+        warm_start: start each plan from the previous one, shifted.
+        seed: the planner's seed (same seed, same observations -> same actions).
+        **planner_kwargs: e.g. ``samples=300, iterations=30, elites=30``.
+    """
+
+    def __init__(self, model: Any, meta: dict[str, Any], planner: str = "cem", *, horizon: int = 5,
+                 replan_every: int = 1, metric: str = "mse", reduce: str = "sum", warm_start: bool = True,
+                 seed: int = 0, **planner_kwargs: Any) -> None:
+        from .envs.adapter import ActionSpec
+        from .planning import MPC, make_planner
+
+        self.model = model.eval()
+        self.meta = meta
+        self.spec = ActionSpec.from_dict(meta["action_space"])
+        self.frame_size = int(meta["frame_size"])
+        self.k, self.history = int(model.frameskip), int(model.history)
+        low = torch.tensor(self.spec.low, dtype=torch.float32).repeat(self.k)  # (k*A,)
+        high = torch.tensor(self.spec.high, dtype=torch.float32).repeat(self.k)  # (k*A,)
+        self.device = next(model.parameters()).device
+        try:
+            self.planner = make_planner(planner, low=low, high=high, horizon=horizon, seed=seed, **planner_kwargs)
+        except (TypeError, ValueError) as e:
+            raise WorldJepaError(f"planner {planner!r}: {e}") from None
+        self.mpc = MPC(self.planner, horizon, self.k * self.spec.dim, low, high, replan_every, warm_start)
+        self.metric, self.reduce = metric, reduce
+        self.goal: torch.Tensor | None = None
+        self.imagined: torch.Tensor | None = None  # (H, D) embeddings the last plan expects
+        self.reset_history()
+
+    @classmethod
+    def load(cls, path: str | Path, planner: str = "cem", *, env_id: str | None = None,
+             device: str = "cpu", **kwargs: Any) -> "Agent":
+        """An agent from a run directory or checkpoint file; ``env_id`` (if given) must match the
+        checkpoint's, else :class:`~worldjepa.errors.CheckpointError`."""
+        from .training.checkpoint import check_compatible, read_meta
+
+        if env_id is not None:
+            check_compatible(read_meta(path), env_id=env_id, where=f"checkpoint {path}")
+        model, meta = load_checkpoint(path, device)
+        return cls(model, meta, planner, **kwargs)
+
+    def reset_history(self) -> None:
+        self.z_hist: list[torch.Tensor] = []  # (D,) embeddings at macro-step boundaries
+        self.a_hist: list[torch.Tensor] = []  # (k*A,) macro-actions executed between them
+        self.queue: list[np.ndarray] = []  # (A,) sub-actions of the current macro-action
+        self.executed: list[np.ndarray] = []  # (A,) encoded sub-actions executed so far
+        self.mpc.reset()
+
+    @torch.no_grad()
+    def encode(self, frame: Any, what: str = "observation") -> torch.Tensor:
+        """One frame (any size) -> its embedding ``(D,)``."""
+        from .envs.adapter import resize_frame
+
+        arr = resize_frame(check_frame(frame, what), self.frame_size)  # (S, S, 3) uint8
+        return self.model.encode(arr[None])[0]  # (D,)
+
+    def reset(self, goal_obs: np.ndarray, **info: Any) -> None:
+        """Start an episode toward ``goal_obs`` ((H, W, 3) uint8, any size); ``info`` is ignored."""
+        self.goal = self.encode(goal_obs, "goal frame")[None]  # (1, D)
+        self.reset_history()
+
+    def _cost_fn(self) -> Any:
+        from .planning import make_latent_cost
+
+        z = torch.stack(self.z_hist)[None]  # (1, Th, D)
+        a = torch.stack(self.a_hist)[None] if self.a_hist else z.new_zeros(1, 0, self.k * self.spec.dim)
+        cost = make_latent_cost(lambda acts: self.model.rollout(z, a, acts.to(self.device)),
+                                self.goal, metric=self.metric, reduce=self.reduce)  # type: ignore[arg-type]
+        # MPC keeps its plans on the CPU; a model on a GPU scores them there and hands costs back
+        return cost if self.device.type == "cpu" else (lambda acts: cost(acts).to(acts.device))
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray, **info: Any) -> Any:
+        """The next env action for observation ``obs`` ((H, W, 3) uint8); ``info`` is ignored."""
+        if self.goal is None:
+            raise WorldJepaError("call agent.reset(goal_obs) before agent.act(obs)")
+        if not self.queue:
+            self._new_macro_step(obs)
+        vec = self.queue.pop(0)
+        action = self.spec.decode(vec)
+        self.executed.append(self.spec.encode(action))  # what the env really gets (clipped / one-hot)
+        return np.asarray(action) if self.spec.kind == "box" else action
+
+    def _new_macro_step(self, obs: np.ndarray) -> None:
+        z = self.encode(obs)  # (D,)
+        if self.executed:  # the macro-action that led from the previous boundary to here
+            self.a_hist.append(torch.as_tensor(np.concatenate(self.executed), device=self.device))
+        self.executed = []
+        self.z_hist.append(z)
+        self.z_hist = self.z_hist[-self.history:]  # keep the last `history` boundaries
+        self.a_hist = self.a_hist[-(len(self.z_hist) - 1):] if len(self.z_hist) > 1 else []
+        before = self.mpc.last_result
+        macro = self.mpc.act(self._cost_fn)[0]  # (k*A,); the factory runs only when it replans
+        if self.mpc.last_result is not before:  # a fresh plan: remember what it imagines
+            self._imagine(self.mpc.last_result.actions)
+        self.queue = list(macro.detach().cpu().numpy().reshape(self.k, self.spec.dim))
+
+    def _imagine(self, plan: torch.Tensor) -> None:
+        z = torch.stack(self.z_hist)[None]  # (1, Th, D)
+        a = torch.stack(self.a_hist)[None] if self.a_hist else z.new_zeros(1, 0, self.k * self.spec.dim)
+        self.imagined = self.model.rollout(z, a, plan[:, None].to(self.device))[0, 0]  # (H, D)

@@ -1,0 +1,201 @@
+"""The JEPA world model: encoder -> projector -> latent z, and an action-conditioned predictor.
+
+Verbs (shapes as in ``worldjepa.protocols``; ``A`` here is the *macro* action size
+``frameskip * action_dim``, the actions of the ``k`` env steps between two model steps):
+
+* ``encode(frames)``: uint8 ``(..., H, W, 3)`` or float ``(..., 3, H, W)`` in [0, 1] -> ``(..., D)``;
+* ``predict(z (B, T, D), a (B, T, A)) -> (B, T, D)``: output ``t`` predicts ``z[t + 1]``;
+* ``rollout(z_hist (B, Th, D), a_hist (B, Th-1, A), actions (B, S, H, A)) -> (B, S, H, D)``;
+* ``loss(batch) -> dict``: teacher-forced next-embedding MSE + an optional open-loop
+  rollout MSE + ``reg_weight`` x regulariser (SIGReg per time step, VICReg, or none).
+
+The model has no I/O; :func:`build_world_model` rebuilds it exactly from a
+:class:`ModelConfig` (the ``model`` entry of a checkpoint's metadata).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .config import opt
+from .errors import ConfigError, WorldJepaError
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture and objective of a world model (saved in every checkpoint)."""
+
+    encoder: Literal["cnn", "vit_tiny"] = opt("cnn", "encoder: cnn (CPU default) | vit_tiny")
+    encoder_dim: int = opt(256, "encoder output size (before the projector)")
+    channels: tuple[int, ...] = opt((8, 16, 32, 64), "CNN channels, one stride-2 conv per entry")
+    patch: int = opt(8, "ViT patch size in pixels (vit_tiny only)")
+    latent_dim: int = opt(64, "latent size D (projector output; what the planner compares)")
+    projector_hidden: int = opt(512, "projector hidden width (BatchNorm MLP)")
+    predictor: Literal["mlp", "transformer", "gru"] = opt("mlp", "predictor: mlp | transformer | gru")
+    preset: str = opt("", "transformer size preset: tiny | small | lewm (transformer only)")
+    predictor_hidden: int = opt(128, "hidden width of the mlp / gru predictor")
+    predictor_layers: int = opt(3, "linear layers of the mlp predictor (>= 2)")
+    history: int = opt(3, "model steps of context: the transformer's attention window and the "
+                          "agent's memory of observed embeddings")
+    frameskip: int = opt(5, "env steps per model step; the predictor sees frameskip x A actions")
+    regularizer: Literal["sigreg", "vicreg", "none"] = opt(
+        "sigreg", "anti-collapse term: sigreg | vicreg | none (none = the collapse ablation)")
+    reg_weight: float = opt(0.1, "weight lambda of the regulariser")
+    sigreg_slices: int = opt(512, "random 1-D projections per SIGReg step")
+    rollout_weight: float = opt(1.0, "weight of the open-loop rollout MSE (0 = teacher-forced only)")
+    frame_size: int = opt(0, "frame side in pixels (filled from the dataset)")
+    action_dim: int = opt(0, "env action size A (filled from the dataset's action space)")
+
+    def __post_init__(self) -> None:
+        if self.latent_dim < 1 or self.encoder_dim < 1 or self.history < 1 or self.frameskip < 1:
+            raise ConfigError("latent_dim, encoder_dim, history and frameskip must be >= 1")
+        if self.reg_weight < 0 or self.rollout_weight < 0:
+            raise ConfigError("reg_weight and rollout_weight must be >= 0")
+        if self.preset and self.predictor != "transformer":
+            raise ConfigError(f"preset {self.preset!r} sizes the transformer predictor, not {self.predictor!r}")
+
+
+def frames_to_float(frames: Any, device: torch.device | str | None = None) -> Tensor:
+    """uint8 ``(..., H, W, 3)`` (numpy or torch) -> float ``(..., 3, H, W)`` in [0, 1];
+    float ``(..., 3, H, W)`` passes through (moved to ``device``)."""
+    if isinstance(frames, np.ndarray):
+        frames = np.ascontiguousarray(frames) if frames.flags.writeable else np.array(frames)
+    x = torch.as_tensor(frames)
+    if x.dtype == torch.uint8:
+        if x.dim() < 3 or x.shape[-1] != 3:
+            raise WorldJepaError(f"uint8 frames must be (..., H, W, 3), got {tuple(x.shape)}")
+        x = x.to(device).movedim(-1, -3)  # (..., 3, H, W)
+        return x.float() / 255.0
+    if not x.is_floating_point() or x.dim() < 3 or x.shape[-3] != 3:
+        raise WorldJepaError(f"frames must be uint8 (..., H, W, 3) or float (..., 3, H, W), "
+                             f"got {x.dtype} {tuple(x.shape)}")
+    return x.to(device)
+
+
+class WorldModel(nn.Module):
+    """Encoder + projector + predictor, and the loss of one batch of windows.
+
+    Args:
+        encoder: ``(N, 3, H, W)`` in [0, 1] -> ``(N, E)``.
+        projector: ``(N, E)`` -> ``(N, D)``.
+        predictor: obeys ``worldjepa.protocols.Predictor`` with action size ``frameskip * action_dim``.
+        action_dim: env action size ``A`` (one env step).
+        frameskip: env steps per model step ``k``.
+        regularizer: ``"sigreg"``, ``"vicreg"`` or ``"none"``.
+        reg_weight: its weight (lambda).
+        rollout_weight: weight of the open-loop rollout MSE.
+        sigreg_slices: SIGReg directions per step.
+        history: context length the agent keeps (model steps).
+    """
+
+    def __init__(self, encoder: nn.Module, projector: nn.Module, predictor: nn.Module, action_dim: int,
+                 frameskip: int, *, regularizer: str = "sigreg", reg_weight: float = 0.1,
+                 rollout_weight: float = 1.0, sigreg_slices: int = 512, history: int = 3) -> None:
+        super().__init__()
+        from .losses import SIGReg, VICReg
+
+        self.encoder, self.projector, self.predictor = encoder, projector, predictor
+        self.action_dim, self.frameskip, self.history = action_dim, frameskip, history
+        self.macro_dim = action_dim * frameskip
+        self.reg_weight, self.rollout_weight = reg_weight, rollout_weight
+        self.regularizer = regularizer
+        if regularizer == "sigreg":
+            self.reg: nn.Module | None = SIGReg(num_slices=sigreg_slices)
+        elif regularizer == "vicreg":
+            self.reg = VICReg()
+        elif regularizer == "none":
+            self.reg = None
+        else:
+            raise ConfigError(f"unknown regularizer {regularizer!r}; choose sigreg | vicreg | none")
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.projector.out_dim)
+
+    def encode(self, frames: Any) -> Tensor:
+        """uint8 ``(..., H, W, 3)`` or float ``(..., 3, H, W)`` -> ``(..., D)``."""
+        device = next(self.parameters()).device
+        x = frames_to_float(frames, device)  # (..., 3, H, W)
+        lead = x.shape[:-3]
+        h = self.encoder(x.reshape(-1, *x.shape[-3:]))  # (N, E)
+        return self.projector(h).reshape(*lead, -1)  # (..., D)
+
+    def predict(self, z: Tensor, a: Tensor) -> Tensor:
+        """Teacher-forced: z ``(B, T, D)``, macro actions a ``(B, T, A)`` -> ``(B, T, D)``."""
+        return self.predictor(z, a)
+
+    def rollout(self, z_hist: Tensor, a_hist: Tensor, actions: Tensor) -> Tensor:
+        """``(B, Th, D)``, ``(B, Th-1, A)``, ``(B, S, H, A)`` -> ``(B, S, H, D)`` imagined embeddings."""
+        return self.predictor.rollout(z_hist, a_hist, actions)
+
+    def regularize(self, z: Tensor) -> Tensor:
+        """The regulariser on embeddings ``(B, T, D)``: SIGReg per time step (``(T, B, D)``
+        groups), VICReg variance + covariance on all ``B * T``; 0 for ``"none"``."""
+        if self.reg is None:
+            return z.new_zeros(())
+        if self.regularizer == "sigreg":
+            return self.reg(z.transpose(0, 1))  # groups of B samples, one per time step
+        return self.reg(z.reshape(-1, z.shape[-1]))["loss"]
+
+    def loss(self, batch: dict[str, Any]) -> dict[str, Tensor]:
+        """Loss of a batch of windows: ``frames`` ``(B, T, H, W, 3)`` uint8 (or float
+        ``(B, T, 3, H, W)``), ``actions`` ``(B, T, A)`` macro actions (``actions[:, t]`` leads
+        from frame ``t`` to ``t + 1``; the last one is unused).
+
+        Returns ``{"loss", "pred", "rollout", "reg"}`` (0-d tensors): ``pred`` is the
+        teacher-forced next-embedding MSE, ``rollout`` the MSE of predictions made open-loop
+        from the first embedding over the whole window, ``reg`` the regulariser value.
+        """
+        device = next(self.parameters()).device
+        a = torch.as_tensor(batch["actions"]).to(device=device, dtype=torch.float32)  # (B, T, A)
+        z = self.encode(batch["frames"])  # (B, T, D)
+        if z.shape[1] < 2:
+            raise WorldJepaError(f"a training window needs T >= 2 frames, got {z.shape[1]}")
+        target = z[:, 1:]  # (B, T-1, D)
+        pred = F.mse_loss(self.predict(z[:, :-1], a[:, :-1]), target)  # teacher-forced
+        loss = pred
+        roll = z.new_zeros(())
+        if self.rollout_weight > 0 and z.shape[1] > 2:
+            imagined = self.rollout(z[:, :1], a[:, :0], a[:, None, :-1])[:, 0]  # (B, T-1, D)
+            roll = F.mse_loss(imagined, target)
+            loss = loss + self.rollout_weight * roll
+        reg = self.regularize(z)
+        loss = loss + self.reg_weight * reg
+        return {"loss": loss, "pred": pred, "rollout": roll, "reg": reg}
+
+    def forward(self, batch: dict[str, Any]) -> dict[str, Tensor]:
+        """Same as :meth:`loss` (so DDP's gradient hooks see the whole computation)."""
+        return self.loss(batch)
+
+
+def build_world_model(cfg: ModelConfig) -> WorldModel:
+    """The :class:`WorldModel` a config describes; ``frame_size`` and ``action_dim`` must be set."""
+    from .nn import Projector, build_encoder, build_predictor
+
+    if cfg.frame_size < 8 or cfg.action_dim < 1:
+        raise ConfigError(f"model config needs frame_size and action_dim from the dataset, got "
+                          f"frame_size={cfg.frame_size}, action_dim={cfg.action_dim}")
+    if cfg.encoder == "cnn":
+        encoder = build_encoder("cnn", size=cfg.frame_size, channels=tuple(cfg.channels), out_dim=cfg.encoder_dim)
+    else:
+        encoder = build_encoder("vit_tiny", size=cfg.frame_size, patch=cfg.patch, out_dim=cfg.encoder_dim)
+    projector = Projector(cfg.encoder_dim, hidden_dim=cfg.projector_hidden, out_dim=cfg.latent_dim)
+    macro = cfg.action_dim * cfg.frameskip
+    if cfg.predictor == "transformer":
+        predictor = build_predictor("transformer", preset=cfg.preset or "small", dim=cfg.latent_dim,
+                                    action_dim=macro, history=cfg.history)
+    elif cfg.predictor == "mlp":
+        predictor = build_predictor("mlp", dim=cfg.latent_dim, action_dim=macro, hidden=cfg.predictor_hidden,
+                                    layers=cfg.predictor_layers)
+    else:
+        predictor = build_predictor("gru", dim=cfg.latent_dim, action_dim=macro, hidden=cfg.predictor_hidden)
+    return WorldModel(encoder, projector, predictor, cfg.action_dim, cfg.frameskip,
+                      regularizer=cfg.regularizer, reg_weight=cfg.reg_weight,
+                      rollout_weight=cfg.rollout_weight, sigreg_slices=cfg.sigreg_slices,
+                      history=cfg.history)
