@@ -9,6 +9,7 @@ VENV ?= .venv
 TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 DEMO_DIR ?= demo
+DEMO_MINUTES ?= 5
 
 .PHONY: demo test setup bench clean
 
@@ -21,7 +22,11 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: setup
-	$(BIN)/worldjepa collect --env worldjepa/TwoRoom-v0 --small --workers 2 --out $(DEMO_DIR)/tworoom.h5 --no-append $(if $(wildcard $(DEMO_DIR)/tworoom.h5),--append,)
+	rm -rf $(DEMO_DIR)
+	$(BIN)/worldjepa collect --env worldjepa/TwoRoom-v0 --episodes 300 --steps 100 --workers 2 --out $(DEMO_DIR)/tworoom.h5
+	$(BIN)/worldjepa train --data $(DEMO_DIR)/tworoom.h5 --out $(DEMO_DIR)/run --minutes $(DEMO_MINUTES)
+	$(BIN)/worldjepa eval --data $(DEMO_DIR)/tworoom.h5 --policy random,oracle,$(DEMO_DIR)/run --episodes 50 \
+		--json $(DEMO_DIR)/results.json --gif $(DEMO_DIR)/eval.gif
 
 test: setup
 	$(BIN)/python -m pytest -q

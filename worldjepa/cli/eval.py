@@ -19,23 +19,31 @@ def register(sub: Any) -> None:
                     "a 95% Wilson interval, mean final distance and steps to success. Policies: random (floor), oracle "
                     "(reads the true state: ceiling), replay (recorded actions: checks the protocol), or a run directory.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="example: worldjepa eval --data data/tworoom.h5 --policy runs/tworoom --planner cem --json results.json")
+        epilog="examples:\n  worldjepa eval --data data/tworoom.h5 --policy runs/tworoom --planner cem --json results.json\n"
+               "  worldjepa eval --data data/tworoom.h5 --policy random,oracle,runs/tworoom   # one table, same pairs")
     add_config_args(p, EvalConfig)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from ..eval.protocol import run_protocol
     from ..utils import atomic_write_text
 
     cfg = config_from_args(args)
-    result = run_protocol(cfg)
-    print_table([(cfg.policy, result)])
+    policies = [p for p in cfg.policy.split(",") if p]
+    rows = []
+    for i, name in enumerate(policies):  # several policies: the same pairs, one table
+        gif = cfg.gif if len(policies) == 1 or not cfg.gif else cfg.gif.replace(".gif", f"-{i}.gif")
+        rows.append((name, run_protocol(dataclasses.replace(cfg, policy=name, gif=gif))))
+    print_table(rows)
     if cfg.json:
-        atomic_write_text(cfg.json, json.dumps(result, indent=2) + "\n")
+        payload = rows[0][1] if len(rows) == 1 else {name: r for name, r in rows}
+        atomic_write_text(cfg.json, json.dumps(payload, indent=2) + "\n")
         print(f"results written to {cfg.json}")
     if cfg.gif:
-        print(f"GIF written to {cfg.gif}")
+        print(f"GIF(s) written next to {cfg.gif}")
     return 0
 
 

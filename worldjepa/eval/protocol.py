@@ -32,7 +32,8 @@ class EvalConfig:
     """What to evaluate and under which protocol settings."""
 
     data: str = opt("", "dataset whose test split supplies the start/goal pairs")
-    policy: str = opt("random", "random | oracle | replay | RUN_DIR (a trained checkpoint)")
+    policy: str = opt("random", "random | oracle | replay | RUN_DIR (a trained checkpoint); several, comma-separated, "
+                                "are evaluated on the same pairs (CLI)")
     env: str = opt("", "environment id (default: the dataset's; must match it)")
     planner: str = opt("cem", "planner for a RUN_DIR policy: cem | icem | mppi | gd | cem_gd")
     episodes: int = opt(50, "number of start/goal pairs")
