@@ -113,11 +113,19 @@ def knn_accuracy(z_train: Any, labels_train: Any, z_test: Any, labels_test: Any,
     return float((votes.argmax(1) == ys).double().mean())
 
 
-def rankme(z: Any, eps: float = 1e-7) -> float:
-    """Effective rank of (N, D) embeddings: 1 means collapsed to a line, D means full use."""
+def rankme(z: Any, eps: float = 1e-7, center: bool = False) -> float:
+    """Effective rank of (N, D) embeddings: 1 means collapsed to a line, D means full use.
+
+    ``center=True`` removes the mean embedding first, so a constant offset (which carries
+    no information, and dominates the spectrum of an encoder without output normalisation)
+    does not count as one used dimension; a constant batch then has rank ~0 -> reported 1.
+    """
     import torch
 
-    s = torch.linalg.svdvals(_t(z))
+    x = _t(z)
+    if center:
+        x = x - x.mean(0, keepdim=True)
+    s = torch.linalg.svdvals(x)
     p = s / s.sum().clamp_min(eps) + eps
     return float(torch.exp(-(p * p.log()).sum()))
 
@@ -131,8 +139,10 @@ def evaluate_encoder(run_or_model: Any, data: str | Path,
 
     Returns ``eval/r2`` (ridge regression of the state, mean over state dimensions, with
     ``eval/r2_per_target``) when the data has states; ``eval/knn_acc`` and
-    ``eval/linear_acc`` when it has labels; always ``eval/rank`` (RankMe of the test
-    embeddings, between 1 and min(N, E)) and the frame counts.
+    ``eval/linear_acc`` when it has labels (k-NN with ``k``, at most a quarter of the
+    training frames); always ``eval/rank`` (centred RankMe of the projected
+    test embeddings, where SIGReg acts: between 1 = collapsed and min(M, P)),
+    ``eval/rank_embed`` (centred RankMe of the encoder's test embeddings) and the counts.
     """
     import torch
 
@@ -147,12 +157,15 @@ def evaluate_encoder(run_or_model: Any, data: str | Path,
     tr = load_frames(data, "train", size, max_frames, seed)
     te = load_frames(data, "test", size, max_frames, seed + 1)
     z_tr, z_te = embed(model, tr.frames), embed(model, te.frames)  # (N, E), (M, E)
-    out: dict[str, Any] = {"eval/n_train": len(tr), "eval/n_test": len(te), "eval/rank": rankme(z_te)}
+    with torch.no_grad():
+        p_te = model.eval().projector(z_te)  # (M, P) where the regulariser acts
+    out: dict[str, Any] = {"eval/n_train": len(tr), "eval/n_test": len(te),
+                           "eval/rank": rankme(p_te, center=True), "eval/rank_embed": rankme(z_te, center=True)}
     if tr.states is not None:
         r = linear_r2(z_tr, tr.states, z_te, te.states)
         out["eval/r2"], out["eval/r2_per_target"] = r["r2"], r["r2_per_target"]
     if tr.labels is not None:
-        out["eval/knn_acc"] = knn_accuracy(z_tr, tr.labels, z_te, te.labels, k=min(k, len(tr)))
+        out["eval/knn_acc"] = knn_accuracy(z_tr, tr.labels, z_te, te.labels, k=max(1, min(k, len(tr) // 4)))
         out["eval/linear_acc"] = linear_accuracy(z_tr, tr.labels, z_te, te.labels)
     return out
 

@@ -62,12 +62,14 @@ class PretrainConfig:
     n_local: int = opt(0, "local views per frame (rendered at the encoder's size)")
     crop_min: float = opt(0.6, "smallest global crop, as a fraction of the image area")
     flip_p: float = opt(0.0, "horizontal flip probability (0 for frames whose left/right matters)")
+    jitter_p: float = opt(0.8, "probability of colour jitter per view")
+    blur_p: float = opt(0.5, "probability of gaussian blur per view")
     lr: float = opt(1e-3, "peak AdamW learning rate")
     weight_decay: float = opt(0.05, "AdamW weight decay")
     warmup: float = opt(0.05, "fraction of the steps spent warming the learning rate up linearly")
     probe_lr: float = opt(1e-3, "learning rate of the online linear probe (Adam)")
     log_every: int = opt(10, "steps between metric lines")
-    probe_every: int = opt(50, "steps between online-probe reports (probe/r2 or probe/acc, probe/rank)")
+    probe_every: int = opt(50, "steps between online-probe reports (probe/r2 or probe/acc; probe/rank of the projections)")
     save_every: int = opt(500, "steps between checkpoints")
     eval_frames: int = opt(4000, "frames per split for the final frozen-encoder evaluation (0: all)")
     seed: int = opt(0, "seed of initialisation, sampling, views and SIGReg directions")
@@ -171,7 +173,8 @@ class _OnlineProbe:
     """A linear head on detached embeddings, trained alongside (LeJEPA's online probe).
 
     Regression on standardised states (reports ``probe/r2`` on each batch *before* the head
-    sees it, pooled since the last report) or classification (``probe/acc``).
+    sees it, pooled since the last report) or classification (``probe/acc``). It reads the
+    encoder's embeddings of the un-augmented frames (one extra forward without gradient).
     """
 
     def __init__(self, dim: int, lr: float, mean: np.ndarray | None = None, std: np.ndarray | None = None,
@@ -181,7 +184,8 @@ class _OnlineProbe:
 
         self.regress = mean is not None
         out = len(mean) if mean is not None else n_classes
-        self.head = nn.Linear(dim, out)
+        # BatchNorm without affine standardises the embedding, whose scale SIGReg does not set
+        self.head = nn.Sequential(nn.BatchNorm1d(dim, affine=False), nn.Linear(dim, out))
         self.opt = torch.optim.Adam(self.head.parameters(), lr=lr)
         self.mean = None if mean is None else torch.as_tensor(mean)
         self.std = None if std is None else torch.as_tensor(std)
@@ -288,7 +292,8 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = False) 
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     views = MultiViewConfig(n_global=cfg.n_global, n_local=cfg.n_local, global_size=size, local_size=size,
-                            global_scale=(cfg.crop_min, 1.0), flip_p=cfg.flip_p)
+                            global_scale=(cfg.crop_min, 1.0), flip_p=cfg.flip_p,
+                            jitter_p=cfg.jitter_p, blur_p=cfg.blur_p)
     step, total = 0, cfg.steps
     if resume:
         model.load_state_dict(_unprefixed("model", state))
@@ -307,7 +312,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = False) 
     metrics_path = out / "metrics.jsonl"
     kept = []
     if resume and metrics_path.exists():  # drop lines a crashed run logged after its last save
-        kept = [ln for ln in metrics_path.read_text().splitlines() if ln and json.loads(ln)["step"] < step]
+        kept = [ln for ln in metrics_path.read_text().splitlines() if ln and json.loads(ln)["step"] <= step]
     atomic_write_text(metrics_path, "".join(ln + "\n" for ln in kept))
     base_meta = {"kind": "lejepa", "model": model.arch, "frame_size": size, "data": str(cfg.data),
                  "library_version": __version__}
@@ -359,12 +364,13 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = False) 
             opt.zero_grad(set_to_none=True)
             terms["loss"].backward()
             opt.step()
-            if probe is not None:
-                g = cfg.n_global
-                probe.update(h.detach()[: g * b], np.concatenate([targets[idx]] * g))
+            if probe is not None:  # on the clean frames: crops move the agent, the state does not
+                with torch.no_grad():
+                    h_clean = model.encode(x)  # (B, E); the encoder has no batch statistics
+                probe.update(h_clean, targets[idx])
             step += 1
             bar.update(1)
-            last = {f"train/{k}": float(t) for k, t in terms.items()}
+            last = {f"train/{k}": float(t.detach()) for k, t in terms.items()}
             row: dict[str, Any] = {}
             if step % cfg.log_every == 0 or step == stop:
                 row.update(last, **{"train/lr": lr})
@@ -372,7 +378,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = False) 
                 row.update(probe.report() if probe is not None else {})
                 from ..eval.probes import rankme
 
-                row["probe/rank"] = rankme(h.detach()[:b])
+                row["probe/rank"] = rankme(z.detach()[:b], center=True)  # projected view 0: (B, P)
             if row:
                 mf.write(json.dumps({"step": step, "time_s": round(time.perf_counter() - t0, 2), **row}) + "\n")
                 mf.flush()
