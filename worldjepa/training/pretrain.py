@@ -6,7 +6,8 @@ for the collapse baseline) with AdamW under a linear warm-up + cosine schedule. 
 probe on the detached embeddings trains alongside (online probe) when the frames have
 states or labels. A run directory holds ``model.safetensors`` (encoder + projector),
 ``last.safetensors`` (+ optimizers, RNG, step: exact resume), ``metrics.jsonl`` and
-``eval.json`` (frozen-encoder probes on held-out frames, :func:`worldjepa.eval.probes.evaluate_encoder`).
+``eval.json`` (frozen-encoder probes on held-out frames:
+:func:`worldjepa.eval.probes.evaluate_encoder`).
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import logging
 import math
 import time
 from dataclasses import dataclass, replace
-from pathlib import Path
 from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -47,7 +48,7 @@ class PretrainConfig:
     data: str = opt("", "worldjepa dataset (.h5; train-split frames, states for probes) or a folder of images")
     out: str = opt("runs/pretrain", "run directory (model.safetensors, last.safetensors, metrics.jsonl, eval.json)")
     steps: int = opt(2000, "optimizer steps (the schedule's length)")
-    minutes: float = opt(0.0, "wall-clock budget in minutes; > 0 sets steps from the measured step time")
+    minutes: float = opt(0.0, "training budget in minutes; > 0 sets steps from the time of steps 1-5 (and stops at the budget)")
     stop_at: int = opt(0, "stop at this step with a resumable checkpoint, schedule unfinished (0: run to the end)")
     encoder: Literal["cnn", "vit_tiny"] = opt("cnn", "encoder: the CPU-sized CNN or ViT-tiny")
     size: int = opt(0, "frame side in pixels (0: the dataset's; 64 for image folders)")
@@ -116,6 +117,7 @@ def _model_class() -> type:
         def forward(self, frames: Tensor) -> tuple[Tensor, Tensor]:
             h = self.encoder(frames)  # (B, E)
             return h, self.projector(h)  # (B, E), (B, P)
+
     return LeJEPAModel
 
 
@@ -166,7 +168,6 @@ def lr_at(cfg: PretrainConfig, step: int, total: int) -> float:
         return cfg.lr * (step + 1) / warm
     prog = min(1.0, (step - warm) / max(1, total - warm))
     return cfg.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * prog)))
-
 
 
 class _OnlineProbe:
@@ -338,12 +339,12 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = False) 
 
     stop = min(total, cfg.stop_at) if cfg.stop_at else total
     bar = tqdm(total=total, initial=step, disable=not progress, desc="pretrain", unit="step")
-    budget = cfg.minutes * 60.0
+    budget = 0.0 if resume else cfg.minutes * 60.0  # a resumed run finishes its fixed step count
     t0, timed = time.perf_counter(), None
     last: dict[str, float] = {}
     with open(metrics_path, "a") as mf:
         while step < stop:
-            if budget and timed is None and step == 1 and not resume:
+            if budget and timed is None and step == 1:
                 timed = time.perf_counter()  # step 0 pays one-off costs; time from step 1
             lr = lr_at(cfg, step, total)
             for group in opt.param_groups:
@@ -383,7 +384,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = False) 
                 mf.write(json.dumps({"step": step, "time_s": round(time.perf_counter() - t0, 2), **row}) + "\n")
                 mf.flush()
                 bar.set_postfix(loss=f"{loss:.4f}")
-            if budget and timed is not None and step == 6 and not resume:
+            if budget and timed is not None and step == 6:
                 per = (time.perf_counter() - timed) / 5
                 total = max(step + 1, int((budget - (time.perf_counter() - t0)) / per) + step)
                 stop = min(total, cfg.stop_at) if cfg.stop_at else total
