@@ -142,7 +142,9 @@ def evaluate_encoder(run_or_model: Any, data: str | Path,
     ``eval/linear_acc`` when it has labels (k-NN with ``k``, at most a quarter of the
     training frames); always ``eval/rank`` (centred RankMe of the projected
     test embeddings, where SIGReg acts: between 1 = collapsed and min(M, P)),
-    ``eval/rank_embed`` (centred RankMe of the encoder's test embeddings) and the counts.
+    ``eval/rank_embed`` (centred RankMe of the encoder's test embeddings), ``eval/proj_std``
+    (mean per-dimension std of the projected test embeddings: RankMe is scale-free, so a
+    collapse of scale shows here, not there) and the counts.
     """
     import torch
 
@@ -160,7 +162,8 @@ def evaluate_encoder(run_or_model: Any, data: str | Path,
     with torch.no_grad():
         p_te = model.eval().projector(z_te)  # (M, P) where the regulariser acts
     out: dict[str, Any] = {"eval/n_train": len(tr), "eval/n_test": len(te),
-                           "eval/rank": rankme(p_te, center=True), "eval/rank_embed": rankme(z_te, center=True)}
+                           "eval/rank": rankme(p_te, center=True), "eval/rank_embed": rankme(z_te, center=True),
+                           "eval/proj_std": float(p_te.std(0).mean())}
     if tr.states is not None:
         r = linear_r2(z_tr, tr.states, z_te, te.states)
         out["eval/r2"], out["eval/r2_per_target"] = r["r2"], r["r2_per_target"]
