@@ -1,17 +1,51 @@
-"""``worldjepa pretrain``: placeholder until the LeJEPA pretraining lands."""
+"""``worldjepa pretrain``: LeJEPA self-supervised pretraining of an encoder, then its probes."""
 
 from __future__ import annotations
 
 import argparse
+import json
 from typing import Any
+
+from .common import add_config_args, config_from_args
+
+SMALL = {"steps": 200, "batch_size": 32, "embed_dim": 128, "proj_hidden": 256, "slices": 256, "eval_frames": 1000}
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("pretrain", help="(not yet implemented)")
+    from ..training.pretrain import PretrainConfig
+
+    p = sub.add_parser(
+        "pretrain", help="LeJEPA self-supervised pretraining of an encoder on frames or images",
+        description="Train an encoder + BatchNorm projector with the LeJEPA loss (SIGReg + view prediction) on "
+                    "the train-split frames of a worldjepa dataset or on a folder of png/jpg images (sub-folder "
+                    "names = labels). An online linear probe of the states/labels trains alongside; at the end the "
+                    "frozen encoder is probed on held-out (test-split) frames and the table is saved as eval.json.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example: worldjepa pretrain --data data/tworoom.h5 --out runs/lejepa --minutes 5\n"
+               "         worldjepa pretrain --out runs/lejepa --resume",
+    )
+    add_config_args(p, PretrainConfig, presets={"small": SMALL})
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last.safetensors")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the final result as JSON")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import WorldJepaError
+    from ..eval.probes import format_table
+    from ..training.pretrain import pretrain
 
-    raise WorldJepaError("'pretrain' is not implemented yet")
+    cfg = config_from_args(args)
+    result = pretrain(cfg, resume=args.resume, progress=not args.no_progress)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    losses = ", ".join(f"{k} {v:.4f}" for k, v in result.items() if k.startswith("train/"))
+    print(f"step {result['step']}/{result['total_steps']} in {result['seconds']:.0f} s: {losses}")
+    print(f"checkpoints in {cfg.out} (model.safetensors, last.safetensors), metrics in {cfg.out}/metrics.jsonl")
+    if "eval" in result:
+        print("frozen-encoder evaluation (fit on train split, scored on test split):")
+        print(format_table(result["eval"]))
+    else:
+        print(f"stopped before the end of the schedule; continue with: worldjepa pretrain --out {cfg.out} --resume")
+    return 0
