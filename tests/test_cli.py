@@ -84,7 +84,7 @@ def test_unknown_config_keys(cli, tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("bogus: 1\n")
     one_line_error(cli("collect", "--config", str(cfg)), "bogus")
-    one_line_error(cli("collect", "--episodes", "0"), "episodes")
+    one_line_error(cli("collect", "--episodes", "-1"), "episodes")
     one_line_error(cli("collect", "--policy", "teleport", "--env", "Pendulum-v1", "--out", str(tmp_path / "y.h5")), "teleport")
 
 
