@@ -9,7 +9,7 @@ VENV ?= .venv
 TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 DEMO_DIR ?= demo
-DEMO_MINUTES ?= 5
+DEMO_MINUTES ?= 4
 
 .PHONY: demo test setup bench clean
 
