@@ -126,13 +126,14 @@ def _print_checkpoint(path: Path, as_json: bool = False) -> None:
     if as_json:
         print(json.dumps({**meta, "parameters": n_params}, indent=2))
         return
-    print(f"checkpoint  {path}")
-    for key in ("env_id", "frame_size", "step", "library_version", "dataset"):
-        if key in meta:
-            print(f"{key:>11}  {meta[key]}")
-    print(f"{'parameters':>11}  {n_params:,}")
+    rows = [("checkpoint", str(path))]
+    rows += [(key, meta[key]) for key in ("env_id", "frame_size", "step", "library_version", "dataset") if key in meta]
+    rows.append(("parameters", f"{n_params:,}"))
     if "model" in meta:
-        print(f"{'model':>11}  {json.dumps(meta['model'])}")
+        rows.append(("model", json.dumps(meta["model"])))
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"{k:>{width}}  {v}")
 
 
 def _prod(shape: list[int]) -> int:
