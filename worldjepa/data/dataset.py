@@ -275,6 +275,15 @@ class Dataset:
     def num_frames(self) -> int:
         return int(self.f["frames"].shape[0])
 
+    def collect_config(self) -> Any:
+        """The :class:`~worldjepa.data.collect.CollectConfig` this file was (last) collected with."""
+        from ..config import from_dict
+        from .collect import CollectConfig
+
+        if "config" not in self.meta:
+            raise DatasetError(f"{self.path} records no collection config")
+        return from_dict(CollectConfig, self.meta["config"])
+
     def episode_ids(self, split: str | None = None) -> np.ndarray:
         if split is None:
             return np.arange(self.num_episodes)
