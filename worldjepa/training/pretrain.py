@@ -54,7 +54,7 @@ class PretrainConfig:
     size: int = opt(0, "frame side in pixels (0: the dataset's; 64 for image folders)")
     embed_dim: int = opt(256, "encoder output (the embedding the probes read)")
     proj_hidden: int = opt(512, "projector hidden width (BatchNorm MLP)")
-    proj_dim: int = opt(32, "projector output, where the regulariser acts (16-64 per LeJEPA)")
+    proj_dim: int = opt(16, "projector output, where the regulariser acts (16-64 per LeJEPA; 16 probed best on TwoRoom)")
     regulariser: Literal["sigreg", "vicreg", "none"] = opt("sigreg", "sigreg (LeJEPA), vicreg, or none (collapses)")
     lam: float = opt(0.05, "LeJEPA lambda: weight of SIGReg against the view-prediction term")
     slices: int = opt(512, "SIGReg random directions per step")
