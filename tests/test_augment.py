@@ -81,6 +81,22 @@ def test_jitter_and_blur_change_pixels():
     assert (per_image_change > 1e-3).all()
 
 
+def test_shift_moves_views_by_at_most_max_shift_pixels_and_noise_adds_noise():
+    # a left-right ramp of one step per pixel: a shift of d pixels adds d steps everywhere
+    side = 32
+    ramp = torch.arange(side, dtype=torch.float32).div(side).expand(1, 3, side, side).contiguous()
+    geom = dict(n_global=16, n_local=0, global_size=side, global_scale=(1.0, 1.0), ratio=(1.0, 1.0), **PLAIN)
+    out = multi_view(ramp, MultiViewConfig(**geom, max_shift=2.0),
+                     torch.Generator().manual_seed(0)).global_views  # (16, 1, 3, s, s)
+    centre = out[..., side // 2 - 4:side // 2 + 4] - ramp[..., side // 2 - 4:side // 2 + 4]  # away from the edges
+    d = centre.mean(dim=(1, 2, 3, 4)) * side  # (16,) shift in pixels
+    assert d.abs().max() <= 2.0 + 1e-4 and d.abs().max() > 0.5 and d.std() > 0.3
+    noisy = multi_view(ramp, MultiViewConfig(**geom, noise_std=0.05), torch.Generator().manual_seed(0)).global_views
+    assert 0.02 < (noisy - ramp).std() < 0.06 and noisy.min() >= 0 and noisy.max() <= 1
+    with pytest.raises(ConfigError):
+        MultiViewConfig(max_shift=-1.0)
+
+
 def test_bad_input():
     with pytest.raises(WorldJepaError):
         multi_view(torch.rand(2, 1, 8, 8))

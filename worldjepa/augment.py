@@ -1,9 +1,10 @@
 """Multi-view augmentation for LeJEPA, batched on the images' device (no per-image loop).
 
 Every view of every image gets its own random resized crop (with optional horizontal flip),
-done by one ``F.grid_sample`` call per view size with per-sample affine grids; then colour
-jitter (brightness, contrast, saturation, in that fixed order) and a gaussian blur with a
-per-sample sigma, as grouped convolutions. All randomness comes from one ``torch.Generator``
+done by one ``F.grid_sample`` call per view size with per-sample affine grids (plus an optional
+translation of at most ``max_shift`` pixels); then colour jitter (brightness, contrast,
+saturation, in that fixed order), a gaussian blur with a per-sample sigma, as grouped
+convolutions, and optional additive gaussian noise (``noise_std``). All randomness comes from one ``torch.Generator``
 (drawn on the generator's device, then moved), so a seeded generator gives identical views.
 """
 
@@ -56,6 +57,10 @@ class MultiViewConfig:
     """Probability that a view is blurred."""
     blur_sigma: tuple[float, float] = (0.1, 2.0)
     """Range of the blur's sigma, in pixels of the global view (scaled for local views)."""
+    max_shift: float = 0.0
+    """Largest extra translation of a view, in pixels of the input image, per axis (uniform)."""
+    noise_std: float = 0.0
+    """Std of additive gaussian pixel noise on every view (0 for none), images in [0, 1]."""
 
     def __post_init__(self) -> None:
         if self.n_global < 1 or self.n_local < 0:
@@ -74,6 +79,8 @@ class MultiViewConfig:
         for name in ("brightness", "contrast", "saturation"):
             if not 0 <= getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be in [0, 1)")
+        if self.max_shift < 0 or self.noise_std < 0:
+            raise ConfigError("max_shift and noise_std must be >= 0")
 
 
 class MultiViews(NamedTuple):
@@ -100,6 +107,9 @@ def _crops(images: Tensor, views: int, size: int, scale: tuple[float, float],
     h = torch.sqrt(area / log_r.exp()).clamp(max=1.0)  # (V, B) height fraction
     cx = (_uniform((views, b), -1, 1, g, dev)) * (1 - w)  # (V, B) centre in [-1, 1] coords
     cy = (_uniform((views, b), -1, 1, g, dev)) * (1 - h)  # (V, B)
+    if cfg.max_shift > 0:  # a pixel of the input is 2 / side in [-1, 1] coordinates
+        cx = cx + _uniform((views, b), -cfg.max_shift, cfg.max_shift, g, dev) * 2 / images.shape[-1]
+        cy = cy + _uniform((views, b), -cfg.max_shift, cfg.max_shift, g, dev) * 2 / images.shape[-2]
     flip = torch.where(_uniform((views, b), 0, 1, g, dev) < cfg.flip_p, -1.0, 1.0)  # (V, B)
     theta = torch.zeros(views, b, 2, 3, device=dev, dtype=images.dtype)  # (V, B, 2, 3)
     theta[..., 0, 0] = w * flip
@@ -164,6 +174,10 @@ def _finish(views: Tensor, cfg: MultiViewConfig, sigma: tuple[float, float],
     v, b = views.shape[:2]
     flat = views.reshape(v * b, *views.shape[2:])  # (V*B, 3, s, s)
     flat = _blur(_jitter(flat, cfg, g), sigma, cfg.blur_p, g)
+    if cfg.noise_std > 0:
+        gen_dev = g.device if g is not None else torch.device("cpu")
+        noise = torch.randn(flat.shape, generator=g, device=gen_dev).to(flat.device, flat.dtype)
+        flat = flat + cfg.noise_std * noise  # (V*B, 3, s, s)
     return flat.clamp(0, 1).reshape(views.shape)  # (V, B, 3, s, s)
 
 

@@ -54,17 +54,20 @@ class PretrainConfig:
     size: int = opt(0, "frame side in pixels (0: the dataset's; 64 for image folders)")
     embed_dim: int = opt(256, "encoder output (the embedding the probes read)")
     proj_hidden: int = opt(512, "projector hidden width (BatchNorm MLP)")
-    proj_dim: int = opt(32, "projector output, where the regulariser acts (16-64 per LeJEPA)")
+    proj_dim: int = opt(16, "projector output, where the regulariser acts (16-64 per LeJEPA; 16 probed best on TwoRoom)")
     regulariser: Literal["sigreg", "vicreg", "none"] = opt("sigreg", "sigreg (LeJEPA), vicreg, or none (collapses)")
     lam: float = opt(0.05, "LeJEPA lambda: weight of SIGReg against the view-prediction term")
     slices: int = opt(512, "SIGReg random directions per step")
     batch_size: int = opt(64, "frames per step")
     n_global: int = opt(2, "global views per frame")
     n_local: int = opt(0, "local views per frame (rendered at the encoder's size)")
-    crop_min: float = opt(0.6, "smallest global crop, as a fraction of the image area")
+    views: Literal["geometry", "crops"] = opt("geometry", "view policy: geometry (the whole frame, shifted by <= shift px; colour jitter, blur, noise) or crops (random resized crops of >= crop_min)")
+    shift: float = opt(0.0, "geometry views: largest translation per axis, pixels (even 1 px moves the walls: a nuisance the regulariser latches onto)")
+    noise: float = opt(0.02, "std of additive gaussian pixel noise per view (frames in [0, 1])")
+    crop_min: float = opt(0.6, "crops views: smallest global crop, as a fraction of the image area")
     flip_p: float = opt(0.0, "horizontal flip probability (0 for frames whose left/right matters)")
-    jitter_p: float = opt(0.8, "probability of colour jitter per view")
-    blur_p: float = opt(0.5, "probability of gaussian blur per view")
+    jitter_p: float = opt(0.0, "probability of colour jitter per view (off: on near-constant frames it is the main source of variance)")
+    blur_p: float = opt(0.0, "probability of gaussian blur per view")
     lr: float = opt(1e-3, "peak AdamW learning rate")
     weight_decay: float = opt(0.05, "AdamW weight decay")
     warmup: float = opt(0.05, "fraction of the steps spent warming the learning rate up linearly")
@@ -82,6 +85,8 @@ class PretrainConfig:
             raise ConfigError("minutes and stop_at must be >= 0")
         if not 0 <= self.lam <= 1:
             raise ConfigError(f"lam must be in [0, 1], got {self.lam}")
+        if self.shift < 0 or self.noise < 0:
+            raise ConfigError("shift and noise must be >= 0")
         if not 0 < self.crop_min <= 1:
             raise ConfigError(f"crop_min must be in (0, 1], got {self.crop_min}")
         if self.regulariser == "vicreg" and self.n_global < 2:
@@ -159,6 +164,24 @@ def embed(model: Any, frames: np.ndarray, batch_size: int = 256) -> Tensor:
         out = [model.encode(to_images(frames[i:i + batch_size])) for i in range(0, len(frames), batch_size)]
     model.train(was)
     return torch.cat(out)  # (N, E)
+
+
+def view_config(cfg: PretrainConfig, size: int) -> Any:
+    """The :class:`~worldjepa.augment.MultiViewConfig` of ``cfg.views`` for frames of side ``size``.
+
+    ``crops``: random resized crops of at least ``crop_min`` of the area (aspect 3/4-4/3).
+    ``geometry``: the whole frame, moved by at most ``shift`` pixels, no resizing - the
+    absolute position of what is in the frame is kept, so the invariance term cannot teach
+    the encoder to discard it. Both add colour jitter, blur, ``noise`` and ``flip_p`` flips.
+    """
+    from ..augment import MultiViewConfig
+
+    common = dict(n_global=cfg.n_global, n_local=cfg.n_local, global_size=size, local_size=size,
+                  flip_p=cfg.flip_p, jitter_p=cfg.jitter_p, blur_p=cfg.blur_p, noise_std=cfg.noise)
+    if cfg.views == "crops":
+        return MultiViewConfig(global_scale=(cfg.crop_min, 1.0), **common)
+    return MultiViewConfig(global_scale=(1.0, 1.0), local_scale=(1.0, 1.0), ratio=(1.0, 1.0),
+                           max_shift=cfg.shift, **common)
 
 
 def lr_at(cfg: PretrainConfig, step: int, total: int) -> float:
@@ -259,7 +282,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = False) 
     from tqdm.auto import tqdm
 
     from .._version import __version__
-    from ..augment import MultiViewConfig, multi_view
+    from ..augment import multi_view
     from ..data.images import load_frames
     from ..losses import SIGReg, SIGRegError
     from ..utils import atomic_write_text
@@ -292,9 +315,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = False) 
     targets = train.states if train.states is not None else train.labels
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed + 1)
-    views = MultiViewConfig(n_global=cfg.n_global, n_local=cfg.n_local, global_size=size, local_size=size,
-                            global_scale=(cfg.crop_min, 1.0), flip_p=cfg.flip_p,
-                            jitter_p=cfg.jitter_p, blur_p=cfg.blur_p)
+    views = view_config(cfg, size)
     step, total = 0, cfg.steps
     if resume:
         model.load_state_dict(_unprefixed("model", state))
