@@ -64,7 +64,11 @@ WORKER_TIMEOUT_S = 300.0
 
 def _worker_init(cfg: CollectConfig) -> None:
     global _WORKER_ENV
+    import signal
+
     from ..envs.adapter import make_env
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
 
     _WORKER_ENV = make_env(cfg.env, cfg.size, cfg.env_module or None)
 
@@ -116,12 +120,15 @@ def collect(cfg: CollectConfig, progress: bool = True) -> dict[str, Any]:
     env = make_env(cfg.env, cfg.size, cfg.env_module or None)  # validates the id and rendering up front
     meta = {**env.describe(), "policy": cfg.policy, "library_version": __version__, "config": to_dict(cfg)}
     compression = None if cfg.compression == "none" else cfg.compression
-    with DatasetWriter(cfg.out, meta, append=cfg.append, compression=compression) as w:
+    stop = _StopOnCtrlC()
+    with stop, DatasetWriter(cfg.out, meta, append=cfg.append, compression=compression) as w:
         first = w.num_episodes
         indices = range(first, first + cfg.episodes)
         bar = tqdm(total=cfg.episodes, desc=f"collect {cfg.env}", unit="ep", disable=not progress)
         if cfg.workers == 1:
             for i in indices:
+                if stop.requested:
+                    break
                 w.add_episode(**_unpack(record_episode(env, cfg, i)))
                 bar.update()
         else:
@@ -129,6 +136,8 @@ def collect(cfg: CollectConfig, progress: bool = True) -> dict[str, Any]:
             with ctx.Pool(cfg.workers, initializer=_worker_init, initargs=(cfg,)) as pool:
                 results = pool.imap(_worker_episode, [(cfg, i) for i in indices], chunksize=1)
                 for _ in indices:
+                    if stop.requested:
+                        break
                     try:  # a worker that never answers is an error, not a silent hang
                         ep = results.next(timeout=WORKER_TIMEOUT_S)
                     except mp.TimeoutError:
@@ -139,7 +148,37 @@ def collect(cfg: CollectConfig, progress: bool = True) -> dict[str, Any]:
         bar.close()
         total = w.num_episodes
     env.close()
+    if stop.requested:  # the completed episodes are published; now report the interruption
+        raise KeyboardInterrupt
     return {"out": cfg.out, "added": cfg.episodes, "episodes": total}
+
+
+class _StopOnCtrlC:
+    """The first Ctrl-C asks the loop to stop after the current episode (never inside an HDF5
+    write, where the interrupt could be lost); a second one interrupts at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._old: Any = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self) -> "_StopOnCtrlC":
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        import signal
+
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
 
 
 def _unpack(ep: dict[str, Any]) -> dict[str, Any]:
