@@ -41,3 +41,15 @@ def derive_seed(*parts: int) -> int:
     import numpy as np
 
     return int(np.random.SeedSequence([int(p) & 0xFFFFFFFF for p in parts]).generate_state(1)[0])
+
+
+def warmup_cosine(step: int, total: int, lr: float, warmup_steps: int, min_ratio: float) -> float:
+    """Learning rate at ``step`` (0-based) of ``total``: linear warm-up over ``warmup_steps``,
+    then cosine decay to ``min_ratio * lr``. The one schedule of every training loop here."""
+    import math
+
+    warm = max(0, warmup_steps)
+    if step < warm:
+        return lr * (step + 1) / warm
+    frac = min(1.0, (step - warm) / max(1, total - warm))
+    return lr * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * frac)))

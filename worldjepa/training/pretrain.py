@@ -186,11 +186,9 @@ def view_config(cfg: PretrainConfig, size: int) -> Any:
 
 def lr_at(cfg: PretrainConfig, step: int, total: int) -> float:
     """Linear warm-up to ``cfg.lr`` then cosine decay to 1% of it, at ``step`` of ``total``."""
-    warm = max(1, int(cfg.warmup * total))
-    if step < warm:
-        return cfg.lr * (step + 1) / warm
-    prog = min(1.0, (step - warm) / max(1, total - warm))
-    return cfg.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * prog)))
+    from ..utils import warmup_cosine
+
+    return warmup_cosine(step, total, cfg.lr, max(1, int(cfg.warmup * total)), 0.01)
 
 
 class _OnlineProbe:

@@ -54,10 +54,9 @@ def dataset_fingerprint(path: str | Path, ds: Any) -> dict[str, Any]:
 
 def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
     """Learning rate of step ``step`` (0-based): linear warm-up, then cosine to ``min_lr_ratio * lr``."""
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    frac = min(1.0, (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps))
-    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * frac)))
+    from ..utils import warmup_cosine
+
+    return warmup_cosine(step, total, cfg.lr, cfg.warmup_steps, cfg.min_lr_ratio)
 
 
 def _device(name: str, local_rank: int) -> torch.device:
