@@ -31,11 +31,14 @@ def _final_loss(run: Path, key: str = "train/loss") -> float:
     return float(np.mean(vals[-max(3, len(vals) // 10):])) if vals else float("nan")
 
 
-def _run(data: str, out: Path, minutes: float, **kw) -> dict:
+def _run(data: str, out: Path, minutes: float, steps: int = 0, **kw) -> dict:
+    """One pretraining run: ``steps`` fixed steps when > 0 (equal budgets whatever the load),
+    else as many as fit in ``minutes``."""
     from worldjepa.training.pretrain import PretrainConfig, pretrain
 
     shutil.rmtree(out, ignore_errors=True)
-    cfg = PretrainConfig(data=data, out=str(out), minutes=minutes, steps=100_000, log_every=2, **kw)
+    budget = dict(steps=steps) if steps > 0 else dict(minutes=minutes, steps=100_000)
+    cfg = PretrainConfig(data=data, out=str(out), log_every=2, **budget, **kw)
     t = time.perf_counter()
     res = pretrain(cfg)
     ev = res["eval"]
@@ -53,6 +56,11 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=10.0, help="budget of each main run (a)")
     ap.add_argument("--short-minutes", type=float, default=1.5, help="budget of each model-selection run (b)")
     ap.add_argument("--runs", type=int, default=8, help="model-selection runs (b); 0 skips (b)")
+    ap.add_argument("--steps", type=int, default=0, help="fixed steps per main run (a) instead of --minutes")
+    ap.add_argument("--short-steps", type=int, default=0,
+                    help="fixed steps per model-selection run (b) instead of --short-minutes (equal budgets)")
+    ap.add_argument("--temporal", type=int, default=0, help="temporal views (PretrainConfig.temporal) for every run")
+    ap.add_argument("--seed", type=int, default=0, help="seed of every run")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     ap.add_argument("--skip-main", action="store_true", help="only (b)")
@@ -74,7 +82,8 @@ def main() -> None:
 
     if not args.skip_main:
         for reg in ("sigreg", "vicreg", "none"):
-            r = _run(args.data, out / reg, args.minutes, regulariser=reg, batch_size=args.batch_size)
+            r = _run(args.data, out / reg, args.minutes, args.steps, regulariser=reg, batch_size=args.batch_size,
+                     temporal=args.temporal, seed=args.seed)
             results["main"].append(r)
             print(json.dumps(r), flush=True)
             (out / "results.json").write_text(json.dumps(results, indent=2))
@@ -83,15 +92,16 @@ def main() -> None:
     grid = [(lr, wd, lam) for lr in (5e-4, 1e-3, 2e-3, 4e-3) for wd in (0.01, 0.05, 0.2) for lam in (0.02, 0.05, 0.1, 0.2)]
     for i in rng.choice(len(grid), size=min(args.runs, len(grid)), replace=False):
         lr, wd, lam = grid[int(i)]
-        r = _run(args.data, out / f"sel_{i}", args.short_minutes, lr=lr, weight_decay=wd, lam=lam,
-                 batch_size=args.batch_size)
+        r = _run(args.data, out / f"sel_{i}", args.short_minutes, args.short_steps, lr=lr, weight_decay=wd, lam=lam,
+                 batch_size=args.batch_size, temporal=args.temporal, seed=args.seed)
         results["selection"].append(r)
         print(json.dumps(r), flush=True)
         (out / "results.json").write_text(json.dumps(results, indent=2))
 
     print(f"\n## LeJEPA pretraining on TwoRoom 64x64 ({started}, {args.threads} threads)\n")
     if results["main"]:
-        print(f"Budget {args.minutes} min per run, batch {args.batch_size}, CNN encoder, 2 global views; "
+        budget = f"{args.steps} steps" if args.steps else f"{args.minutes} min"
+        print(f"Budget {budget} per run, batch {args.batch_size}, CNN encoder, 2 global views, temporal {args.temporal}; "
               "probe: ridge of (x, y) on frozen embeddings, fit on train-split frames, R^2 on test-split frames.\n")
         print("| regulariser | steps | final loss | probe R^2 (x, y) | RankMe proj. | RankMe embed. |")
         print("| --- | --- | --- | --- | --- | --- |")
@@ -109,7 +119,8 @@ def main() -> None:
         rho = spearmanr(loss, r2).statistic
         rho_scaled = spearmanr(loss / lam ** 0.4, r2).statistic
         results["spearman"] = {"loss_vs_r2": rho, "loss_over_lam04_vs_r2": rho_scaled}
-        print(f"\nModel selection: {len(sel)} runs of {args.short_minutes} min\n")
+        budget = f"{args.short_steps} steps" if args.short_steps else f"{args.short_minutes} min"
+        print(f"\nModel selection: {len(sel)} runs of {budget}\n")
         print("| lr | weight decay | lambda | steps | final loss | loss / lambda^0.4 | probe R^2 |")
         print("| --- | --- | --- | --- | --- | --- | --- |")
         for r in sel:

@@ -65,7 +65,11 @@ def test_env_without_rgb_array(cli, tmp_path):
     finally:
         os.environ["PYTHONPATH"] = os.environ["PYTHONPATH"].split(os.pathsep, 1)[1]
     one_line_error(proc, "cannot render rgb_array")
+    # a file path works too, without touching PYTHONPATH
+    proc = cli("collect", "--env", "test/NoFrames-v0", "--env-module", str(mod), "--out", str(tmp_path / "x.h5"))
+    one_line_error(proc, "cannot render rgb_array")
     one_line_error(cli("collect", "--env-module", "no_such_module_xyz"), "no_such_module_xyz")
+    one_line_error(cli("collect", "--env-module", str(tmp_path / "missing.py")), "missing.py")
 
 
 def test_bad_files(cli, tmp_path):
@@ -98,3 +102,14 @@ def test_envs_lists_builtins(cli):
     out = cli("envs", check=True).stdout
     for env_id in ("worldjepa/TwoRoom-v0", "worldjepa/PointMaze-UMaze-v0", "worldjepa/Reacher-v0", "worldjepa/PushT-v0"):
         assert env_id in out
+
+
+def test_train_summary_warns_about_static_or_collapsed_embeddings():
+    from worldjepa.cli.train import diagnose
+
+    good = {"val/pred_over_copy": 0.1, "val/z_std": 0.98, "val/copy_mse_h1": 0.2, "val/copy_mse_h5": 1.0}
+    assert diagnose(good) == []
+    static = {**good, "val/pred_over_copy": 1.0, "val/copy_mse_h1": 0.011, "val/copy_mse_h5": 0.0065}
+    msgs = diagnose(static)
+    assert len(msgs) == 2 and "copying" in msgs[0] and "stays still" in msgs[1]
+    assert any("collapsed" in m for m in diagnose({**good, "val/z_std": 0.001, "val/copy_mse_h5": 1e-7}))

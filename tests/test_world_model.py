@@ -64,6 +64,28 @@ def test_loss_terms_and_gradients(reg):
     assert m.encoder.convs[0].weight.grad.abs().sum() > 0  # end to end: pixels get gradients
 
 
+def test_inverse_dynamics_term_pldm_variant():
+    torch.manual_seed(0)
+    cfg = ModelConfig(**{**to_dict(CFG), "channels": CFG.channels, "regularizer": "vicreg",
+                         "inverse_weight": 0.5})
+    m = build_world_model(cfg)
+    b = _batch()
+    out = m.loss(b)
+    assert set(out) == {"loss", "pred", "rollout", "reg", "inverse"}
+    torch.testing.assert_close(out["loss"], out["pred"] + out["rollout"] + 0.1 * out["reg"] + 0.5 * out["inverse"])
+    # the term is the MSE of the head's action guess from consecutive embeddings
+    with torch.no_grad():
+        z = m.encode(b["frames"])
+        guess = m.inverse(torch.cat([z[:, :-1], z[:, 1:]], -1))
+    torch.testing.assert_close(out["inverse"].detach(),
+                               torch.nn.functional.mse_loss(guess, torch.as_tensor(b["actions"])[:, :-1]))
+    out["loss"].backward()
+    assert m.inverse[0].weight.grad.abs().sum() > 0 and m.encoder.convs[0].weight.grad.abs().sum() > 0
+    assert build_world_model(CFG).inverse is None  # off by default: no extra parameters
+    with pytest.raises(ConfigError, match="inverse_weight"):
+        ModelConfig(inverse_weight=-1)
+
+
 def test_config_rebuilds_the_same_model():
     torch.manual_seed(0)
     m = build_world_model(CFG).eval()

@@ -49,14 +49,17 @@ class ModelConfig:
     reg_weight: float = opt(0.1, "weight lambda of the regulariser")
     sigreg_slices: int = opt(512, "random 1-D projections per SIGReg step")
     rollout_weight: float = opt(1.0, "weight of the open-loop rollout MSE (0 = teacher-forced only)")
+    inverse_weight: float = opt(0.0, "weight of a PLDM-style inverse-dynamics term: an MLP predicts the "
+                                     "macro action from (z_t, z_t+1); 0 = off (PLDM variant: "
+                                     "regularizer=vicreg inverse_weight=1)")
     frame_size: int = opt(0, "frame side in pixels (filled from the dataset)")
     action_dim: int = opt(0, "env action size A (filled from the dataset's action space)")
 
     def __post_init__(self) -> None:
         if self.latent_dim < 1 or self.encoder_dim < 1 or self.history < 1 or self.frameskip < 1:
             raise ConfigError("latent_dim, encoder_dim, history and frameskip must be >= 1")
-        if self.reg_weight < 0 or self.rollout_weight < 0:
-            raise ConfigError("reg_weight and rollout_weight must be >= 0")
+        if self.reg_weight < 0 or self.rollout_weight < 0 or self.inverse_weight < 0:
+            raise ConfigError("reg_weight, rollout_weight and inverse_weight must be >= 0")
         if self.preset and self.predictor != "transformer":
             raise ConfigError(f"preset {self.preset!r} sizes the transformer predictor, not {self.predictor!r}")
 
@@ -92,11 +95,13 @@ class WorldModel(nn.Module):
         rollout_weight: weight of the open-loop rollout MSE.
         sigreg_slices: SIGReg directions per step.
         history: context length the agent keeps (model steps).
+        inverse_weight: weight of the inverse-dynamics MSE (PLDM); 0 builds no head.
     """
 
     def __init__(self, encoder: nn.Module, projector: nn.Module, predictor: nn.Module, action_dim: int,
                  frameskip: int, *, regularizer: str = "sigreg", reg_weight: float = 0.1,
-                 rollout_weight: float = 1.0, sigreg_slices: int = 512, history: int = 3) -> None:
+                 rollout_weight: float = 1.0, sigreg_slices: int = 512, history: int = 3,
+                 inverse_weight: float = 0.0) -> None:
         super().__init__()
         from .losses import SIGReg, VICReg
 
@@ -113,6 +118,13 @@ class WorldModel(nn.Module):
             self.reg = None
         else:
             raise ConfigError(f"unknown regularizer {regularizer!r}; choose sigreg | vicreg | none")
+        self.inverse_weight = inverse_weight
+        d = int(projector.out_dim)
+        # PLDM's inverse-dynamics head: (z_t, z_t+1) -> the macro action between them. It keeps
+        # the embedding informative about what the agent controls; never used for planning.
+        self.inverse: nn.Module | None = (
+            nn.Sequential(nn.Linear(2 * d, 256), nn.GELU(), nn.Linear(256, self.macro_dim))
+            if inverse_weight > 0 else None)
 
     @property
     def latent_dim(self) -> int:
@@ -150,7 +162,9 @@ class WorldModel(nn.Module):
 
         Returns ``{"loss", "pred", "rollout", "reg"}`` (0-d tensors): ``pred`` is the
         teacher-forced next-embedding MSE, ``rollout`` the MSE of predictions made open-loop
-        from the first embedding over the whole window, ``reg`` the regulariser value.
+        from the first embedding over the whole window, ``reg`` the regulariser value; with
+        ``inverse_weight > 0`` also ``inverse``, the MSE of the actions predicted from
+        consecutive embeddings.
         """
         device = next(self.parameters()).device
         a = torch.as_tensor(batch["actions"]).to(device=device, dtype=torch.float32)  # (B, T, A)
@@ -167,7 +181,12 @@ class WorldModel(nn.Module):
             loss = loss + self.rollout_weight * roll
         reg = self.regularize(z)
         loss = loss + self.reg_weight * reg
-        return {"loss": loss, "pred": pred, "rollout": roll, "reg": reg}
+        out = {"loss": loss, "pred": pred, "rollout": roll, "reg": reg}
+        if self.inverse is not None:
+            inv = F.mse_loss(self.inverse(torch.cat([z[:, :-1], target], -1)), a[:, :-1])
+            out["inverse"] = inv
+            out["loss"] = loss + self.inverse_weight * inv
+        return out
 
     def forward(self, batch: dict[str, Any]) -> dict[str, Tensor]:
         """Same as :meth:`loss` (so DDP's gradient hooks see the whole computation)."""
@@ -198,4 +217,4 @@ def build_world_model(cfg: ModelConfig) -> WorldModel:
     return WorldModel(encoder, projector, predictor, cfg.action_dim, cfg.frameskip,
                       regularizer=cfg.regularizer, reg_weight=cfg.reg_weight,
                       rollout_weight=cfg.rollout_weight, sigreg_slices=cfg.sigreg_slices,
-                      history=cfg.history)
+                      history=cfg.history, inverse_weight=cfg.inverse_weight)

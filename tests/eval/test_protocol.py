@@ -53,6 +53,31 @@ def test_third_party_env_starts_by_replaying_actions(tmp_path):
                                 success_threshold=1e-3), progress=False)
     assert r["protocol"]["restore"] == "replay of recorded actions"
     assert r["summary"]["success_rate"] == 1.0
+    # success on chosen obs entries only (Pendulum: cos, sin of the angle; not its rate)
+    r = run_protocol(EvalConfig(data=str(out), policy="replay", episodes=5, goal_offset=10, budget=20,
+                                success_threshold=1e-3, success_dims="0,1"), progress=False)
+    assert r["summary"]["success_rate"] == 1.0
+    with pytest.raises(ConfigError, match="out of range"):
+        run_protocol(EvalConfig(data=str(out), policy="replay", episodes=5, goal_offset=10,
+                                success_threshold=1e-3, success_dims="0,7"), progress=False)
+    with pytest.raises(ConfigError, match="integers"):
+        run_protocol(EvalConfig(data=str(out), policy="replay", episodes=5, goal_offset=10,
+                                success_threshold=1e-3, success_dims="cos"), progress=False)
+
+
+def test_success_dims_select_the_obs_entries_judged():
+    from worldjepa.envs.adapter import make_env
+    from worldjepa.eval.protocol import _Judge
+
+    env = make_env("Pendulum-v1", 16)
+    cfg = EvalConfig(data="x.h5", success_threshold=0.5, success_dims="0,1")
+    judge = _Judge(env, cfg, has_state=False)
+    ok, d = judge(np.array([1.0, 0.0, 8.0]), np.array([1.0, 0.3, -8.0]))  # rates differ by 16, angle barely
+    assert ok and abs(d - 0.3) < 1e-12
+    ok, d = _Judge(env, EvalConfig(data="x.h5", success_threshold=0.5), has_state=False)(
+        np.array([1.0, 0.0, 8.0]), np.array([1.0, 0.3, -8.0]))
+    assert not ok and d > 16
+    env.close()
 
 
 def test_wilson_interval_known_values():

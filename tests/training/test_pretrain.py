@@ -79,6 +79,35 @@ def test_vicreg_baseline_runs(tworoom, trained, tmp_path):
     assert {"train/loss", "train/pred", "train/vicreg"} <= set(result) and np.isfinite(result["train/loss"])
 
 
+def test_temporal_views_pair_nearby_frames_of_one_episode(tworoom, tmp_path):
+    from worldjepa.data.images import load_frames
+
+    fr = load_frames(tworoom, "train")
+    idx = np.arange(len(fr))
+    for d in (-3, 1, 2):
+        j = fr.neighbours(idx, np.full_like(idx, d))
+        moved = j != idx
+        assert np.all(fr.episodes[j] == fr.episodes)  # never across episodes
+        assert np.all(fr.times[j][moved] - fr.times[moved] == d)  # exactly d steps away when it can be
+        assert np.all((fr.times[~moved] + d < 0) | (fr.times[~moved] + d > fr.times.max()) |
+                      (fr.episodes[np.clip(idx[~moved] + d, 0, len(fr) - 1)] != fr.episodes[~moved]))
+    sub = fr.subset(np.arange(0, len(fr), 2))  # a capped subset: gaps are never bridged
+    j = sub.neighbours(np.arange(len(sub)), np.ones(len(sub), np.int64))
+    assert np.all(j == np.arange(len(sub)))
+    # a short run with temporal views trains, resumes exactly and refuses image folders
+    cfg = P.PretrainConfig(data=str(tworoom), out=str(tmp_path / "t"),
+                           **{**TINY, "steps": 6, "batch_size": 16, "eval_frames": 50, "temporal": 3})
+    res = P.pretrain(cfg)
+    assert np.isfinite(res["train/loss"]) and res["train/pred"] > 0
+    P.pretrain(replace(cfg, out=str(tmp_path / "u"), stop_at=3))
+    P.pretrain(replace(cfg, out=str(tmp_path / "u")), resume=True)
+    a, b = _metrics(tmp_path / "t"), _metrics(tmp_path / "u")
+    assert a[-1]["train/loss"] == pytest.approx(b[-1]["train/loss"], rel=1e-6)
+    _png_folder(tmp_path / "imgs", per_class=3)
+    with pytest.raises(WorldJepaError, match="temporal"):
+        P.pretrain(replace(cfg, data=str(tmp_path / "imgs"), out=str(tmp_path / "v")))
+
+
 def test_resume_continues_exactly(tworoom, tmp_path):
     base = P.PretrainConfig(data=str(tworoom), out=str(tmp_path / "a"),
                             **{**TINY, "steps": 8, "probe_every": 3, "batch_size": 16, "eval_frames": 50})

@@ -97,4 +97,24 @@ def run(args: argparse.Namespace) -> int:
     for key in ("val/pred_over_copy", "val/rankme", "val/sigreg", "val/probe_r2"):
         if key in summary:
             print(f"  {key} {summary[key]:.4f}")
+    for line in diagnose(summary):
+        print(f"  warning: {line}")
     return 0
+
+
+def diagnose(summary: dict) -> list[str]:
+    """Plain-words warnings about a finished run's validation numbers (empty when all is well)."""
+    out = []
+    ratio, std = summary.get("val/pred_over_copy"), summary.get("val/z_std")
+    last = max((int(k[len("val/copy_mse_h"):]) for k in summary if k.startswith("val/copy_mse_h")), default=0)
+    copy = summary.get(f"val/copy_mse_h{last}")
+    if ratio is not None and ratio > 0.9:
+        out.append(f"the predictor barely beats copying the last embedding (pred/copy {ratio:.2f}): "
+                   "it has not learned the dynamics; train longer or check the data")
+    if copy is not None and std and copy < 0.05 * std ** 2:
+        out.append(f"the embeddings hardly change over an episode (copy-last MSE {copy:.4f} at horizon {last}, "
+                   f"embedding std {std:.2f}): the encoder may track something that stays still within an "
+                   "episode (a per-episode target or background) instead of what the actions move")
+    if std is not None and std < 0.05:
+        out.append(f"the embeddings have collapsed (std {std:.4f}); use a regulariser (--regularizer sigreg)")
+    return out

@@ -31,21 +31,38 @@ class Frames:
     """Frames of one split with what probes can predict from them.
 
     ``frames`` (N, H, W, 3) uint8; ``states`` (N, K) float32 physical state or ``None``;
-    ``labels`` (N,) int64 class index or ``None``; ``classes`` the label names.
+    ``labels`` (N,) int64 class index or ``None``; ``classes`` the label names;
+    ``episodes`` (N,) int64 episode index of each frame (datasets only, else ``None``), frames
+    of one episode stored together in time order (a capped subset keeps that order).
+    ``times`` (N,) int64: each frame's step in its episode (with ``episodes``).
     """
 
     frames: np.ndarray
     states: np.ndarray | None = None
     labels: np.ndarray | None = None
     classes: tuple[str, ...] = ()
+    episodes: np.ndarray | None = None
+    times: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.frames)
 
     def subset(self, idx: np.ndarray) -> "Frames":
         """The frames at indices ``idx`` (and their targets)."""
-        return Frames(self.frames[idx], None if self.states is None else self.states[idx],
-                      None if self.labels is None else self.labels[idx], self.classes)
+        pick = (lambda a: None if a is None else a[idx])
+        return Frames(self.frames[idx], pick(self.states), pick(self.labels), self.classes,
+                      pick(self.episodes), pick(self.times))
+
+    def neighbours(self, idx: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        """Indices of the frames ``offsets`` steps (any sign) after the frames ``idx`` in the same
+        episode, broadcast together; an offset that would leave the episode (or skip a frame
+        a capped subset dropped) keeps the frame itself. Needs ``episodes``."""
+        if self.episodes is None or self.times is None:
+            raise DatasetError("temporal views need frames from a worldjepa dataset (episodes), not an image folder")
+        idx = np.broadcast_to(idx, np.broadcast_shapes(np.shape(idx), np.shape(offsets)))
+        j = np.clip(idx + offsets, 0, len(self.frames) - 1)
+        ok = (self.episodes[j] == self.episodes[idx]) & (self.times[j] - self.times[idx] == offsets)
+        return np.where(ok, j, idx)
 
 
 def list_images(folder: str | Path) -> tuple[list[Path], list[str] | None]:
@@ -115,10 +132,12 @@ def _dataset_frames(path: Path, split: str, size: int | None, max_frames: int, s
         if len(eps) == 0:
             raise DatasetError(f"{path}: the '{split}' split is empty ({ds.num_episodes} episodes); collect more")
         has_state = "state" in ds.extras
-        frames, states = [], []
+        frames, states, ep_ids, times = [], [], [], []
         for e in eps:
             s, n = int(ds.starts[e]), int(ds.lengths[e])
             frames.append(ds.f["frames"][s:s + n])  # (L, H, W, 3)
+            ep_ids.append(np.full(n, e, np.int64))
+            times.append(np.arange(n, dtype=np.int64))
             if has_state:
                 states.append(ds.f["extras"]["state"][s:s + n].reshape(n, -1))  # (L, K)
     f = np.concatenate(frames)
@@ -127,7 +146,7 @@ def _dataset_frames(path: Path, split: str, size: int | None, max_frames: int, s
     f, st = f[keep], (None if st is None else st[keep])
     if size is not None and size != f.shape[1]:
         f = _resize(f, size)
-    return Frames(f, st)
+    return Frames(f, st, episodes=np.concatenate(ep_ids)[keep], times=np.concatenate(times)[keep])
 
 
 def _resize(frames: np.ndarray, size: int) -> np.ndarray:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import importlib.util
 import json
 import os
 from dataclasses import dataclass
@@ -22,11 +23,31 @@ from ..errors import EnvError
 
 
 def import_env_module(module: str | None) -> None:
-    """Import a module whose import registers Gymnasium ids (``--env-module``)."""
+    """Import a module whose import registers Gymnasium ids (``--env-module``): a module name
+    (``my_pkg.envs``) or the path of a ``.py`` file (imported once, under its stem)."""
     if not module:
         return
     try:
-        importlib.import_module(module)
+        if module.endswith(".py"):
+            import sys
+            from pathlib import Path
+
+            path = Path(module).resolve()
+            if not path.is_file():
+                raise ImportError(f"no such file {path}")
+            name = f"_worldjepa_envmod_{path.stem}"
+            if name in sys.modules:
+                return
+            spec = importlib.util.spec_from_file_location(name, path)
+            mod = importlib.util.module_from_spec(spec)
+            sys.modules[name] = mod
+            try:
+                spec.loader.exec_module(mod)
+            except BaseException:
+                del sys.modules[name]
+                raise
+        else:
+            importlib.import_module(module)
     except ImportError as e:
         raise EnvError(f"--env-module {module!r} could not be imported: {e}") from None
 

@@ -44,6 +44,8 @@ class EvalConfig:
     far_budget: int = opt(200, "steps allowed in the far-goal variant")
     split: Literal["test", "val"] = opt("test", "held-out split the pairs come from")
     success_threshold: float = opt(0.0, "for envs without success(): success when ||obs - goal_obs|| < this")
+    success_dims: str = opt("", "with --success-threshold: comma-separated indices of the obs vector the "
+                                "distance uses, e.g. 8,9 (default: all)")
     env_module: str = opt("", "module to import first so that it registers third-party env ids")
     json: str = opt("", "write the results (summary + per-episode records) to this JSON file")
     gif: str = opt("", "write a GIF of the first episodes (observation | goal) to this file")
@@ -100,6 +102,16 @@ class _Judge:
         if not self.builtin and self.threshold <= 0:
             raise ConfigError(f"{env.env_id} has no success(state, goal_state); pass --success-threshold T to count "
                               "success as ||obs - goal_obs|| < T")
+        try:
+            self.dims = [int(i) for i in cfg.success_dims.split(",") if i.strip()] or None
+        except ValueError:
+            raise ConfigError(f"--success-dims must be comma-separated integers, got {cfg.success_dims!r}") from None
+        if self.dims is not None and self.builtin:
+            raise ConfigError(f"{env.env_id} judges success itself; --success-dims applies to third-party envs only")
+        n_obs = int(np.prod(env.env.observation_space.shape or (0,)))
+        if self.dims is not None and not all(-n_obs <= i < n_obs for i in self.dims):
+            raise ConfigError(f"--success-dims {cfg.success_dims} out of range for {env.env_id}'s "
+                              f"observation of {n_obs} values")
 
     def key(self) -> str:
         return "state" if self.builtin else "obs"
@@ -107,7 +119,8 @@ class _Judge:
     def __call__(self, cur: np.ndarray, goal: np.ndarray) -> tuple[bool, float]:
         if self.builtin:
             return bool(self.u.success(cur, goal)), float(self.u.distance(cur, goal))
-        d = float(np.linalg.norm(np.asarray(cur, np.float64) - np.asarray(goal, np.float64)))
+        diff = np.asarray(cur, np.float64).ravel() - np.asarray(goal, np.float64).ravel()
+        d = float(np.linalg.norm(diff if self.dims is None else diff[self.dims]))
         return d < self.threshold, d
 
 

@@ -62,6 +62,8 @@ class PretrainConfig:
     n_global: int = opt(2, "global views per frame")
     n_local: int = opt(0, "local views per frame (rendered at the encoder's size)")
     views: Literal["geometry", "crops"] = opt("geometry", "view policy: geometry (the whole frame, shifted by <= shift px; colour jitter, blur, noise) or crops (random resized crops of >= crop_min)")
+    temporal: int = opt(0, "temporal views: global view v of a frame is the same episode's frame up to this "
+                           "many steps before or after it (view 0 is the frame itself); 0 = off (datasets only)")
     shift: float = opt(0.0, "geometry views: largest translation per axis, pixels (even 1 px moves the walls: a nuisance the regulariser latches onto)")
     noise: float = opt(0.02, "std of additive gaussian pixel noise per view (frames in [0, 1])")
     crop_min: float = opt(0.6, "crops views: smallest global crop, as a fraction of the image area")
@@ -85,8 +87,8 @@ class PretrainConfig:
             raise ConfigError("minutes and stop_at must be >= 0")
         if not 0 <= self.lam <= 1:
             raise ConfigError(f"lam must be in [0, 1], got {self.lam}")
-        if self.shift < 0 or self.noise < 0:
-            raise ConfigError("shift and noise must be >= 0")
+        if self.shift < 0 or self.noise < 0 or self.temporal < 0:
+            raise ConfigError("shift, noise and temporal must be >= 0")
         if not 0 < self.crop_min <= 1:
             raise ConfigError(f"crop_min must be in (0, 1], got {self.crop_min}")
         if self.regulariser == "vicreg" and self.n_global < 2:
@@ -314,6 +316,9 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = False) 
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     views = view_config(cfg, size)
+    one_view = view_config(replace(cfg, n_global=1, n_local=0), size)  # temporal views: one draw per frame
+    if cfg.temporal and train.episodes is None:
+        raise ConfigError("--temporal needs a worldjepa dataset (.h5) with episodes, not an image folder")
     step, total = 0, cfg.steps
     if resume:
         model.load_state_dict(_unprefixed("model", state))
@@ -370,8 +375,17 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = False) 
                 group["lr"] = lr
             idx = rng.integers(0, len(train), cfg.batch_size)  # (B,)
             x = to_images(train.frames[idx])  # (B, 3, S, S)
-            mv = multi_view(x, views, gen)
-            allv = torch.cat([mv.global_views, mv.local_views]) if cfg.n_local else mv.global_views  # (V, B, 3, S, S)
+            if cfg.temporal:  # global views from nearby frames of the same episode, each view its own draw
+                off = rng.integers(-cfg.temporal, cfg.temporal + 1, (cfg.n_global, cfg.batch_size))  # (G, B)
+                off[0] = 0
+                near = train.neighbours(idx[None], off)  # (G, B)
+                xs = to_images(train.frames[near.reshape(-1)])  # (G*B, 3, S, S)
+                glob = multi_view(xs, one_view, gen).global_views.reshape(cfg.n_global, cfg.batch_size, 3, size, size)
+                loc = multi_view(x, views, gen).local_views if cfg.n_local else None
+                allv = torch.cat([glob, loc]) if cfg.n_local else glob  # (V, B, 3, S, S)
+            else:
+                mv = multi_view(x, views, gen)
+                allv = torch.cat([mv.global_views, mv.local_views]) if cfg.n_local else mv.global_views  # (V, B, 3, S, S)
             v, b = allv.shape[:2]
             try:
                 h, z = model(allv.reshape(v * b, 3, size, size))  # (V*B, E), (V*B, P)
