@@ -62,6 +62,28 @@ def test_refuses_pickles_and_junk(tmp_path):
         ckpt.load(tmp_path / "missing.safetensors")
 
 
+def test_header_length_starting_with_the_pickle_byte_is_still_safetensors(tmp_path):
+    """A safetensors header length is little-endian: its first byte is 0x80 for 1 length in 256
+    (a real run's model.safetensors was once refused as a pickle for that)."""
+    import struct
+
+    for pad in range(300):
+        path = tmp_path / "m.safetensors"
+        ckpt.save(path, {"w": torch.ones(3)}, {**META, "note": "x" * pad})
+        if path.read_bytes()[0] == 0x80:
+            break
+    else:
+        pytest.fail("no padding gave a header length with low byte 0x80")
+    assert struct.unpack("<Q", path.read_bytes()[:8])[0] % 256 == 0x80
+    assert ckpt.sniff(path) == "safetensors"
+    tensors, meta = ckpt.load(path)
+    assert meta["note"] == "x" * pad and torch.equal(tensors["w"], torch.ones(3))
+    torch.save({"w": torch.zeros(2)}, tmp_path / "legacy.pt", _use_new_zipfile_serialization=False)
+    assert (tmp_path / "legacy.pt").read_bytes()[0] == 0x80
+    with pytest.raises(CheckpointError, match="pickle"):
+        ckpt.load(tmp_path / "legacy.pt")
+
+
 def test_check_compatible():
     ckpt.check_compatible(META, env_id="worldjepa/TwoRoom-v0", frame_size=64, action_dim=2)
     with pytest.raises(CheckpointError, match="trained on worldjepa/TwoRoom-v0, not Pendulum-v1"):

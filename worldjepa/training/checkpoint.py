@@ -38,14 +38,16 @@ def sniff(path: Path) -> str:
     """'safetensors', 'pickle', 'hdf5' or 'unknown', from the first bytes of a file."""
     with open(path, "rb") as f:
         head = f.read(16)
-    if head[:4] == b"PK\x03\x04" or head[:1] == b"\x80":
-        return "pickle"
-    if head[:8] == b"\x89HDF\r\n\x1a\n":
-        return "hdf5"
+    # safetensors first: its 8-byte little-endian header length may well start with 0x80,
+    # the byte that opens a pickle (protocol >= 2 writes 0x80 then the protocol number)
     if len(head) >= 9:
         (n,) = struct.unpack("<Q", head[:8])
         if head[8:9] == b"{" and 0 < n < 100 * 2**20:
             return "safetensors"
+    if head[:4] == b"PK\x03\x04" or (head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")):
+        return "pickle"
+    if head[:8] == b"\x89HDF\r\n\x1a\n":
+        return "hdf5"
     return "unknown"
 
 

@@ -52,6 +52,7 @@ class PretrainConfig:
     stop_at: int = opt(0, "stop at this step with a resumable checkpoint, schedule unfinished (0: run to the end)")
     encoder: Literal["cnn", "vit_tiny"] = opt("cnn", "encoder: the CPU-sized CNN or ViT-tiny")
     size: int = opt(0, "frame side in pixels (0: the dataset's; 64 for image folders)")
+    channels: tuple[int, ...] = opt((32, 64, 128, 256), "CNN channels, one stride-2 conv per entry (cnn only)")
     embed_dim: int = opt(256, "encoder output (the embedding the probes read)")
     proj_hidden: int = opt(512, "projector hidden width (BatchNorm MLP)")
     proj_dim: int = opt(16, "projector output, where the regulariser acts (16-64 per LeJEPA; 16 probed best on TwoRoom)")
@@ -108,13 +109,15 @@ def _model_class() -> type:
         """Encoder + BatchNorm projector: frames (B, 3, S, S) in [0, 1] -> (B, E) and (B, P)."""
 
         def __init__(self, encoder: str = "cnn", size: int = 64, embed_dim: int = 256,
-                     proj_hidden: int = 512, proj_dim: int = 32) -> None:
+                     proj_hidden: int = 512, proj_dim: int = 32,
+                     channels: tuple[int, ...] | list[int] = (32, 64, 128, 256)) -> None:
             super().__init__()
             from ..nn import Projector, build_encoder
 
             self.arch = dict(encoder=encoder, size=size, embed_dim=embed_dim, proj_hidden=proj_hidden,
-                             proj_dim=proj_dim)
-            self.encoder = build_encoder(encoder, size=size, out_dim=embed_dim)
+                             proj_dim=proj_dim, channels=list(channels))
+            extra = {"channels": tuple(channels)} if encoder == "cnn" else {}
+            self.encoder = build_encoder(encoder, size=size, out_dim=embed_dim, **extra)
             self.projector = Projector(embed_dim, proj_hidden, proj_dim)
 
         def encode(self, frames: Tensor) -> Tensor:
@@ -136,7 +139,7 @@ def __getattr__(name: str) -> Any:
 
 def build_model(cfg: PretrainConfig, size: int) -> Any:
     """The :class:`LeJEPAModel` a config describes, for frames of side ``size``."""
-    return _model_class()(cfg.encoder, size, cfg.embed_dim, cfg.proj_hidden, cfg.proj_dim)
+    return _model_class()(cfg.encoder, size, cfg.embed_dim, cfg.proj_hidden, cfg.proj_dim, cfg.channels)
 
 
 def load_model(run: str | Path) -> tuple[Any, dict[str, Any]]:
@@ -316,7 +319,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = False) 
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     views = view_config(cfg, size)
-    one_view = view_config(replace(cfg, n_global=1, n_local=0), size)  # temporal views: one draw per frame
+    one_view = replace(views, n_global=1, n_local=0)  # temporal views: one draw per frame
     if cfg.temporal and train.episodes is None:
         raise ConfigError("--temporal needs a worldjepa dataset (.h5) with episodes, not an image folder")
     step, total = 0, cfg.steps
