@@ -59,7 +59,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=0, help="fixed steps per main run (a) instead of --minutes")
     ap.add_argument("--short-steps", type=int, default=0,
                     help="fixed steps per model-selection run (b) instead of --short-minutes (equal budgets)")
-    ap.add_argument("--temporal", type=int, default=0, help="temporal views (PretrainConfig.temporal) for every run")
+    ap.add_argument("--temporal", type=int, default=3, help="temporal views (PretrainConfig.temporal; 0 = off) for every run")
     ap.add_argument("--seed", type=int, default=0, help="seed of every run")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")

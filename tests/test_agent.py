@@ -87,6 +87,8 @@ def test_bad_frames_and_wrong_env_are_clear_errors(pendulum_run):
         agent.act(np.zeros((2, 32, 32, 3), np.uint8))
     with pytest.raises(WorldJepaError, match="planner"):
         Agent.load(pendulum_run, planner="nope")
+    with pytest.raises(WorldJepaError, match="reduce"):
+        Agent.load(pendulum_run, reduce="last", **PLAN)
 
 
 def test_plan_command_replays_actions_when_the_dataset_has_no_state(pendulum_run, cli):

@@ -97,6 +97,9 @@ class Agent:
             self.planner = make_planner(planner, low=low, high=high, horizon=horizon, seed=seed, **planner_kwargs)
         except (TypeError, ValueError) as e:
             raise WorldJepaError(f"planner {planner!r}: {e}") from None
+        if reduce not in ("sum", "final", "mean_path") or metric not in ("mse", "l1"):
+            raise WorldJepaError(f"cost: metric must be mse | l1 and reduce sum | final | mean_path, "
+                                 f"got {metric!r}, {reduce!r}")
         self.mpc = MPC(self.planner, horizon, self.k * self.spec.dim, low, high, replan_every, warm_start)
         self.metric, self.reduce = metric, reduce
         self.goal: torch.Tensor | None = None

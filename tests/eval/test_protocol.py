@@ -102,3 +102,13 @@ def test_cli_prints_table_and_writes_json(cli, tworoom, tmp_path):
     assert bad.returncode == 2 and "neither" in bad.stderr
     bad = cli("eval", "--data", str(tworoom), "--env", "worldjepa/Reacher-v0")
     assert bad.returncode == 2 and "does not match" in bad.stderr
+
+
+def test_agent_options_parse_and_reach_the_agent():
+    from worldjepa.eval.protocol import agent_options
+
+    assert agent_options("horizon=8 samples=500,reduce=final warm_start=false") == {
+        "horizon": 8, "samples": 500, "reduce": "final", "warm_start": False}
+    assert agent_options("") == {}
+    with pytest.raises(ConfigError, match="key=value"):
+        agent_options("horizon")

@@ -49,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
 
 def print_table(rows: list[tuple[str, dict[str, Any]]]) -> None:
     """One line per evaluated policy: success rate, CI, distance, steps."""
-    head = f"{'policy':<24} {'env':<30} {'n':>4} {'success':>8} {'95% CI':>15} {'final dist':>10} {'steps':>6}"
+    w = max(24, *(len(name) for name, _ in rows))  # the whole policy name: run directories differ at the end
+    head = f"{'policy':<{w}} {'env':<30} {'n':>4} {'success':>8} {'95% CI':>15} {'final dist':>10} {'steps':>6}"
     print(head)
     print("-" * len(head))
     for name, r in rows:
@@ -57,7 +58,7 @@ def print_table(rows: list[tuple[str, dict[str, Any]]]) -> None:
         lo, hi = s["ci95"]
         dist = f"{s['mean_final_distance']:.3f}" if s["mean_final_distance"] is not None else "-"
         steps = f"{s['mean_steps_to_success']:.1f}" if s["mean_steps_to_success"] is not None else "-"
-        print(f"{name[-24:]:<24} {r['env_id'][-30:]:<30} {s['episodes']:>4} {100 * s['success_rate']:>7.1f}% "
+        print(f"{name:<{w}} {r['env_id'][-30:]:<30} {s['episodes']:>4} {100 * s['success_rate']:>7.1f}% "
               f"[{100 * lo:5.1f}, {100 * hi:5.1f}]% {dist:>10} {steps:>6}")
     p = rows[0][1]["protocol"]
     print(f"protocol: {p['split']} split, goal +{p['goal_offset']} steps, budget {p['budget']}, "

@@ -36,6 +36,8 @@ class EvalConfig:
                                 "are evaluated on the same pairs (CLI)")
     env: str = opt("", "environment id (default: the dataset's; must match it)")
     planner: str = opt("cem", "planner for a RUN_DIR policy: cem | icem | mppi | gd | cem_gd")
+    agent: str = opt("", "Agent options for a RUN_DIR policy, space- or comma-separated key=value, e.g. "
+                         "'horizon=8 samples=500 reduce=final' (see worldjepa.Agent)")
     episodes: int = opt(50, "number of start/goal pairs")
     goal_offset: int = opt(25, "goal = recorded frame this many steps after the start")
     budget: int = opt(50, "environment steps allowed per episode")
@@ -89,7 +91,24 @@ def make_policy(cfg: EvalConfig, env: Any) -> Any:
         raise ConfigError(f"policy {cfg.policy!r} is neither one of {', '.join(REFERENCE_POLICIES)} nor a run directory")
     from ..agent import Agent
 
-    return Agent.load(cfg.policy, planner=cfg.planner, env_id=env.env_id)
+    return Agent.load(cfg.policy, planner=cfg.planner, env_id=env.env_id, **agent_options(cfg.agent))
+
+
+def agent_options(text: str) -> dict[str, Any]:
+    """``"horizon=8 samples=500,reduce=final"`` -> ``{"horizon": 8, "samples": 500, "reduce": "final"}``
+    (values read as JSON when they parse, else kept as strings)."""
+    import json
+
+    out: dict[str, Any] = {}
+    for item in text.replace(",", " ").split():
+        key, eq, val = item.partition("=")
+        if not eq or not key:
+            raise ConfigError(f"--agent takes key=value items, got {item!r}")
+        try:
+            out[key] = json.loads(val)
+        except ValueError:
+            out[key] = val
+    return out
 
 
 class _Judge:

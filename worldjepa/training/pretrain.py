@@ -63,8 +63,9 @@ class PretrainConfig:
     n_global: int = opt(2, "global views per frame")
     n_local: int = opt(0, "local views per frame (rendered at the encoder's size)")
     views: Literal["geometry", "crops"] = opt("geometry", "view policy: geometry (the whole frame, shifted by <= shift px; colour jitter, blur, noise) or crops (random resized crops of >= crop_min)")
-    temporal: int = opt(0, "temporal views: global view v of a frame is the same episode's frame up to this "
-                           "many steps before or after it (view 0 is the frame itself); 0 = off (datasets only)")
+    temporal: int = opt(3, "temporal views: global view v of a frame is the same episode's frame up to this "
+                           "many steps before or after it (view 0 is the frame itself); 0 = off. Datasets "
+                           "only: image folders have no episodes and get views of the one image")
     shift: float = opt(0.0, "geometry views: largest translation per axis, pixels (even 1 px moves the walls: a nuisance the regulariser latches onto)")
     noise: float = opt(0.02, "std of additive gaussian pixel noise per view (frames in [0, 1])")
     crop_min: float = opt(0.6, "crops views: smallest global crop, as a fraction of the image area")
@@ -321,7 +322,8 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = False) 
     views = view_config(cfg, size)
     one_view = replace(views, n_global=1, n_local=0)  # temporal views: one draw per frame
     if cfg.temporal and train.episodes is None:
-        raise ConfigError("--temporal needs a worldjepa dataset (.h5) with episodes, not an image folder")
+        log.warning("pretrain: %s has no episodes (an image folder): temporal views off", cfg.data)
+        cfg = replace(cfg, temporal=0)
     step, total = 0, cfg.steps
     if resume:
         model.load_state_dict(_unprefixed("model", state))
