@@ -26,13 +26,13 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 THIRD_PARTY = str(HERE / "thirdparty_envs.py")
 
-# name -> (env id, collect policy, extra train flags, extra eval flags)
+# name -> (env id, collect policy, train flags, eval flags); the step counts are those of BENCHMARKS.md
 ENVS: dict[str, tuple[str, str, list[str], list[str]]] = {
-    "tworoom": ("worldjepa/TwoRoom-v0", "smooth", [], []),
-    "pointmaze": ("worldjepa/PointMaze-UMaze-v0", "smooth", ["--predictor", "gru"], []),
-    "reacher": ("worldjepa/Reacher-v0", "smooth", ["--predictor", "gru"], []),
-    "pusht": ("worldjepa/PushT-v0", "expert", ["--predictor", "gru"], []),
-    "mujoco-reacher": ("gymext/ReacherTop-v5", "smooth", ["--predictor", "gru"],
+    "tworoom": ("worldjepa/TwoRoom-v0", "smooth", ["--steps", "2000"], []),
+    "pointmaze": ("worldjepa/PointMaze-UMaze-v0", "smooth", ["--predictor", "gru", "--steps", "2000"], []),
+    "reacher": ("worldjepa/Reacher-v0", "smooth", ["--predictor", "gru", "--steps", "2000"], []),
+    "pusht": ("worldjepa/PushT-v0", "expert", ["--predictor", "gru", "--steps", "6000"], []),
+    "mujoco-reacher": ("gymext/ReacherTop-v5", "smooth", ["--predictor", "gru", "--steps", "3000"],
                        ["--success-threshold", "0.025", "--success-dims", "8,9"]),
 }
 PLANNERS = ["cem", "icem", "mppi", "gd", "cem_gd"]
@@ -74,9 +74,9 @@ def dataset(name: str, out: Path, episodes: int) -> Path:
 def train(name: str, data: Path, run_dir: Path, args: argparse.Namespace, extra: list[str]) -> dict:
     """Train (or reuse) a run; returns {"minutes", "steps", "probe_r2", "rankme"} from its metrics."""
     if not (run_dir / "model.safetensors").exists():
-        cmd = cli() + ["train", "--data", str(data), "--out", str(run_dir), "--steps", str(args.steps),
-                       "--minutes", str(args.minutes), "--threads", str(args.threads), "--no-progress",
-                       *ENVS[name][2], *extra]
+        steps = ["--steps", str(args.steps)] if args.steps else []  # after the env's: the last flag wins
+        cmd = cli() + ["train", "--data", str(data), "--out", str(run_dir), "--minutes", str(args.minutes),
+                       "--threads", str(args.threads), "--no-progress", *ENVS[name][2], *steps, *extra]
         run(cmd, run_dir.with_suffix(".train.log"))
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
     val = [r for r in rows if "val/rankme" in r]
@@ -110,7 +110,8 @@ def main() -> None:
     ap.add_argument("--out", default="/tmp/wj-wm")
     ap.add_argument("--collect-episodes", type=int, default=300, help="episodes x 100 steps collected per env")
     ap.add_argument("--episodes", type=int, default=50, help="held-out start/goal pairs per evaluation")
-    ap.add_argument("--steps", type=int, default=2000, help="training steps (upper bound with --minutes)")
+    ap.add_argument("--steps", type=int, default=0,
+                    help="training steps for every env (default: each env's own, see ENVS; an upper bound with --minutes)")
     ap.add_argument("--minutes", type=float, default=30.0, help="training budget per run (the issue's limit)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads for training (1: steadiest on 2 cores)")
     ap.add_argument("--planners", action="store_true", help="compare the planners on each env's default run")
@@ -120,7 +121,7 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
-          f"{args.collect_episodes} episodes x 100 steps per env; training <= {args.steps} steps / "
+          f"{args.collect_episodes} episodes x 100 steps per env; training <= {args.steps or 'per-env'} steps / "
           f"{args.minutes} min, {args.threads} thread(s); {args.episodes} held-out pairs, goal +25, budget 50\n")
     if args.ablation:
         print("| env | regulariser | train steps (min) | RankMe | probe R^2 | success | 95% CI |\n|---|---|---|---|---|---|---|")

@@ -187,3 +187,15 @@ def test_cli_help_run_and_errors(cli, tmp_path):
         assert proc.returncode == 2 and "Traceback" not in proc.stderr
         lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("worldjepa")]
         assert len(lines) == 1 and needle in lines[0], proc.stderr
+
+
+def test_vit_tiny_encoder_and_local_views_train_and_reload(tworoom, tmp_path):
+    """The ViT-tiny option and local views go through a real (short) run and a reload."""
+    cfg = P.PretrainConfig(data=str(tworoom), out=str(tmp_path / "vit"),
+                           **{**TINY, "steps": 3, "batch_size": 8, "eval_frames": 40, "embed_dim": 32},
+                           encoder="vit_tiny", n_local=2)
+    res = P.pretrain(cfg)
+    assert np.isfinite(res["train/loss"]) and "eval/r2" in res["eval"]
+    model, meta = P.load_model(tmp_path / "vit")
+    assert meta["model"]["encoder"] == "vit_tiny"
+    assert evaluate_encoder(model, tworoom, max_frames=40)["eval/r2"] == pytest.approx(res["eval"]["eval/r2"], abs=1e-9)
