@@ -118,3 +118,22 @@ def test_discrete_actions_come_back_as_ints(tmp_path):
         a = agent.act(obs)
         assert isinstance(a, int) and a in (0, 1)
         obs, _, _ = env.step(agent.spec.encode(a))
+
+
+@pytest.mark.parametrize("planner,opts", [("gd", dict(samples=4, iterations=3)),
+                                          ("cem_gd", dict(samples=16, iterations=2, elites=4, gd_iterations=2)),
+                                          ("mppi", dict(samples=16, iterations=2)),
+                                          ("icem", dict(samples=16, iterations=2, elites=4))])
+def test_every_planner_drives_the_agent(pendulum_run, planner, opts):
+    """Gradient planners need autograd through the predictor, which act() must allow."""
+    env = make_env("Pendulum-v1", 32)
+    obs, _ = env.reset(seed=0)
+    goal, _ = env.reset(seed=1)
+    agent = Agent.load(pendulum_run, planner=planner, **opts)
+    agent.reset(goal)
+    for _ in range(3):
+        a = agent.act(obs)
+        assert np.all(np.abs(a) <= 2.0 + 1e-6) and np.all(np.isfinite(a))
+        obs, _, _ = env.step(a)
+    assert all(p.grad is None for p in agent.model.parameters())  # planning never touches the weights
+    env.close()

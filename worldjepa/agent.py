@@ -85,7 +85,7 @@ class Agent:
         from .envs.adapter import ActionSpec
         from .planning import MPC, make_planner
 
-        self.model = model.eval()
+        self.model = model.eval().requires_grad_(False)  # gradient planners differentiate w.r.t. actions only
         self.meta = meta
         self.spec = ActionSpec.from_dict(meta["action_space"])
         self.frame_size = int(meta["frame_size"])
@@ -148,9 +148,9 @@ class Agent:
         # MPC keeps its plans on the CPU; a model on a GPU scores them there and hands costs back
         return cost if self.device.type == "cpu" else (lambda acts: cost(acts).to(acts.device))
 
-    @torch.no_grad()
     def act(self, obs: np.ndarray, **info: Any) -> Any:
-        """The next env action for observation ``obs`` ((H, W, 3) uint8); ``info`` is ignored."""
+        """The next env action for observation ``obs`` ((H, W, 3) uint8); ``info`` is ignored.
+        (Not under ``no_grad``: the planner picks its grad mode - gradient planners need autograd.)"""
         if self.goal is None:
             raise WorldJepaError("call agent.reset(goal_obs) before agent.act(obs)")
         if not self.queue:
@@ -174,6 +174,7 @@ class Agent:
             self._imagine(self.mpc.last_result.actions)
         self.queue = list(macro.detach().cpu().numpy().reshape(self.k, self.spec.dim))
 
+    @torch.no_grad()
     def _imagine(self, plan: torch.Tensor) -> None:
         z = torch.stack(self.z_hist)[None]  # (1, Th, D)
         a = torch.stack(self.a_hist)[None] if self.a_hist else z.new_zeros(1, 0, self.k * self.spec.dim)
