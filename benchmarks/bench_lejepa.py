@@ -45,7 +45,7 @@ def _run(data: str, out: Path, minutes: float, steps: int = 0, **kw) -> dict:
     return {"steps": res["step"], "train_s": round(res["seconds"], 1), "wall_s": round(time.perf_counter() - t, 1),
             "loss": _final_loss(out), "sigreg": _final_loss(out, "train/sigreg") if kw.get("regulariser") != "vicreg" else None,
             "r2": ev["eval/r2"], "r2_xy": ev["eval/r2_per_target"], "rank": ev["eval/rank"],
-            "rank_embed": ev["eval/rank_embed"], **kw}
+            "rank_embed": ev["eval/rank_embed"], "proj_std": ev["eval/proj_std"], **kw}
 
 
 def main() -> None:
@@ -103,11 +103,11 @@ def main() -> None:
         budget = f"{args.steps} steps" if args.steps else f"{args.minutes} min"
         print(f"Budget {budget} per run, batch {args.batch_size}, CNN encoder, 2 global views, temporal {args.temporal}; "
               "probe: ridge of (x, y) on frozen embeddings, fit on train-split frames, R^2 on test-split frames.\n")
-        print("| regulariser | steps | final loss | probe R^2 (x, y) | RankMe proj. | RankMe embed. |")
-        print("| --- | --- | --- | --- | --- | --- |")
+        print("| regulariser | steps | final loss | probe R^2 (x, y) | projection std | RankMe proj. | RankMe embed. |")
+        print("| --- | --- | --- | --- | --- | --- | --- |")
         for r in results["main"]:
             xy = ", ".join(f"{v:.3f}" for v in r["r2_xy"])
-            print(f"| {r['regulariser']} | {r['steps']} | {r['loss']:.4f} | {r['r2']:.3f} ({xy}) | {r['rank']:.1f} | "
+            print(f"| {r['regulariser']} | {r['steps']} | {r['loss']:.4f} | {r['r2']:.3f} ({xy}) | {r['proj_std']:.4f} | {r['rank']:.1f} | "
                   f"{r['rank_embed']:.1f} |")
     sel = results["selection"]
     if len(sel) >= 3:

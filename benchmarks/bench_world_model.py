@@ -83,7 +83,9 @@ def train(name: str, data: Path, run_dir: Path, args: argparse.Namespace, extra:
     return {"minutes": rows[-1]["time"] / 60, "steps": max(r.get("step", 0) for r in rows),
             "rankme": val[-1]["val/rankme"] if val else float("nan"),
             "probe_r2": val[-1].get("val/probe_r2", float("nan")) if val else float("nan"),
-            "pred_over_copy": val[-1].get("val/pred_over_copy", float("nan")) if val else float("nan")}
+            "pred_over_copy": val[-1].get("val/pred_over_copy", float("nan")) if val else float("nan"),
+            "z_std": val[-1].get("val/z_std", float("nan")) if val else float("nan"),
+            "sigreg": val[-1].get("val/sigreg", float("nan")) if val else float("nan")}
 
 
 def evaluate(name: str, data: Path, policies: str, out_json: Path, args: argparse.Namespace,
@@ -124,7 +126,8 @@ def main() -> None:
           f"{args.collect_episodes} episodes x 100 steps per env; training <= {args.steps or 'per-env'} steps / "
           f"{args.minutes} min, {args.threads} thread(s); {args.episodes} held-out pairs, goal +25, budget 50\n")
     if args.ablation:
-        print("| env | regulariser | train steps (min) | RankMe | probe R^2 | success | 95% CI |\n|---|---|---|---|---|---|---|")
+        print("| env | regulariser | train steps (min) | embedding std | SIGReg statistic | probe R^2 | success | 95% CI |\n"
+              "|---|---|---|---|---|---|---|---|")
         for name in args.envs:
             data = dataset(name, out, args.collect_episodes)
             for label, extra in ABLATIONS.items():
@@ -132,8 +135,8 @@ def main() -> None:
                 run_dir = out / f"{name}-{tag}"
                 t = train(name, data, run_dir, args, extra)
                 s = evaluate(name, data, str(run_dir), out / f"{name}-{tag}.eval.json", args)[str(run_dir)]
-                print(f"| {ENVS[name][0]} | {label} | {t['steps']} ({t['minutes']:.1f}) | {t['rankme']:.1f} | "
-                      f"{t['probe_r2']:.3f} | {cell(s)} |", flush=True)
+                print(f"| {ENVS[name][0]} | {label} | {t['steps']} ({t['minutes']:.1f}) | {t['z_std']:.4f} | {t['sigreg']:.1f} | "
+                      f"{t['probe_r2']:.3f} | {cell(s).replace(' [', ' | [')} |", flush=True)
         return
     if args.planners:
         print("| env | planner | success | 95% CI | mean final distance | s / episode |\n|---|---|---|---|---|---|")
@@ -145,7 +148,7 @@ def main() -> None:
                 s = evaluate(name, data, str(run_dir), out / f"{name}-planner-{planner}.eval.json", args,
                              ["--planner", planner])[str(run_dir)]
                 sec = s["summary"].get("seconds", float("nan")) / max(1, s["summary"]["episodes"])
-                print(f"| {ENVS[name][0]} | {planner} | {cell(s)} | {s['summary']['mean_final_distance']:.3f} | "
+                print(f"| {ENVS[name][0]} | {planner} | {cell(s).replace(' [', ' | [')} | {s['summary']['mean_final_distance']:.3f} | "
                       f"{sec:.2f} |", flush=True)
         return
     print("| env | random (floor) | oracle (ceiling) | world model + CEM | train steps (min) | val pred/copy |\n"
