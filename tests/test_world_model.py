@@ -101,3 +101,16 @@ def test_bad_configs_are_clear():
         build_world_model(ModelConfig())
     with pytest.raises(ConfigError, match="transformer"):
         ModelConfig(preset="small")
+
+
+def test_parse_proprio_specs():
+    from worldjepa.world_model import parse_proprio
+
+    assert parse_proprio("state[2:4]") == ("state", slice(2, 4))
+    assert parse_proprio("obs") == ("obs", slice(None))
+    assert parse_proprio("state[:2]") == ("state", slice(None, 2))
+    for bad in ("state[2:", "2state", "state[a:b]", ""):
+        with pytest.raises(ConfigError, match="proprio"):
+            parse_proprio(bad)
+    with pytest.raises(ConfigError, match="proprio"):
+        ModelConfig(proprio="state[2")

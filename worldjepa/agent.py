@@ -126,16 +126,23 @@ class Agent:
         self.mpc.reset()
 
     @torch.no_grad()
-    def encode(self, frame: Any, what: str = "observation") -> torch.Tensor:
-        """One frame (any size) -> its embedding ``(D,)``."""
+    def encode(self, frame: Any, what: str = "observation", extras: dict[str, Any] | None = None) -> torch.Tensor:
+        """One frame (any size) -> its embedding ``(D,)``; ``extras`` carries the proprioceptive
+        values of a model trained with them (e.g. ``{"state": s}``)."""
         from .envs.adapter import resize_frame
 
         arr = resize_frame(check_frame(frame, what), self.frame_size)  # (S, S, 3) uint8
-        return self.model.encode(arr[None])[0]  # (D,)
+        p = self.model.proprio_of(extras)
+        return self.model.encode(arr[None], None if p is None else p[None])[0]  # (D,)
 
     def reset(self, goal_obs: np.ndarray, **info: Any) -> None:
-        """Start an episode toward ``goal_obs`` ((H, W, 3) uint8, any size); ``info`` is ignored."""
-        self.goal = self.encode(goal_obs, "goal frame")[None]  # (1, D)
+        """Start an episode toward ``goal_obs`` ((H, W, 3) uint8, any size). A model trained with
+        proprioception also needs the goal's values: ``goal_extras={"state": s}`` or ``goal_state=s``;
+        other ``info`` is ignored."""
+        extras = dict(info.get("goal_extras") or {})
+        extras.update({k[5:]: v for k, v in info.items() if k.startswith("goal_") and k != "goal_extras"
+                       and v is not None})
+        self.goal = self.encode(goal_obs, "goal frame", extras if self.model.proprio else None)[None]  # (1, D)
         self.reset_history()
 
     def _cost_fn(self) -> Any:
@@ -149,19 +156,23 @@ class Agent:
         return cost if self.device.type == "cpu" else (lambda acts: cost(acts).to(acts.device))
 
     def act(self, obs: np.ndarray, **info: Any) -> Any:
-        """The next env action for observation ``obs`` ((H, W, 3) uint8); ``info`` is ignored.
+        """The next env action for observation ``obs`` ((H, W, 3) uint8). A model trained with
+        proprioception reads its values from ``info`` (``state=s``, or ``extras={"obs": o}``);
+        other ``info`` is ignored.
         (Not under ``no_grad``: the planner picks its grad mode - gradient planners need autograd.)"""
         if self.goal is None:
             raise WorldJepaError("call agent.reset(goal_obs) before agent.act(obs)")
         if not self.queue:
-            self._new_macro_step(obs)
+            extras = dict(info.get("extras") or {})
+            extras.update({k: v for k, v in info.items() if k != "extras" and v is not None})
+            self._new_macro_step(obs, extras if self.model.proprio else None)
         vec = self.queue.pop(0)
         action = self.spec.decode(vec)
         self.executed.append(self.spec.encode(action))  # what the env really gets (clipped / one-hot)
         return np.asarray(action) if self.spec.kind == "box" else action
 
-    def _new_macro_step(self, obs: np.ndarray) -> None:
-        z = self.encode(obs)  # (D,)
+    def _new_macro_step(self, obs: np.ndarray, extras: dict[str, Any] | None = None) -> None:
+        z = self.encode(obs, extras=extras)  # (D,)
         if self.executed:  # the macro-action that led from the previous boundary to here
             self.a_hist.append(torch.as_tensor(np.concatenate(self.executed), device=self.device))
         self.executed = []

@@ -52,6 +52,11 @@ class ModelConfig:
     inverse_weight: float = opt(0.0, "weight of a PLDM-style inverse-dynamics term: an MLP predicts the "
                                      "macro action from (z_t, z_t+1); 0 = off (PLDM variant: "
                                      "regularizer=vicreg inverse_weight=1)")
+    proprio: str = opt("", "proprioceptive input: a dataset extra and optional slice, e.g. 'state[2:4]' "
+                           "(PointMaze's velocity) or 'obs'; embedded and appended to the latent. "
+                           "'' = pixels only")
+    proprio_emb: int = opt(16, "size of the proprioceptive embedding appended to the latent")
+    proprio_dim: int = opt(0, "proprioceptive values per frame (filled from the dataset)")
     frame_size: int = opt(0, "frame side in pixels (filled from the dataset)")
     action_dim: int = opt(0, "env action size A (filled from the dataset's action space)")
 
@@ -60,8 +65,23 @@ class ModelConfig:
             raise ConfigError("latent_dim, encoder_dim, history and frameskip must be >= 1")
         if self.reg_weight < 0 or self.rollout_weight < 0 or self.inverse_weight < 0:
             raise ConfigError("reg_weight, rollout_weight and inverse_weight must be >= 0")
+        if self.proprio:
+            parse_proprio(self.proprio)  # a clear error now, not at the first batch
+            if self.proprio_emb < 1:
+                raise ConfigError("proprio_emb must be >= 1")
         if self.preset and self.predictor != "transformer":
             raise ConfigError(f"preset {self.preset!r} sizes the transformer predictor, not {self.predictor!r}")
+
+
+def parse_proprio(spec: str) -> tuple[str, slice]:
+    """``'state[2:4]'`` -> ``("state", slice(2, 4))``; ``'obs'`` -> ``("obs", slice(None))``."""
+    import re
+
+    m = re.fullmatch(r"\s*([A-Za-z_][\w/]*)\s*(?:\[\s*(-?\d*)\s*:\s*(-?\d*)\s*\])?\s*", spec)
+    if not m:
+        raise ConfigError(f"proprio {spec!r}: expected an extras name and optional slice, e.g. 'state[2:4]' or 'obs'")
+    lo, hi = m.group(2), m.group(3)
+    return m.group(1), slice(int(lo) if lo else None, int(hi) if hi else None)
 
 
 def frames_to_float(frames: Any, device: torch.device | str | None = None) -> Tensor:
@@ -101,7 +121,8 @@ class WorldModel(nn.Module):
     def __init__(self, encoder: nn.Module, projector: nn.Module, predictor: nn.Module, action_dim: int,
                  frameskip: int, *, regularizer: str = "sigreg", reg_weight: float = 0.1,
                  rollout_weight: float = 1.0, sigreg_slices: int = 512, history: int = 3,
-                 inverse_weight: float = 0.0) -> None:
+                 inverse_weight: float = 0.0, proprio: str = "", proprio_dim: int = 0,
+                 proprio_emb: int = 16) -> None:
         super().__init__()
         from .losses import SIGReg, VICReg
 
@@ -119,7 +140,17 @@ class WorldModel(nn.Module):
         else:
             raise ConfigError(f"unknown regularizer {regularizer!r}; choose sigreg | vicreg | none")
         self.inverse_weight = inverse_weight
-        d = int(projector.out_dim)
+        self.proprio, self.proprio_dim = proprio, proprio_dim
+        self.proprio_enc: nn.Module | None = None
+        if proprio:
+            if proprio_dim < 1:
+                raise ConfigError(f"proprio {proprio!r} needs proprio_dim >= 1 (filled from the dataset)")
+            self.proprio_key, self.proprio_slice = parse_proprio(proprio)
+            self.proprio_enc = nn.Linear(proprio_dim, proprio_emb)
+            # normalisation of the raw values (set from the training data; saved with the weights)
+            self.register_buffer("proprio_mean", torch.zeros(proprio_dim))
+            self.register_buffer("proprio_std", torch.ones(proprio_dim))
+        d = self.latent_dim
         # PLDM's inverse-dynamics head: (z_t, z_t+1) -> the macro action between them. It keeps
         # the embedding informative about what the agent controls; never used for planning.
         self.inverse: nn.Module | None = (
@@ -127,16 +158,57 @@ class WorldModel(nn.Module):
             if inverse_weight > 0 else None)
 
     @property
-    def latent_dim(self) -> int:
+    def visual_dim(self) -> int:
+        """Size of the image part of the latent (the projector's output)."""
         return int(self.projector.out_dim)
 
-    def encode(self, frames: Any) -> Tensor:
-        """uint8 ``(..., H, W, 3)`` or float ``(..., 3, H, W)`` -> ``(..., D)``."""
+    @property
+    def latent_dim(self) -> int:
+        """Size of the latent the predictor and the planner work in: image part + proprio embedding."""
+        return self.visual_dim + (int(self.proprio_enc.out_features) if self.proprio_enc is not None else 0)
+
+    def proprio_of(self, extras: dict[str, Any]) -> Any:
+        """This model's proprioceptive input from a dict of extras (a batch, an env step's
+        ``info``): ``extras[key][..., slice]``; ``None`` for a pixels-only model."""
+        if self.proprio_enc is None:
+            return None
+        value = extras.get(self.proprio_key) if extras is not None else None
+        if value is None:
+            raise WorldJepaError(f"this model takes proprioception {self.proprio!r}: pass the "
+                                 f"'{self.proprio_key}' values along with the frames")
+        value = np.asarray(value.detach().cpu() if torch.is_tensor(value) else value, np.float32)
+        value = value.reshape(*value.shape[:-1], -1)[..., self.proprio_slice] if value.ndim else value
+        if value.shape[-1] != self.proprio_dim:
+            raise WorldJepaError(f"proprio {self.proprio!r}: expected {self.proprio_dim} values per frame, "
+                                 f"got shape {value.shape}")
+        return value
+
+    def set_proprio_stats(self, values: np.ndarray) -> None:
+        """Normalise the proprioceptive input by the mean and std of ``values`` ``(N, P)``."""
+        v = torch.as_tensor(np.asarray(values, np.float64).reshape(-1, self.proprio_dim))
+        self.proprio_mean.copy_(v.mean(0).float())
+        self.proprio_std.copy_(v.std(0).clamp_min(1e-6).float())
+
+    def encode(self, frames: Any, proprio: Any = None) -> Tensor:
+        """uint8 ``(..., H, W, 3)`` or float ``(..., 3, H, W)`` (+ ``proprio`` ``(..., P)`` for a
+        model that takes it) -> ``(..., D)``."""
         device = next(self.parameters()).device
         x = frames_to_float(frames, device)  # (..., 3, H, W)
         lead = x.shape[:-3]
         h = self.encoder(x.reshape(-1, *x.shape[-3:]))  # (N, E)
-        return self.projector(h).reshape(*lead, -1)  # (..., D)
+        z = self.projector(h).reshape(*lead, -1)  # (..., Dv)
+        if self.proprio_enc is None:
+            return z
+        if proprio is None:
+            raise WorldJepaError(f"this model takes proprioception {self.proprio!r} with every frame; got none")
+        p = torch.as_tensor(np.asarray(proprio, np.float32) if not torch.is_tensor(proprio) else proprio,
+                            dtype=torch.float32, device=device)
+        if tuple(p.shape) != (*lead, self.proprio_dim):
+            raise WorldJepaError(f"proprio must be {(*lead, self.proprio_dim)} for these frames, got {tuple(p.shape)}")
+        if not torch.isfinite(p).all():
+            raise WorldJepaError("proprio contains NaN or inf")
+        e = self.proprio_enc((p - self.proprio_mean) / self.proprio_std)  # (..., Dp)
+        return torch.cat([z, e], dim=-1)  # (..., Dv + Dp)
 
     def predict(self, z: Tensor, a: Tensor) -> Tensor:
         """Teacher-forced: z ``(B, T, D)``, macro actions a ``(B, T, A)`` -> ``(B, T, D)``."""
@@ -168,7 +240,7 @@ class WorldModel(nn.Module):
         """
         device = next(self.parameters()).device
         a = torch.as_tensor(batch["actions"]).to(device=device, dtype=torch.float32)  # (B, T, A)
-        z = self.encode(batch["frames"])  # (B, T, D)
+        z = self.encode(batch["frames"], self.proprio_of(batch))  # (B, T, D)
         if z.shape[1] < 2:
             raise WorldJepaError(f"a training window needs T >= 2 frames, got {z.shape[1]}")
         target = z[:, 1:]  # (B, T-1, D)
@@ -179,7 +251,7 @@ class WorldModel(nn.Module):
             imagined = self.rollout(z[:, :1], a[:, :0], a[:, None, :-1])[:, 0]  # (B, T-1, D)
             roll = F.mse_loss(imagined, target)
             loss = loss + self.rollout_weight * roll
-        reg = self.regularize(z)
+        reg = self.regularize(z[..., :self.visual_dim])  # the image part: the proprio part cannot collapse
         loss = loss + self.reg_weight * reg
         out = {"loss": loss, "pred": pred, "rollout": roll, "reg": reg}
         if self.inverse is not None:
@@ -206,15 +278,17 @@ def build_world_model(cfg: ModelConfig) -> WorldModel:
         encoder = build_encoder("vit_tiny", size=cfg.frame_size, patch=cfg.patch, out_dim=cfg.encoder_dim)
     projector = Projector(cfg.encoder_dim, hidden_dim=cfg.projector_hidden, out_dim=cfg.latent_dim)
     macro = cfg.action_dim * cfg.frameskip
+    dim = cfg.latent_dim + (cfg.proprio_emb if cfg.proprio else 0)  # what the predictor works in
     if cfg.predictor == "transformer":
-        predictor = build_predictor("transformer", preset=cfg.preset or "small", dim=cfg.latent_dim,
+        predictor = build_predictor("transformer", preset=cfg.preset or "small", dim=dim,
                                     action_dim=macro, history=cfg.history)
     elif cfg.predictor == "mlp":
-        predictor = build_predictor("mlp", dim=cfg.latent_dim, action_dim=macro, hidden=cfg.predictor_hidden,
+        predictor = build_predictor("mlp", dim=dim, action_dim=macro, hidden=cfg.predictor_hidden,
                                     layers=cfg.predictor_layers)
     else:
-        predictor = build_predictor("gru", dim=cfg.latent_dim, action_dim=macro, hidden=cfg.predictor_hidden)
+        predictor = build_predictor("gru", dim=dim, action_dim=macro, hidden=cfg.predictor_hidden)
     return WorldModel(encoder, projector, predictor, cfg.action_dim, cfg.frameskip,
                       regularizer=cfg.regularizer, reg_weight=cfg.reg_weight,
                       rollout_weight=cfg.rollout_weight, sigreg_slices=cfg.sigreg_slices,
-                      history=cfg.history, inverse_weight=cfg.inverse_weight)
+                      history=cfg.history, inverse_weight=cfg.inverse_weight, proprio=cfg.proprio,
+                      proprio_dim=cfg.proprio_dim, proprio_emb=cfg.proprio_emb)

@@ -147,3 +147,45 @@ def test_torchrun_two_processes_sample_differently_and_write_once(tworoom, tmp_p
     assert states[0] != states[1]  # each rank drew its own windows
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows if "val/pred_over_copy" in r] == [4]  # rank 0 alone writes
+
+
+def test_proprioception_trains_plans_and_is_checked(tmp_path):
+    """PointMaze's velocity as proprioceptive input: train, save, reload, plan, evaluate."""
+    from worldjepa.agent import Agent, load_checkpoint
+    from worldjepa.eval.protocol import EvalConfig, run_protocol
+
+    data = tmp_path / "pm.h5"
+    collect(CollectConfig(env="worldjepa/PointMaze-UMaze-v0", out=str(data), episodes=30, steps=30, size=32),
+            progress=False)
+    model_kw = {**SMALL["model"], "proprio": "state[2:4]", "proprio_emb": 4}
+    trainer = Trainer(_cfg(str(data), tmp_path / "run", steps=20, model=model_kw))
+    m = trainer.model
+    assert m.proprio_dim == 2 and m.latent_dim == m.visual_dim + 4
+    vel = trainer.train_data.extras_arrays()["state"][:, 2:4]
+    torch.testing.assert_close(m.proprio_mean, torch.as_tensor(vel.mean(0), dtype=torch.float32))
+    summary = trainer.fit()
+    assert np.isfinite(summary["val/pred_over_copy"])
+    model, meta = load_checkpoint(tmp_path / "run")
+    assert meta["model"]["proprio_dim"] == 2
+    torch.testing.assert_close(model.proprio_std, m.proprio_std)  # the statistics travel with the weights
+    frame = np.zeros((32, 32, 3), np.uint8)
+    z1 = model.encode(frame[None], np.array([[0.0, 0.0]], np.float32))
+    z2 = model.encode(frame[None], np.array([[1.0, -1.0]], np.float32))
+    assert torch.equal(z1[:, :model.visual_dim], z2[:, :model.visual_dim])  # the image part ignores it
+    assert not torch.equal(z1, z2)
+    with pytest.raises(WorldJepaError, match="proprioception"):
+        model.encode(frame[None])
+    agent = Agent.load(tmp_path / "run", samples=16, iterations=2, elites=4)
+    with pytest.raises(WorldJepaError, match="'state'"):
+        agent.reset(frame)  # no goal values
+    agent.reset(frame, goal_state=np.array([1.5, 1.5, 0.0, 0.0]))
+    with pytest.raises(WorldJepaError, match="'state'"):
+        agent.act(frame)
+    assert agent.act(frame, state=np.array([1.5, 1.5, 0.1, 0.0])).shape == (2,)
+    res = run_protocol(EvalConfig(data=str(data), policy=str(tmp_path / "run"), episodes=2, budget=5,
+                                  agent="samples=16 iterations=2 elites=4"), progress=False)
+    assert res["summary"]["episodes"] == 2
+    with pytest.raises(WorldJepaError, match="no extra 'info'"):
+        Trainer(_cfg(str(data), tmp_path / "bad", steps=2, model={**model_kw, "proprio": "info[0:2]"}))
+    with pytest.raises(WorldJepaError, match="selects nothing"):
+        Trainer(_cfg(str(data), tmp_path / "bad2", steps=2, model={**model_kw, "proprio": "state[9:12]"}))

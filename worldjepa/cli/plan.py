@@ -59,8 +59,10 @@ def _frame_bank(model: Any, ds: Any, n: int) -> tuple[Any, np.ndarray]:
     rows = np.concatenate([np.arange(ds.starts[e], ds.starts[e] + ds.lengths[e]) for e in ids])
     rows = np.unique(rows[np.linspace(0, len(rows) - 1, min(n, len(rows))).astype(int)])
     frames = ds.f["frames"][rows]  # (N, H, W, 3), sorted rows: one HDF5 read
+    extras = {name: ds.f["extras"][name][rows] for name in ds.extras} if model.proprio else {}
     with torch.no_grad():
-        z = torch.cat([model.encode(frames[i:i + 256]) for i in range(0, len(frames), 256)])  # (N, D)
+        z = torch.cat([model.encode(frames[i:i + 256], model.proprio_of({k: v[i:i + 256] for k, v in extras.items()}))
+                       for i in range(0, len(frames), 256)])  # (N, D)
     return z, frames
 
 
@@ -104,10 +106,10 @@ def run(args: argparse.Namespace) -> int:
     u = env.unwrapped
     can_judge = has_state and hasattr(u, "success") and hasattr(u, "distance")
     bank = _frame_bank(agent.model, ds, cfg.nn_frames) if cfg.gif else None
-    agent.reset(goal)
+    agent.reset(goal, goal_extras={name: ep[name][goal_t] for name in ds.extras if name in ep})
     panels, success, steps = [], False, 0
     for steps in range(1, cfg.budget + 1):
-        action = agent.act(obs)
+        action = agent.act(obs, extras=extras)
         if bank is not None:
             nearest = int(torch.cdist(agent.imagined[:1], bank[0]).argmin())  # next model step's embedding
             panels.append((obs, bank[1][nearest]))
@@ -118,7 +120,8 @@ def run(args: argparse.Namespace) -> int:
         if done:
             break
     with torch.no_grad():
-        latent = float((agent.encode(obs) - agent.goal[0]).square().mean())
+        latent = float((agent.encode(obs, extras=extras if agent.model.proprio else None) - agent.goal[0])
+                       .square().mean())
     result = {"env_id": meta["env_id"], "episode": int(test[cfg.episode]), "start": cfg.start,
               "goal_offset": cfg.goal_offset, "steps": steps, "budget": cfg.budget,
               "success": success if can_judge else None, "latent_distance": latent,

@@ -18,7 +18,7 @@ EXAMPLE = """examples:
 """
 
 # model fields that come from the dataset, not from flags
-_FROM_DATA = ("frame_size", "action_dim")
+_FROM_DATA = ("frame_size", "action_dim", "proprio_dim")
 
 
 def register(sub: Any) -> None:

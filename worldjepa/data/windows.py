@@ -50,6 +50,7 @@ class WindowDataset:
         if len(eps) == 0:
             raise DatasetError(f"{path}: the '{split}' split is empty ({ds.num_episodes} episodes); collect more episodes")
         self.episodes = eps
+        self._split_rows = np.concatenate([np.arange(starts[e], starts[e] + lengths[e]) for e in eps])
         per_ep = [np.arange(starts[e], starts[e] + lengths[e] - span + 1) for e in eps if lengths[e] >= span]
         if not per_ep:
             raise DatasetError(f"{path}: no episode in '{split}' has the {span} frames a window of "
@@ -68,6 +69,10 @@ class WindowDataset:
 
     def __len__(self) -> int:
         return len(self.window_starts)
+
+    def extras_arrays(self) -> dict[str, np.ndarray]:
+        """Every frame's loaded extras in this split's episodes: ``{name: (N, ...)}``."""
+        return {e: self._small[e][self._split_rows] for e in self.extras}
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()

@@ -182,13 +182,16 @@ def run_protocol(cfg: EvalConfig, policy: Any = None, progress: bool = True) -> 
             goal_frame = env.unwrapped.render_state(goal_state) if hasattr(env.unwrapped, "render_state") else None
             if goal_frame is None:
                 raise WorldJepaError(f"{env_id} cannot render an arbitrary goal state (no render_state)")
+            goal_extras = {"state": goal_state}
         else:
             goal_state, goal_frame = ep[judge.key()][t + k], ep["frames"][t + k]
-        policy.reset(goal_frame, goal_state=goal_state if has_state else None, recorded_actions=ep["actions"][t:t + k])
+            goal_extras = {name: ep[name][t + k] for name in ds.extras if name in ep}
+        policy.reset(goal_frame, goal_state=goal_state if has_state else None, goal_extras=goal_extras,
+                     recorded_actions=ep["actions"][t:t + k])
         success, dist = judge(extras[judge.key()], goal_state)
         steps = 0
         while not success and steps < budget:
-            action = policy.act(frame, state=extras.get("state"))
+            action = policy.act(frame, state=extras.get("state"), extras=extras)
             frame, extras, done = env.step(action)
             steps += 1
             success, dist = judge(extras[judge.key()], goal_state)

@@ -67,13 +67,27 @@ def _device(name: str, local_rank: int) -> torch.device:
     return torch.device("cpu")
 
 
+def _proprio_dim(spec: str, ds: Any) -> int:
+    """Values per frame of the proprio extra ``spec`` (``'state[2:4]'``) in dataset ``ds``."""
+    from ..world_model import parse_proprio
+
+    key, sl = parse_proprio(spec)
+    if key not in ds.extras:
+        raise WorldJepaError(f"--proprio {spec!r}: {ds.path} has no extra {key!r} (it has {', '.join(ds.extras) or 'none'})")
+    n = int(np.prod(ds.f["extras"][key].shape[1:]))
+    k = len(range(n)[sl])
+    if k < 1:
+        raise WorldJepaError(f"--proprio {spec!r}: the slice selects nothing of {key!r}'s {n} values")
+    return k
+
+
 class Trainer:
     """One training run: build (or resume) from a :class:`TrainConfig`, then :meth:`fit`."""
 
     def __init__(self, cfg: TrainConfig) -> None:
         from ..data.dataset import Dataset
         from ..data.windows import WindowDataset
-        from ..world_model import build_world_model
+        from ..world_model import build_world_model, parse_proprio
 
         if not cfg.data:
             raise WorldJepaError("no dataset: pass --data FILE (made by `worldjepa collect`)")
@@ -93,7 +107,8 @@ class Trainer:
             if resume_meta is not None:
                 ckpt.check_compatible(resume_meta, ds.env_id, ds.frame_size, ds.action_dim,
                                       where=f"cannot resume {self.run_dir}: the checkpoint")
-            model_cfg = replace(cfg.model, frame_size=ds.frame_size, action_dim=ds.action_dim)
+            model_cfg = replace(cfg.model, frame_size=ds.frame_size, action_dim=ds.action_dim,
+                                proprio_dim=_proprio_dim(cfg.model.proprio, ds) if cfg.model.proprio else 0)
         if resume_meta is not None:
             from ..config import from_dict
             from ..world_model import ModelConfig
@@ -105,11 +120,15 @@ class Trainer:
         self.cfg = replace(cfg, model=model_cfg)
         self.model_cfg = model_cfg
         k = model_cfg.frameskip
-        self.train_data = WindowDataset(cfg.data, "train", cfg.num_frames, k, extras=(),
+        pkey = parse_proprio(model_cfg.proprio)[0] if model_cfg.proprio else None
+        self.train_data = WindowDataset(cfg.data, "train", cfg.num_frames, k, extras=(pkey,) if pkey else (),
                                         max_memory_mb=cfg.max_memory_mb)
-        self.validator = Validator(cfg.data, k, cfg.val_horizon, cfg.val_windows, cfg.seed, cfg.max_memory_mb)
+        self.validator = Validator(cfg.data, k, cfg.val_horizon, cfg.val_windows, cfg.seed, cfg.max_memory_mb,
+                                   extra=pkey)
         torch.manual_seed(cfg.seed)
         self.model = build_world_model(model_cfg).to(self.device)
+        if pkey:  # normalise proprioception by the train split's statistics (a resume reloads them)
+            self.model.set_proprio_stats(self.model.proprio_of(self.train_data.extras_arrays()))
         self.net: torch.nn.Module = self.model
         if self.world > 1:
             if self.device.type == "cuda":

@@ -30,12 +30,14 @@ class Validator:
     """Samples ``windows`` val windows of ``1 + horizon`` frames once; call it with a model."""
 
     def __init__(self, path: str | Path, frameskip: int, horizon: int, windows: int, seed: int,
-                 max_memory_mb: float = 2048, split: str = "val") -> None:
+                 max_memory_mb: float = 2048, split: str = "val", extra: str | None = None) -> None:
         from ..data.dataset import Dataset
         from ..data.windows import WindowDataset
 
         with Dataset(path) as ds:
             extras = ("state",) if "state" in ds.extras else ()
+            if extra and extra not in extras:  # the model's proprioceptive input
+                extras = (*extras, extra)
         wd, err = None, None
         for h in range(horizon, 0, -1):  # the longest horizon the split's episodes allow
             try:
@@ -64,7 +66,8 @@ class Validator:
         frames, actions = self.batch["frames"], torch.as_tensor(self.batch["actions"], device=device)
         zs, imag = [], []
         for i in range(0, len(frames), chunk):
-            z = model.encode(frames[i:i + chunk])  # (n, 1+H, D)
+            p = model.proprio_of({k: v[i:i + chunk] for k, v in self.batch.items()}) if model.proprio else None
+            z = model.encode(frames[i:i + chunk], p)  # (n, 1+H, D)
             a = actions[i:i + chunk]  # (n, 1+H, A)
             imag.append(model.rollout(z[:, :1], a[:, :0], a[:, None, :-1])[:, 0])  # (n, H, D)
             zs.append(z)
