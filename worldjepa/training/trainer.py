@@ -325,8 +325,8 @@ class Trainer:
                     self.validate()
                 if self.step % self.cfg.save_every == 0 or self.step == self.total:
                     self.save()
-                bar.set_postfix(loss=f"{metrics['train/loss']:.4f}",
-                                val=f"{self.last_val.get('val/pred_over_copy', float('nan')):.3f}")
+                ratio = self.last_val.get("val/pred_over_copy")  # none before the first validation
+                bar.set_postfix(loss=f"{metrics['train/loss']:.4f}", val="-" if ratio is None else f"{ratio:.3f}")
                 bar.update(1)
         except KeyboardInterrupt:
             logger.warning("interrupted at step %d: saving %s", self.step, self.run_dir / ckpt.RESUME_FILE)
