@@ -36,7 +36,7 @@ from worldjepa.errors import WorldJepaError
 
 __all__ = ["SIGReg", "SIGRegError", "epps_pulley", "quadrature"]
 
-_CHUNK_ELEMS = 1 << 14  # complex values per CPU chunk: 128 KiB in complex64, in L2 cache
+_CHUNK_ELEMS = 1 << 17  # complex values per CPU chunk (1 MiB in complex64): measured fastest here, 2^14-2^18
 _pool: ThreadPoolExecutor | None = None
 
 
