@@ -24,7 +24,6 @@ O(N * K) instead of O(N * K * P).
 
 from __future__ import annotations
 
-import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 

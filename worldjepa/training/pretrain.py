@@ -286,7 +286,6 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = False) 
     from tqdm.auto import tqdm
 
     from .._version import __version__
-    from ..augment import multi_view
     from ..data.images import load_frames
     from ..losses import SIGReg, SIGRegError
     from ..utils import atomic_write_text
@@ -326,17 +325,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = False) 
         cfg = replace(cfg, temporal=0)
     step, total = 0, cfg.steps
     if resume:
-        model.load_state_dict(_unprefixed("model", state))
-        sigreg.load_state_dict(_unprefixed("sigreg", state))
-        opt.load_state_dict(ckpt.unflatten_optimizer(state, meta["optim"]))
-        if probe is not None:
-            probe.head.load_state_dict(_unprefixed("probe", state))
-            pstate = {"optim/" + k: v for k, v in _unprefixed("probe_optim", state).items()}
-            probe.opt.load_state_dict(ckpt.unflatten_optimizer(pstate, meta["probe_optim"]))
-            probe.stats = list(meta["probe_stats"])
-        torch.set_rng_state(state["rng/torch"])
-        gen.set_state(state["rng/views"])
-        rng.bit_generator.state = meta["np_rng"]
+        _restore(state, meta, model, sigreg, opt, probe, gen, rng)
         step, total = int(meta["step"]), int(meta["total_steps"])
     out.mkdir(parents=True, exist_ok=True)
     metrics_path = out / "metrics.jsonl"
@@ -350,19 +339,8 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = False) 
 
     def save(final: bool) -> None:
         nonlocal saved_at
-        m = {**base_meta, "config": to_dict(cfg), "step": step, "total_steps": total}
-        weights = _prefixed("model", model.state_dict())
-        ckpt.save(out / ckpt.MODEL_FILE, weights, m)
-        t_opt, info = ckpt.flatten_optimizer(opt.state_dict())
-        tensors = {**weights, **_prefixed("sigreg", sigreg.state_dict()), **t_opt,
-                   "rng/torch": torch.get_rng_state(), "rng/views": gen.get_state()}
-        m.update(optim=info, np_rng=rng.bit_generator.state, finished=final)
-        if probe is not None:
-            p_opt, pinfo = ckpt.flatten_optimizer(probe.opt.state_dict())
-            tensors.update(_prefixed("probe", probe.head.state_dict()))
-            tensors.update({"probe_" + k: v for k, v in p_opt.items()})
-            m.update(probe_optim=pinfo, probe_stats=probe.stats)
-        ckpt.save(out / ckpt.RESUME_FILE, tensors, m)
+        meta = {**base_meta, "config": to_dict(cfg), "step": step, "total_steps": total}
+        _save(out, meta, model, sigreg, opt, probe, gen, rng, final)
         saved_at = step
 
 
@@ -380,17 +358,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = False) 
                 group["lr"] = lr
             idx = rng.integers(0, len(train), cfg.batch_size)  # (B,)
             x = to_images(train.frames[idx])  # (B, 3, S, S)
-            if cfg.temporal:  # global views from nearby frames of the same episode, each view its own draw
-                off = rng.integers(-cfg.temporal, cfg.temporal + 1, (cfg.n_global, cfg.batch_size))  # (G, B)
-                off[0] = 0
-                near = train.neighbours(idx[None], off)  # (G, B)
-                xs = to_images(train.frames[near.reshape(-1)])  # (G*B, 3, S, S)
-                glob = multi_view(xs, one_view, gen).global_views.reshape(cfg.n_global, cfg.batch_size, 3, size, size)
-                loc = multi_view(x, views, gen).local_views if cfg.n_local else None
-                allv = torch.cat([glob, loc]) if cfg.n_local else glob  # (V, B, 3, S, S)
-            else:
-                mv = multi_view(x, views, gen)
-                allv = torch.cat([mv.global_views, mv.local_views]) if cfg.n_local else mv.global_views  # (V, B, 3, S, S)
+            allv = _make_views(cfg, train, idx, x, views, one_view, gen, rng)  # (V, B, 3, S, S)
             v, b = allv.shape[:2]
             try:
                 h, z = model(allv.reshape(v * b, 3, size, size))  # (V*B, E), (V*B, P)
@@ -444,6 +412,65 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = False) 
         atomic_write_text(out / "eval.json", json.dumps(ev, indent=2) + "\n")
         result["eval"] = ev
     return result
+
+
+def _make_views(cfg: PretrainConfig, train: Any, idx: np.ndarray, x: Tensor, views: Any, one_view: Any,
+                gen: Any, rng: np.random.Generator) -> Tensor:
+    """The V = n_global + n_local views ``(V, B, 3, S, S)`` of the batch frames ``x`` (rows
+    ``idx`` of ``train``): with ``cfg.temporal``, global view v > 0 is a frame up to that many
+    steps away in the same episode (its own draw of noise etc.), local views come from ``x``."""
+    import torch
+
+    from ..augment import multi_view
+
+    if not cfg.temporal:
+        mv = multi_view(x, views, gen)
+        return torch.cat([mv.global_views, mv.local_views]) if cfg.n_local else mv.global_views
+    b, size = len(idx), x.shape[-1]
+    off = rng.integers(-cfg.temporal, cfg.temporal + 1, (cfg.n_global, b))  # (G, B)
+    off[0] = 0
+    near = train.neighbours(idx[None], off)  # (G, B)
+    xs = to_images(train.frames[near.reshape(-1)])  # (G*B, 3, S, S)
+    glob = multi_view(xs, one_view, gen).global_views.reshape(cfg.n_global, b, 3, size, size)
+    return torch.cat([glob, multi_view(x, views, gen).local_views]) if cfg.n_local else glob
+
+
+def _save(out: Path, meta: dict[str, Any], model: Any, sigreg: Any, opt: Any, probe: _OnlineProbe | None,
+          gen: Any, rng: np.random.Generator, final: bool) -> None:
+    """Write ``model.safetensors`` (weights) and ``last.safetensors`` (everything a resume needs:
+    optimizer, online probe, every RNG, SIGReg's step), each atomically."""
+    import torch
+
+    weights = _prefixed("model", model.state_dict())
+    ckpt.save(out / ckpt.MODEL_FILE, weights, meta)
+    t_opt, info = ckpt.flatten_optimizer(opt.state_dict())
+    tensors = {**weights, **_prefixed("sigreg", sigreg.state_dict()), **t_opt,
+               "rng/torch": torch.get_rng_state(), "rng/views": gen.get_state()}
+    meta = {**meta, "optim": info, "np_rng": rng.bit_generator.state, "finished": final}
+    if probe is not None:
+        p_opt, pinfo = ckpt.flatten_optimizer(probe.opt.state_dict())
+        tensors.update(_prefixed("probe", probe.head.state_dict()))
+        tensors.update({"probe_" + k: v for k, v in p_opt.items()})
+        meta.update(probe_optim=pinfo, probe_stats=probe.stats)
+    ckpt.save(out / ckpt.RESUME_FILE, tensors, meta)
+
+
+def _restore(state: dict[str, Tensor], meta: dict[str, Any], model: Any, sigreg: Any, opt: Any,
+             probe: _OnlineProbe | None, gen: Any, rng: np.random.Generator) -> None:
+    """The inverse of :func:`_save`: put every piece of ``last.safetensors`` back in place."""
+    import torch
+
+    model.load_state_dict(_unprefixed("model", state))
+    sigreg.load_state_dict(_unprefixed("sigreg", state))
+    opt.load_state_dict(ckpt.unflatten_optimizer(state, meta["optim"]))
+    if probe is not None:
+        probe.head.load_state_dict(_unprefixed("probe", state))
+        pstate = {"optim/" + k: v for k, v in _unprefixed("probe_optim", state).items()}
+        probe.opt.load_state_dict(ckpt.unflatten_optimizer(pstate, meta["probe_optim"]))
+        probe.stats = list(meta["probe_stats"])
+    torch.set_rng_state(state["rng/torch"])
+    gen.set_state(state["rng/views"])
+    rng.bit_generator.state = meta["np_rng"]
 
 
 def _nan_message(step: int, lr: float, what: str, out: Path, saved_at: int | None) -> str:
