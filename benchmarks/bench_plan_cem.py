@@ -126,6 +126,8 @@ def _import_peer_cem():
     import importlib.util
     import types
 
+    if "stable_worldmodel.solver.cem" in sys.modules:  # already imported (a second call)
+        return sys.modules["stable_worldmodel.solver.cem"].CEMSolver
     spec = importlib.util.find_spec("stable_worldmodel")
     if spec is None:
         raise ImportError("stable_worldmodel is not installed in this python")

@@ -3,7 +3,9 @@
 Two rows per predictor, both exactly what :class:`worldjepa.Agent` runs (history of 3 observed
 embeddings, macro-actions of frame-skip 5 x 2 = 10 values, latent MSE summed along the path):
 
-1. the **default model** (``ModelConfig()``: residual-MLP predictor on a 64-d latent);
+1. the **default model** (``ModelConfig()``: residual-MLP predictor on a 64-d latent), ours vs
+   stable-worldmodel's ``CEMSolver`` with stable-worldmodel's rollout semantics (below): the
+   MLP then also runs over the 3-token window at every imagined step;
 2. the **LeWM-size transformer** (preset ``lewm``: 6 AdaLN blocks, width 192, history 3, on a
    192-d latent), ours (history keys/values cached once per replan, one token per imagined
    step) vs stable-worldmodel's ``CEMSolver`` on the same predictor weights, whose rollout
@@ -142,7 +144,7 @@ def measure(repeats: int, threads: int, with_peer: bool, lewm_iters: int) -> dic
         for kind, reps, iters in (("default", repeats, ITERS), ("lewm", max(2, repeats // 2), lewm_iters)):
             model = build(kind)
             runners = {"ours": ours(model, iters)}
-            if with_peer and kind == "lewm":
+            if with_peer:  # each library's own rollout of the same predictor (see the docstring)
                 runners["peer"] = peer(model, iters)
             for who, (fn, cost) in runners.items():
                 fn()  # warm-up
@@ -202,8 +204,10 @@ def main() -> None:
         planner = "worldjepa CEM (cached rollout)" if who == "ours" else "stable-worldmodel CEMSolver (window re-run)"
         print(f"| {names[kind]} | {planner} | {med:.1f} | {min(row['ms']):.1f} | {gf:.2f} | {rate:.1f} | {rate / peak:.0%} |")
     if "lewm/peer" in res["rows"]:
-        r = statistics.median(res["rows"]["lewm/peer"]["ms"]) / statistics.median(res["rows"]["lewm/ours"]["ms"])
-        print(f"\nLeWM-size transformer: peer / ours = {r:.2f}x by median.")
+        print()
+        for kind in ("default", "lewm"):
+            r = statistics.median(res["rows"][f"{kind}/peer"]["ms"]) / statistics.median(res["rows"][f"{kind}/ours"]["ms"])
+            print(f"{names[kind]}: peer / ours = {r:.2f}x by median.")
     else:
         print(f"\nPEER NOT RUN ({note}): ours only.")
 
