@@ -109,23 +109,22 @@ class AdaLNBlock(nn.Module):
 
         Writes the token's key/value into ``cache`` and attends to the last ``history``
         tokens: the shared history part ``(B, h, P, hd)`` (never expanded over S) and the
-        per-sample imagined part ``(B, S, G, h * hd)``.
+        per-sample imagined part ``(B, G, S, h * hd)``.
         """
         b, s, _ = x.shape
         nh, hd = self.heads, self.head_dim
         q, k, v = self._attn_in(x, mod, cos, sin)  # (B, S, h, hd) each
-        kp, vp, kg, vg = cache.push(k, v)  # (B, h, P, hd) x2, (B, S, G, h*hd) x2
-        g, npre = kg.shape[2], kp.shape[2]
-        # a handful of keys per query: broadcast products over a (B, S, G, h*hd) layout beat
-        # a batched matmul of (B*S*h) one-row matrices
-        sg = (q.reshape(b, s, 1, nh * hd) * kg).view(b, s, g, nh, hd).sum(-1)  # (B, S, G, h)
+        kp, vp, kg, vg = cache.push(k, v)  # (B, h, P, hd) x2, (B, G, S, h*hd) x2
+        g, npre = kg.shape[1], kp.shape[2]
+        # imagined part, step-major: each of the G cached steps is one contiguous (S, h*hd) slab
+        sg = (q.reshape(b, 1, s, nh * hd) * kg).view(b, g, s, nh, hd).sum(-1)  # (B, G, S, h)
         if npre > 0:
-            sp = torch.einsum("bshd,bhpd->bsph", q, kp)  # (B, S, P, h): one matmul per (b, h)
-            sg = torch.cat((sp, sg), dim=2)  # (B, S, P+G, h)
-        p = torch.softmax(sg / math.sqrt(hd), dim=2)  # (B, S, P+G, h)
-        att = (p[:, :, npre:, :, None] * vg.view(b, s, g, nh, hd)).sum(2)  # (B, S, h, hd)
+            sp = torch.einsum("bshd,bhpd->bpsh", q, kp)  # (B, P, S, h): one matmul per (b, h)
+            sg = torch.cat((sp, sg), dim=1)  # (B, P+G, S, h)
+        p = torch.softmax(sg / math.sqrt(hd), dim=1)  # (B, P+G, S, h)
+        att = (p[:, npre:, :, :, None] * vg.view(b, g, s, nh, hd)).sum(1)  # (B, S, h, hd)
         if npre > 0:
-            att = att + torch.einsum("bsph,bhpd->bshd", p[:, :, :npre], vp)  # (B, S, h, hd)
+            att = att + torch.einsum("bpsh,bhpd->bshd", p[:, :npre], vp)  # (B, S, h, hd)
         return self._attn_out_and_mlp(x, att.flatten(-2), mod)  # (B, S, W)
 
 
@@ -134,8 +133,9 @@ class LayerCache:
 
     The history part ``(B, h, P, hd)`` holds the last ``history - 1`` history tokens, once
     per batch row. Without autograd the imagined part is a buffer preallocated as
-    ``(B, S, H, h * hd)`` (heads flattened, contiguous per sample for the broadcast products
-    in :meth:`AdaLNBlock.step`) and written in place; with autograd (gradient-based planners
+    ``(B, H, S, h * hd)`` (step-major, heads flattened: each step's keys are one contiguous
+    slab, written in place, and a window of steps is one contiguous block for the broadcast
+    products in :meth:`AdaLNBlock.step`); with autograd (gradient-based planners
     differentiate through ``rollout``) in-place writes would invalidate saved tensors, so the
     entries are kept in a list and the window is stacked from its last ``history`` entries.
     """
@@ -147,8 +147,8 @@ class LayerCache:
         self.ks: list[torch.Tensor] = []  # with autograd: (B, S, h*hd) per imagined token
         self.vs: list[torch.Tensor] = []
         if not self.grad:
-            self.kg = kp.new_empty(b, s, horizon, h * hd)  # (B, S, H, h*hd)
-            self.vg = vp.new_empty(b, s, horizon, h * hd)  # (B, S, H, h*hd)
+            self.kg = kp.new_empty(b, horizon, s, h * hd)  # (B, H, S, h*hd)
+            self.vg = vp.new_empty(b, horizon, s, h * hd)  # (B, H, S, h*hd)
 
     def push(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Append ``(B, S, h, hd)`` k/v; return the window (history part, imagined part)."""
@@ -158,12 +158,12 @@ class LayerCache:
             drop = max(0, len(self.ks) - (self.history - 1))  # keep history - 1 old ones
             self.ks = self.ks[drop:] + [k.flatten(-2)]  # g x (B, S, h*hd)
             self.vs = self.vs[drop:] + [v.flatten(-2)]  # g x (B, S, h*hd)
-            kg, vg = torch.stack(self.ks, dim=2), torch.stack(self.vs, dim=2)  # (B, S, g, h*hd)
+            kg, vg = torch.stack(self.ks, dim=1), torch.stack(self.vs, dim=1)  # (B, g, S, h*hd)
         else:
-            self.kg[:, :, self.n - 1] = k.flatten(-2)
-            self.vg[:, :, self.n - 1] = v.flatten(-2)
-            kg = self.kg[:, :, self.n - g : self.n]  # (B, S, g, h*hd)
-            vg = self.vg[:, :, self.n - g : self.n]  # (B, S, g, h*hd)
+            self.kg[:, self.n - 1] = k.flatten(-2)
+            self.vg[:, self.n - 1] = v.flatten(-2)
+            kg = self.kg[:, self.n - g : self.n]  # (B, g, S, h*hd)
+            vg = self.vg[:, self.n - g : self.n]  # (B, g, S, h*hd)
         p = min(self.kp.shape[2], self.history - g)  # history tokens still in the window
         lo = self.kp.shape[2] - p
         return self.kp[:, :, lo:], self.vp[:, :, lo:], kg, vg  # (B, h, p, hd) x2, kg, vg
