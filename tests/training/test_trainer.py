@@ -189,3 +189,18 @@ def test_proprioception_trains_plans_and_is_checked(tmp_path):
         Trainer(_cfg(str(data), tmp_path / "bad", steps=2, model={**model_kw, "proprio": "info[0:2]"}))
     with pytest.raises(WorldJepaError, match="selects nothing"):
         Trainer(_cfg(str(data), tmp_path / "bad2", steps=2, model={**model_kw, "proprio": "state[9:12]"}))
+
+
+def test_tensorboard_scalars_when_installed(tworoom, tmp_path):
+    """With tensorboard installed, the same metrics as metrics.jsonl land in RUN_DIR/tb."""
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    Trainer(_cfg(tworoom, tmp_path / "run", steps=10, val_every=10, log_every=5)).fit()
+    acc = EventAccumulator(str(tmp_path / "run" / "tb"))
+    acc.Reload()
+    tags = set(acc.Tags()["scalars"])
+    assert {"train/loss", "train/lr", "val/pred_over_copy"} <= tags, tags
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    logged = [r["train/loss"] for r in rows if "train/loss" in r]
+    assert [round(e.value, 5) for e in acc.Scalars("train/loss")] == [round(v, 5) for v in logged]
