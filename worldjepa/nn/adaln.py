@@ -117,14 +117,17 @@ class AdaLNBlock(nn.Module):
         kp, vp, kg, vg = cache.push(k, v)  # (B, h, P, hd) x2, (B, G, S, h*hd) x2
         g, npre = kg.shape[1], kp.shape[2]
         # imagined part, step-major: each of the G cached steps is one contiguous (S, h*hd) slab
-        sg = (q.reshape(b, 1, s, nh * hd) * kg).view(b, g, s, nh, hd).sum(-1)  # (B, G, S, h)
+        sg = (q.unsqueeze(1) * kg.view(b, g, s, nh, hd)).sum(-1)  # (B, G, S, h); q read in place, no copy
         if npre > 0:
             sp = torch.einsum("bshd,bhpd->bpsh", q, kp)  # (B, P, S, h): one matmul per (b, h)
             sg = torch.cat((sp, sg), dim=1)  # (B, P+G, S, h)
         p = torch.softmax(sg / math.sqrt(hd), dim=1)  # (B, P+G, S, h)
-        att = (p[:, npre:, :, :, None] * vg.view(b, g, s, nh, hd)).sum(1)  # (B, S, h, hd)
+        pg, vv = p[:, npre:, :, :, None], vg.view(b, g, s, nh, hd)  # (B, G, S, h, 1), (B, G, S, h, hd)
+        att = pg[:, 0] * vv[:, 0]  # (B, S, h, hd); then accumulate in place: no (B, G, S, h, hd) temporary
+        for j in range(1, g):
+            att.addcmul_(pg[:, j], vv[:, j])
         if npre > 0:
-            att = att + torch.einsum("bpsh,bhpd->bshd", p[:, :npre], vp)  # (B, S, h, hd)
+            att.add_(torch.einsum("bpsh,bhpd->bshd", p[:, :npre], vp))  # (B, S, h, hd)
         return self._attn_out_and_mlp(x, att.flatten(-2), mod)  # (B, S, W)
 
 
@@ -160,8 +163,9 @@ class LayerCache:
             self.vs = self.vs[drop:] + [v.flatten(-2)]  # g x (B, S, h*hd)
             kg, vg = torch.stack(self.ks, dim=1), torch.stack(self.vs, dim=1)  # (B, g, S, h*hd)
         else:
-            self.kg[:, self.n - 1] = k.flatten(-2)
-            self.vg[:, self.n - 1] = v.flatten(-2)
+            # one strided copy each, straight from the roped / projected tensors into the slab
+            self.kg[:, self.n - 1].unflatten(-1, k.shape[-2:]).copy_(k)
+            self.vg[:, self.n - 1].unflatten(-1, v.shape[-2:]).copy_(v)
             kg = self.kg[:, self.n - g : self.n]  # (B, g, S, h*hd)
             vg = self.vg[:, self.n - g : self.n]  # (B, g, S, h*hd)
         p = min(self.kp.shape[2], self.history - g)  # history tokens still in the window
