@@ -26,6 +26,22 @@ def part_distance(a: np.ndarray, b: np.ndarray, spec: str) -> float:
     return float(np.linalg.norm(d))
 
 
+def features(model, frames: np.ndarray, kind: str):
+    """(L, H, W, 3) uint8 frames -> (L, F): the latent, the CNN's spatial map, or the pixels."""
+    import torch
+
+    from worldjepa.world_model import frames_to_float
+
+    if kind == "latent":
+        return model.encode(frames)
+    x = frames_to_float(frames)  # (L, 3, H, W)
+    if kind == "pixels":
+        return x.flatten(1)
+    if not hasattr(model.encoder, "convs"):
+        raise SystemExit("--features spatial needs the CNN encoder")
+    return model.encoder.convs(x * 2 - 1).flatten(1)  # (L, C * grid * grid)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", required=True)
@@ -34,6 +50,9 @@ def main() -> None:
     ap.add_argument("--episodes", type=int, default=60, help="test-split episodes used")
     ap.add_argument("--pairs", type=int, default=8, help="pairs per episode")
     ap.add_argument("--goal-offset", type=int, default=25)
+    ap.add_argument("--features", choices=("latent", "spatial", "pixels"), default="latent",
+                    help="distance in: the planner's latent (default), the CNN's last spatial feature map "
+                         "(before flatten), or raw pixels - references for what another cost would track")
     args = ap.parse_args()
 
     import torch
@@ -50,7 +69,7 @@ def main() -> None:
     with Dataset(args.data) as ds, torch.no_grad():
         for e in ds.episode_ids("test")[:args.episodes]:
             ep = ds.episode(int(e))
-            z, st = model.encode(ep["frames"]), ep["state"]  # (L, D), (L, K)
+            z, st = features(model, ep["frames"], args.features), ep["state"]  # (L, F), (L, K)
             for t in rng.integers(0, len(z) - args.goal_offset - 1, args.pairs):
                 g = t + args.goal_offset
                 rows.append([float((z[t] - z[g]).square().mean())] +
@@ -58,8 +77,8 @@ def main() -> None:
     r = np.asarray(rows)
     x = np.c_[r[:, 1:] / r[:, 1:].std(0), np.ones(len(r))]
     coef = np.linalg.lstsq(x, r[:, 0], rcond=None)[0]
-    print(f"{len(r)} pairs from {args.data}, run {args.run}\n")
-    print("| part | Spearman with latent MSE | fit coefficient (standardised) |\n|---|---|---|")
+    print(f"{len(r)} pairs from {args.data}, run {args.run}, distance in: {args.features}\n")
+    print(f"| part | Spearman with the {args.features} MSE | fit coefficient (standardised) |\n|---|---|---|")
     for i, name in enumerate(parts):
         print(f"| {name} | {spearmanr(r[:, 0], r[:, i + 1]).statistic:.2f} | {coef[i]:.3f} |")
 
