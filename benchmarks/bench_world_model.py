@@ -36,12 +36,13 @@ ENVS: dict[str, tuple[str, str, list[str], list[str]]] = {
                        ["--success-threshold", "0.025", "--success-dims", "8,9"]),
 }
 PLANNERS = ["cem", "icem", "mppi", "gd", "cem_gd"]
-ABLATIONS = {
-    "SIGReg (default)": [],
-    "VICReg": ["--regularizer", "vicreg"],
-    "VICReg + inverse dynamics (PLDM-style)": ["--regularizer", "vicreg", "model.inverse_weight=1.0"],
-    "none (collapse ablation)": ["--regularizer", "none"],
-}
+# (label, run-directory tag, train flags)
+ABLATIONS = [
+    ("SIGReg (default)", "default", []),
+    ("VICReg", "vicreg", ["--regularizer", "vicreg"]),
+    ("VICReg + inverse dynamics (PLDM-style)", "vicreg-inverse", ["--regularizer", "vicreg", "--inverse-weight", "1"]),
+    ("none (collapse ablation)", "none", ["--regularizer", "none"]),
+]
 
 
 def run(cmd: list[str], log: Path) -> float:
@@ -72,7 +73,7 @@ def dataset(name: str, out: Path, episodes: int) -> Path:
 
 
 def train(name: str, data: Path, run_dir: Path, args: argparse.Namespace, extra: list[str]) -> dict:
-    """Train (or reuse) a run; returns {"minutes", "steps", "probe_r2", "rankme"} from its metrics."""
+    """Train (or reuse) a run; returns its length and last validation numbers from its metrics."""
     if not (run_dir / "model.safetensors").exists():
         steps = ["--steps", str(args.steps)] if args.steps else []  # after the env's: the last flag wins
         cmd = cli() + ["train", "--data", str(data), "--out", str(run_dir), "--minutes", str(args.minutes),
@@ -80,12 +81,9 @@ def train(name: str, data: Path, run_dir: Path, args: argparse.Namespace, extra:
         run(cmd, run_dir.with_suffix(".train.log"))
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
     val = [r for r in rows if "val/rankme" in r]
+    last = val[-1] if val else {}
     return {"minutes": rows[-1]["time"] / 60, "steps": max(r.get("step", 0) for r in rows),
-            "rankme": val[-1]["val/rankme"] if val else float("nan"),
-            "probe_r2": val[-1].get("val/probe_r2", float("nan")) if val else float("nan"),
-            "pred_over_copy": val[-1].get("val/pred_over_copy", float("nan")) if val else float("nan"),
-            "z_std": val[-1].get("val/z_std", float("nan")) if val else float("nan"),
-            "sigreg": val[-1].get("val/sigreg", float("nan")) if val else float("nan")}
+            **{k: last.get(f"val/{k}", float("nan")) for k in ("probe_r2", "pred_over_copy", "z_std", "sigreg")}}
 
 
 def evaluate(name: str, data: Path, policies: str, out_json: Path, args: argparse.Namespace,
@@ -100,10 +98,11 @@ def evaluate(name: str, data: Path, policies: str, out_json: Path, args: argpars
     return {res["config"]["policy"]: res} if "summary" in res else res  # one policy, or {policy: result}
 
 
-def cell(res: dict) -> str:
+def cell(res: dict, sep: str = " ") -> str:
+    """``"100% [92.9, 100.0]"``; ``sep=" | "`` puts the interval in its own table column."""
     s = res["summary"]
     lo, hi = s["ci95"]
-    return f"{100 * s['success_rate']:.0f}% [{100 * lo:.1f}, {100 * hi:.1f}]"
+    return f"{100 * s['success_rate']:.0f}%{sep}[{100 * lo:.1f}, {100 * hi:.1f}]"
 
 
 def main() -> None:
@@ -130,13 +129,12 @@ def main() -> None:
               "|---|---|---|---|---|---|---|---|")
         for name in args.envs:
             data = dataset(name, out, args.collect_episodes)
-            for label, extra in ABLATIONS.items():
-                tag = "default" if not extra else "-".join(e.split("=")[0].split(".")[-1].strip("-") for e in extra)
+            for label, tag, extra in ABLATIONS:
                 run_dir = out / f"{name}-{tag}"
                 t = train(name, data, run_dir, args, extra)
                 s = evaluate(name, data, str(run_dir), out / f"{name}-{tag}.eval.json", args)[str(run_dir)]
                 print(f"| {ENVS[name][0]} | {label} | {t['steps']} ({t['minutes']:.1f}) | {t['z_std']:.4f} | {t['sigreg']:.1f} | "
-                      f"{t['probe_r2']:.3f} | {cell(s).replace(' [', ' | [')} |", flush=True)
+                      f"{t['probe_r2']:.3f} | {cell(s, ' | ')} |", flush=True)
         return
     if args.planners:
         print("| env | planner | success | 95% CI | mean final distance | s / episode |\n|---|---|---|---|---|---|")
@@ -148,7 +146,7 @@ def main() -> None:
                 s = evaluate(name, data, str(run_dir), out / f"{name}-planner-{planner}.eval.json", args,
                              ["--planner", planner])[str(run_dir)]
                 sec = s["summary"].get("seconds", float("nan")) / max(1, s["summary"]["episodes"])
-                print(f"| {ENVS[name][0]} | {planner} | {cell(s).replace(' [', ' | [')} | {s['summary']['mean_final_distance']:.3f} | "
+                print(f"| {ENVS[name][0]} | {planner} | {cell(s, ' | ')} | {s['summary']['mean_final_distance']:.3f} | "
                       f"{sec:.2f} |", flush=True)
         return
     print("| env | random (floor) | oracle (ceiling) | world model + CEM | train steps (min) | val pred/copy |\n"

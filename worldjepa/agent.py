@@ -64,6 +64,15 @@ def check_frame(frame: Any, what: str) -> np.ndarray:
     return arr[..., :3]
 
 
+def _gather(info: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Extras from a policy call's keyword arguments: ``{prefix}extras={...}`` plus any
+    ``{prefix}NAME=value`` (``goal_state=s`` -> ``{"state": s}``); ``None`` values are skipped."""
+    out = dict(info.get(f"{prefix}extras") or {})
+    out.update({k[len(prefix):]: v for k, v in info.items()
+                if k.startswith(prefix) and k != f"{prefix}extras" and v is not None})
+    return out
+
+
 class Agent:
     """Goal-conditioned policy (``worldjepa.protocols.Policy``) from a world model and a planner.
 
@@ -82,8 +91,11 @@ class Agent:
     def __init__(self, model: Any, meta: dict[str, Any], planner: str = "cem", *, horizon: int = 5,
                  replan_every: int = 1, metric: str = "mse", reduce: str = "sum", warm_start: bool = True,
                  seed: int = 0, **planner_kwargs: Any) -> None:
+        from typing import get_args
+
         from .envs.adapter import ActionSpec
         from .planning import MPC, make_planner
+        from .planning.cost import Metric, Reduce
 
         self.model = model.eval().requires_grad_(False)  # gradient planners differentiate w.r.t. actions only
         self.meta = meta
@@ -97,9 +109,9 @@ class Agent:
             self.planner = make_planner(planner, low=low, high=high, horizon=horizon, seed=seed, **planner_kwargs)
         except (TypeError, ValueError) as e:
             raise WorldJepaError(f"planner {planner!r}: {e}") from None
-        if reduce not in ("sum", "final", "mean_path") or metric not in ("mse", "l1"):
-            raise WorldJepaError(f"cost: metric must be mse | l1 and reduce sum | final | mean_path, "
-                                 f"got {metric!r}, {reduce!r}")
+        if metric not in get_args(Metric) or reduce not in get_args(Reduce):
+            raise WorldJepaError(f"cost: metric must be one of {get_args(Metric)} and reduce one of "
+                                 f"{get_args(Reduce)}, got {metric!r}, {reduce!r}")
         self.mpc = MPC(self.planner, horizon, self.k * self.spec.dim, low, high, replan_every, warm_start)
         self.metric, self.reduce = metric, reduce
         self.goal: torch.Tensor | None = None
@@ -139,10 +151,8 @@ class Agent:
         """Start an episode toward ``goal_obs`` ((H, W, 3) uint8, any size). A model trained with
         proprioception also needs the goal's values: ``goal_extras={"state": s}`` or ``goal_state=s``;
         other ``info`` is ignored."""
-        extras = dict(info.get("goal_extras") or {})
-        extras.update({k[5:]: v for k, v in info.items() if k.startswith("goal_") and k != "goal_extras"
-                       and v is not None})
-        self.goal = self.encode(goal_obs, "goal frame", extras if self.model.proprio else None)[None]  # (1, D)
+        extras = _gather(info, "goal_") if self.model.proprio else None
+        self.goal = self.encode(goal_obs, "goal frame", extras)[None]  # (1, D)
         self.reset_history()
 
     def _cost_fn(self) -> Any:
@@ -163,9 +173,7 @@ class Agent:
         if self.goal is None:
             raise WorldJepaError("call agent.reset(goal_obs) before agent.act(obs)")
         if not self.queue:
-            extras = dict(info.get("extras") or {})
-            extras.update({k: v for k, v in info.items() if k != "extras" and v is not None})
-            self._new_macro_step(obs, extras if self.model.proprio else None)
+            self._new_macro_step(obs, _gather(info) if self.model.proprio else None)
         vec = self.queue.pop(0)
         action = self.spec.decode(vec)
         self.executed.append(self.spec.encode(action))  # what the env really gets (clipped / one-hot)

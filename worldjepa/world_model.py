@@ -177,8 +177,8 @@ class WorldModel(nn.Module):
             raise WorldJepaError(f"this model takes proprioception {self.proprio!r}: pass the "
                                  f"'{self.proprio_key}' values along with the frames")
         value = np.asarray(value.detach().cpu() if torch.is_tensor(value) else value, np.float32)
-        value = value.reshape(*value.shape[:-1], -1)[..., self.proprio_slice] if value.ndim else value
-        if value.shape[-1] != self.proprio_dim:
+        value = value[..., self.proprio_slice]  # (..., P): one vector per frame
+        if value.ndim == 0 or value.shape[-1] != self.proprio_dim:
             raise WorldJepaError(f"proprio {self.proprio!r}: expected {self.proprio_dim} values per frame, "
                                  f"got shape {value.shape}")
         return value

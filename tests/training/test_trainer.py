@@ -204,3 +204,17 @@ def test_tensorboard_scalars_when_installed(tworoom, tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     logged = [r["train/loss"] for r in rows if "train/loss" in r]
     assert [round(e.value, 5) for e in acc.Scalars("train/loss")] == [round(v, 5) for v in logged]
+
+
+def test_proprio_spec_is_checked_against_the_dataset_shapes():
+    from types import SimpleNamespace
+
+    from worldjepa.training.trainer import _proprio_dim
+
+    ds = SimpleNamespace(path="d.h5", extras=["state", "info/flag"],
+                         f={"extras": {"state": np.zeros((10, 4)), "info/flag": np.zeros(10)}})
+    assert _proprio_dim("state", ds) == 4 and _proprio_dim("state[2:4]", ds) == 2 and _proprio_dim("state[-1:]", ds) == 1
+    with pytest.raises(WorldJepaError, match="one vector per frame"):
+        _proprio_dim("info/flag", ds)
+    with pytest.raises(WorldJepaError, match="no extra 'obs'"):
+        _proprio_dim("obs", ds)

@@ -59,7 +59,7 @@ def _frame_bank(model: Any, ds: Any, n: int) -> tuple[Any, np.ndarray]:
     rows = np.concatenate([np.arange(ds.starts[e], ds.starts[e] + ds.lengths[e]) for e in ids])
     rows = np.unique(rows[np.linspace(0, len(rows) - 1, min(n, len(rows))).astype(int)])
     frames = ds.f["frames"][rows]  # (N, H, W, 3), sorted rows: one HDF5 read
-    extras = {name: ds.f["extras"][name][rows] for name in ds.extras} if model.proprio else {}
+    extras = {model.proprio_key: ds.f["extras"][model.proprio_key][rows]} if model.proprio else {}
     with torch.no_grad():
         z = torch.cat([model.encode(frames[i:i + 256], model.proprio_of({k: v[i:i + 256] for k, v in extras.items()}))
                        for i in range(0, len(frames), 256)])  # (N, D)

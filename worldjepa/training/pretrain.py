@@ -429,8 +429,8 @@ def _make_views(cfg: PretrainConfig, train: Any, idx: np.ndarray, x: Tensor, vie
     b, size = len(idx), x.shape[-1]
     off = rng.integers(-cfg.temporal, cfg.temporal + 1, (cfg.n_global, b))  # (G, B)
     off[0] = 0
-    near = train.neighbours(idx[None], off)  # (G, B)
-    xs = to_images(train.frames[near.reshape(-1)])  # (G*B, 3, S, S)
+    near = train.neighbours(idx[None], off[1:])  # (G-1, B); view 0 is x itself
+    xs = torch.cat([x, to_images(train.frames[near.reshape(-1)])])  # (G*B, 3, S, S)
     glob = multi_view(xs, one_view, gen).global_views.reshape(cfg.n_global, b, 3, size, size)
     return torch.cat([glob, multi_view(x, views, gen).local_views]) if cfg.n_local else glob
 

@@ -74,7 +74,11 @@ def _proprio_dim(spec: str, ds: Any) -> int:
     key, sl = parse_proprio(spec)
     if key not in ds.extras:
         raise WorldJepaError(f"--proprio {spec!r}: {ds.path} has no extra {key!r} (it has {', '.join(ds.extras) or 'none'})")
-    n = int(np.prod(ds.f["extras"][key].shape[1:]))
+    shape = ds.f["extras"][key].shape  # (N, ...) over all frames
+    if len(shape) != 2:
+        raise WorldJepaError(f"--proprio {spec!r}: {key!r} must hold one vector per frame, its frames are "
+                             f"{shape[1:] or 'scalars'}")
+    n = int(shape[1])
     k = len(range(n)[sl])
     if k < 1:
         raise WorldJepaError(f"--proprio {spec!r}: the slice selects nothing of {key!r}'s {n} values")
