@@ -84,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"training on {cfg.data} ({trainer.meta['env_id']}, {trainer.model_cfg.frame_size}px, "
               f"{len(trainer.train_data)} train windows) for {budget} -> {cfg.out}")
     summary = trainer.fit()
+    trainer.close()  # after a clean finish only: a barrier after one rank failed could wait forever
     if not trainer.is_main:
         return 0
     if args.json:

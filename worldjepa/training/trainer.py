@@ -101,7 +101,8 @@ class Trainer:
         self.device = _device(cfg.device, local_rank)
         if cfg.threads > 0:
             torch.set_num_threads(cfg.threads)
-        if self.world > 1 and not torch.distributed.is_initialized():
+        self._owns_group = self.world > 1 and not torch.distributed.is_initialized()
+        if self._owns_group:
             torch.distributed.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         self.run_dir = Path(cfg.out)
         resume_meta = self._check_run_dir(cfg)
@@ -343,6 +344,14 @@ class Trainer:
         if self.saved_step != self.step:
             self.save()
         return {"step": self.step, "total_steps": self.total, "minutes": self.elapsed / 60, **self.last_val}
+
+    def close(self) -> None:
+        """Tear down the process group this trainer started (torchrun), all ranks together: a
+        rank that exits while gloo's threads still talk to another aborts (SIGABRT)."""
+        if self._owns_group and torch.distributed.is_initialized():
+            torch.distributed.barrier()
+            torch.distributed.destroy_process_group()
+            self._owns_group = False
 
     def validate(self) -> dict[str, float]:
         """Validation metrics (every rank computes them, rank 0 logs them)."""
