@@ -27,14 +27,16 @@ def part_distance(a: np.ndarray, b: np.ndarray, spec: str) -> float:
 
 
 def features(model, frames: np.ndarray, kind: str):
-    """(L, H, W, 3) uint8 frames -> (L, F): the latent, the CNN's spatial map, or the pixels."""
-    import torch
-
+    """(L, H, W, 3) uint8 frames -> (L, F): the latent, the CNN's spatial map, the pixels, or a
+    pretraining run's embedding / projection."""
     from worldjepa.world_model import frames_to_float
 
+    x = frames_to_float(frames)  # (L, 3, H, W)
+    if getattr(model, "projector", None) is not None and kind in ("embedding", "projection"):
+        h, p = model(x)  # a LeJEPA pretraining run: encoder embedding and projector output
+        return h if kind == "embedding" else p
     if kind == "latent":
         return model.encode(frames)
-    x = frames_to_float(frames)  # (L, 3, H, W)
     if kind == "pixels":
         return x.flatten(1)
     if not hasattr(model.encoder, "convs"):
@@ -50,9 +52,11 @@ def main() -> None:
     ap.add_argument("--episodes", type=int, default=60, help="test-split episodes used")
     ap.add_argument("--pairs", type=int, default=8, help="pairs per episode")
     ap.add_argument("--goal-offset", type=int, default=25)
-    ap.add_argument("--features", choices=("latent", "spatial", "pixels"), default="latent",
+    ap.add_argument("--features", choices=("latent", "spatial", "pixels", "embedding", "projection"),
+                    default="latent",
                     help="distance in: the planner's latent (default), the CNN's last spatial feature map "
-                         "(before flatten), or raw pixels - references for what another cost would track")
+                         "(before flatten), or raw pixels - references for what another cost would track; "
+                         "for a `worldjepa pretrain` run: its encoder embedding or projector output")
     args = ap.parse_args()
 
     import torch
@@ -62,7 +66,15 @@ def main() -> None:
     from worldjepa.data.dataset import Dataset
 
     torch.set_num_threads(1)
-    model, _ = load_checkpoint(args.run)
+    from worldjepa.training import checkpoint as ckpt
+
+    if ckpt.load(args.run)[1].get("kind") == "lejepa":
+        from worldjepa.training.pretrain import load_model
+
+        model, _ = load_model(args.run)
+        args.features = "embedding" if args.features == "latent" else args.features
+    else:
+        model, _ = load_checkpoint(args.run)
     parts = dict(p.split("=", 1) for p in args.parts)
     rng = np.random.default_rng(0)
     rows = []

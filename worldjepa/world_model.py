@@ -56,6 +56,8 @@ class ModelConfig:
                            "(PointMaze's velocity) or 'obs'; embedded and appended to the latent. "
                            "'' = pixels only")
     proprio_emb: int = opt(16, "size of the proprioceptive embedding appended to the latent")
+    freeze_encoder: bool = opt(False, "keep the encoder's weights fixed in training (with --encoder-init: a frozen "
+                                      "pretrained encoder, as DINO-WM freezes DINOv2); projector and predictor learn")
     proprio_dim: int = opt(0, "proprioceptive values per frame (filled from the dataset)")
     frame_size: int = opt(0, "frame side in pixels (filled from the dataset)")
     action_dim: int = opt(0, "env action size A (filled from the dataset's action space)")
@@ -194,9 +196,16 @@ class WorldModel(nn.Module):
         model that takes it) -> ``(..., D)``."""
         device = next(self.parameters()).device
         x = frames_to_float(frames, device)  # (..., 3, H, W)
-        lead = x.shape[:-3]
         h = self.encoder(x.reshape(-1, *x.shape[-3:]))  # (N, E)
-        z = self.projector(h).reshape(*lead, -1)  # (..., Dv)
+        return self.embed_features(h.reshape(*x.shape[:-3], -1), proprio)
+
+    def embed_features(self, h: Tensor, proprio: Any = None) -> Tensor:
+        """The latent from encoder outputs ``h`` ``(..., E)`` (+ ``proprio`` ``(..., P)``): what
+        :meth:`encode` does after the encoder (training on cached features of a frozen encoder)."""
+        device = next(self.parameters()).device
+        h = torch.as_tensor(h, device=device)
+        lead = h.shape[:-1]
+        z = self.projector(h.reshape(-1, h.shape[-1])).reshape(*lead, -1)  # (..., Dv)
         if self.proprio_enc is None:
             return z
         if proprio is None:
@@ -240,7 +249,10 @@ class WorldModel(nn.Module):
         """
         device = next(self.parameters()).device
         a = torch.as_tensor(batch["actions"]).to(device=device, dtype=torch.float32)  # (B, T, A)
-        z = self.encode(batch["frames"], self.proprio_of(batch))  # (B, T, D)
+        if "features" in batch:  # cached outputs of a frozen encoder
+            z = self.embed_features(batch["features"], self.proprio_of(batch))  # (B, T, D)
+        else:
+            z = self.encode(batch["frames"], self.proprio_of(batch))  # (B, T, D)
         if z.shape[1] < 2:
             raise WorldJepaError(f"a training window needs T >= 2 frames, got {z.shape[1]}")
         target = z[:, 1:]  # (B, T-1, D)

@@ -218,3 +218,72 @@ def test_proprio_spec_is_checked_against_the_dataset_shapes():
         _proprio_dim("info/flag", ds)
     with pytest.raises(WorldJepaError, match="no extra 'obs'"):
         _proprio_dim("obs", ds)
+
+
+def test_encoder_from_a_pretrain_run_frozen_or_finetuned_and_resumed(tworoom, tmp_path):
+    from worldjepa.training import pretrain as P
+
+    pcfg = P.PretrainConfig(data=tworoom, out=str(tmp_path / "pre"), steps=3, batch_size=16, embed_dim=48,
+                            channels=(8, 8, 16), proj_hidden=32, proj_dim=8, slices=32, log_every=1,
+                            probe_every=100, save_every=100, eval_frames=0)
+    P.pretrain(pcfg)
+    pre, _ = P.load_model(tmp_path / "pre")
+    want = {k: v.clone() for k, v in pre.encoder.state_dict().items()}
+    kw = dict(steps=6, save_every=100, val_every=100, encoder_init=str(tmp_path / "pre"))
+    frozen = Trainer(_cfg(tworoom, tmp_path / "frozen", model={**SMALL["model"], "freeze_encoder": True}, **kw))
+    # the pretrain run's architecture replaces the encoder flags (SMALL's channels are 8,16,16,32)
+    assert frozen.model_cfg.channels == (8, 8, 16) and frozen.model_cfg.encoder_dim == 48
+    for k, v in frozen.model.encoder.state_dict().items():
+        assert torch.equal(v, want[k]), k  # starts from the pretrained weights
+    # a frozen encoder's outputs are computed once: batches carry them instead of frames
+    data = frozen.train_data
+    cached = data.sample(8, np.random.default_rng(1))
+    assert "frames" not in cached and cached["features"].shape == (8, 3, 48)
+    feats, data._features = data._features, None
+    raw = data.sample(8, np.random.default_rng(1))
+    data._features = feats
+    with torch.no_grad():
+        frozen.model.eval()
+        assert torch.allclose(frozen.model.embed_features(cached["features"]), frozen.model.encode(raw["frames"]),
+                              atol=1e-5)
+    before = {k: v.clone() for k, v in frozen.model.state_dict().items()}
+    frozen.fit()
+    after = frozen.model.state_dict()
+    assert all(torch.equal(after[k], want[k[len("encoder."):]]) for k in after if k.startswith("encoder."))
+    assert any(not torch.equal(after[k], before[k]) for k in after if k.startswith("predictor."))
+    tuned = Trainer(_cfg(tworoom, tmp_path / "tuned", **kw))
+    tuned.fit()
+    assert any(not torch.equal(v, want[k]) for k, v in tuned.model.encoder.state_dict().items())
+    # a resumed frozen run stays frozen and matches the uninterrupted one
+    part = Trainer(_cfg(tworoom, tmp_path / "part", model={**SMALL["model"], "freeze_encoder": True}, **kw))
+    part.fit(stop_at=3)
+    resumed = Trainer(_cfg(tworoom, tmp_path / "part", resume=True, **{**kw, "encoder_init": ""}))
+    resumed.fit()
+    assert all(abs(resumed.losses[s] - frozen.losses[s]) <= 1e-6 for s in range(4, 7))
+    assert all(torch.equal(v, want[k]) for k, v in resumed.model.encoder.state_dict().items())
+
+
+def test_encoder_init_refuses_a_world_model_and_another_frame_size(tworoom, tmp_path):
+    Trainer(_cfg(tworoom, tmp_path / "wm", steps=2, val_every=100)).fit()
+    with pytest.raises(CheckpointError, match="not a `worldjepa pretrain` run"):
+        Trainer(_cfg(tworoom, tmp_path / "x", encoder_init=str(tmp_path / "wm")))
+    from worldjepa.training import pretrain as P
+
+    small = tmp_path / "small.h5"
+    collect(CollectConfig(env="worldjepa/TwoRoom-v0", out=str(small), episodes=6, steps=12, size=16), progress=False)
+    P.pretrain(P.PretrainConfig(data=str(small), out=str(tmp_path / "pre16"), steps=1, batch_size=8, embed_dim=16,
+                                channels=(8, 8), proj_hidden=16, proj_dim=4, slices=16, probe_every=100,
+                                save_every=100, eval_frames=0))
+    with pytest.raises(CheckpointError, match="16x16 frames, the dataset's are 32x32"):
+        Trainer(_cfg(tworoom, tmp_path / "y", encoder_init=str(tmp_path / "pre16")))
+
+
+def test_freeze_encoder_is_a_boolean_flag():
+    from worldjepa.cli import build_parser
+    from worldjepa.cli.train import train_config_from_args
+
+    parse = build_parser().parse_args
+    cfg = train_config_from_args(parse(["train", "--data", "d.h5", "--encoder-init", "runs/enc", "--freeze-encoder"]))
+    assert cfg.model.freeze_encoder is True and cfg.encoder_init == "runs/enc"
+    assert train_config_from_args(parse(["train", "--data", "d.h5"])).model.freeze_encoder is False
+    assert train_config_from_args(parse(["train", "--freeze-encoder", "--no-freeze-encoder"])).model.freeze_encoder is False

@@ -14,6 +14,9 @@ EXAMPLE = """examples:
   worldjepa train --data data/tworoom.h5 --out runs/tworoom --resume
   worldjepa train --data data/tworoom.h5 --out runs/tf --predictor transformer --preset small
   worldjepa train --data data/tworoom.h5 --out runs/nosig model.regularizer=none   # collapse ablation
+  worldjepa pretrain --data data/pusht.h5 --out runs/enc --steps 400 --temporal 10  # then a frozen encoder:
+  worldjepa train --data data/pusht.h5 --out runs/pusht --encoder-init runs/enc --freeze-encoder \\
+      --predictor gru --proprio "state[0:2]"
   torchrun --nproc-per-node 2 -m worldjepa train --data data/tworoom.h5 --out runs/ddp
 """
 
@@ -41,6 +44,10 @@ def register(sub: Any) -> None:
         help_ = f"{f.metadata.get('help', '')} (default: {f.default!r})"
         tp = hints[f.name]
         choices = typing.get_args(tp) if typing.get_origin(tp) is typing.Literal else None
+        if tp is bool:
+            group.add_argument(flag, dest=f"model__{f.name}", default=argparse.SUPPRESS,
+                               action=argparse.BooleanOptionalAction, help=help_)
+            continue
         group.add_argument(flag, dest=f"model__{f.name}", default=argparse.SUPPRESS, choices=choices,
                            metavar=None if choices else f.name.upper(), help=help_)
     p.add_argument("--json", action="store_true", help="print the final summary as JSON")

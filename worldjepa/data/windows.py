@@ -14,7 +14,7 @@ want; actions and extras, a thousand times smaller, are always loaded.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -66,9 +66,34 @@ class WindowDataset:
         self._frames: Any = ds.f["frames"][:] if self.in_memory else None
         ds.close()
         self._reader: Any = None
+        self._features: np.ndarray | None = None
+
+    def cache_features(self, fn: Callable[[np.ndarray], np.ndarray], batch_size: int = 512) -> None:
+        """Replace frames by ``fn(frames)`` (``(N, H, W, 3)`` uint8 -> ``(N, E)``) for every frame
+        of this split, computed once: batches then carry ``features (B, T, E)`` instead of
+        ``frames``. For a frozen encoder, whose output never changes during training."""
+        rows = np.sort(self._split_rows)  # increasing: h5py reads them in one pass when lazy
+        ds = None if self._frames is not None else Dataset(self.path, **self._split_args)
+        feats: np.ndarray | None = None
+        try:
+            for i in range(0, len(rows), batch_size):
+                r = rows[i:i + batch_size]
+                out = np.asarray(fn(self._frames[r] if ds is None else ds.f["frames"][r]), np.float32)  # (n, E)
+                if feats is None:
+                    feats = np.zeros((len(self._small["actions"]), out.shape[-1]), np.float32)
+                feats[r] = out
+        finally:
+            if ds is not None:
+                ds.close()
+        self._features = feats
 
     def __len__(self) -> int:
         return len(self.window_starts)
+
+    @property
+    def num_split_frames(self) -> int:
+        """Frames in this split's episodes."""
+        return len(self._split_rows)
 
     def extras_arrays(self) -> dict[str, np.ndarray]:
         """Every frame's loaded extras in this split's episodes: ``{name: (N, ...)}``."""
@@ -108,14 +133,16 @@ class WindowDataset:
         idx = rng.integers(0, len(self), batch_size)
         s = self.window_starts[idx]  # (B,)
         fidx = s[:, None] + self.k * np.arange(self.T)[None, :]  # (B, T)
-        if self._frames is not None:
+        if self._features is not None:
+            frames = None
+        elif self._frames is not None:
             frames = self._frames[fidx]  # (B, T, H, W, 3)
         else:
             order = np.argsort(s)  # file order: neighbouring windows share cached chunks
             frames = np.empty((batch_size, self.T, self.frame_size, self.frame_size, 3), np.uint8)
             for b in order:
                 frames[b] = self._read_frames(int(s[b]))
-        out = {"frames": frames}
+        out = {"frames": frames} if frames is not None else {"features": self._features[fidx]}  # (B, T, E)
         aidx = s[:, None] + np.arange(self.T * self.k)[None, :]  # (B, T*k)
         valid = aidx < (self.episode_ends[idx, None] - 1)
         acts = self._small["actions"][np.minimum(aidx, len(self._small["actions"]) - 1)] * valid[..., None]  # (B, T*k, A)

@@ -18,6 +18,9 @@ class TrainConfig:
     out: str = opt("runs/run", "run directory: model.safetensors, last.safetensors, config.json, metrics.jsonl")
     steps: int = opt(2000, "optimiser steps (an upper bound when --minutes is set)")
     minutes: float = opt(0.0, "wall-clock budget; > 0 fixes the step count after timing the first steps")
+    encoder_init: str = opt("", "a `worldjepa pretrain` run (or its .safetensors) whose encoder weights start this "
+                                "model's encoder; its architecture (encoder, channels, embed dim) replaces the "
+                                "encoder flags. '' = random init")
     resume: bool = opt(False, "continue from RUN_DIR/last.safetensors (exact: same losses as an uninterrupted run)")
     batch_size: int = opt(64, "windows per step (per process under torchrun)")
     num_frames: int = opt(4, "frames T per training window, at the model's frame-skip")

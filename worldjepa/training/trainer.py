@@ -85,6 +85,26 @@ def _proprio_dim(spec: str, ds: Any) -> int:
     return k
 
 
+def _pretrained_encoder(run: str, model_cfg: Any) -> tuple[dict[str, torch.Tensor], Any]:
+    """The encoder weights of a ``worldjepa pretrain`` run and ``model_cfg`` with that encoder's
+    architecture; a clear error for another kind of checkpoint or another frame size."""
+    tensors, meta = ckpt.load(run)
+    if meta.get("kind") != "lejepa":
+        raise CheckpointError(f"--encoder-init {run}: not a `worldjepa pretrain` run (its kind is "
+                              f"{meta.get('kind')!r}); pass the directory `worldjepa pretrain --out` wrote")
+    arch = meta["model"]
+    if int(arch["size"]) != model_cfg.frame_size:
+        raise CheckpointError(f"--encoder-init {run}: its encoder reads {arch['size']}x{arch['size']} frames, "
+                              f"the dataset's are {model_cfg.frame_size}x{model_cfg.frame_size}")
+    prefix = "model/encoder."
+    weights = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+    model_cfg = replace(model_cfg, encoder=arch["encoder"], encoder_dim=int(arch["embed_dim"]),
+                        channels=tuple(arch["channels"]), patch=8)
+    logger.info("encoder from %s: %s, channels %s, embedding %d", run, arch["encoder"], arch["channels"],
+                arch["embed_dim"])
+    return weights, model_cfg
+
+
 class Trainer:
     """One training run: build (or resume) from a :class:`TrainConfig`, then :meth:`fit`."""
 
@@ -114,6 +134,9 @@ class Trainer:
                                       where=f"cannot resume {self.run_dir}: the checkpoint")
             model_cfg = replace(cfg.model, frame_size=ds.frame_size, action_dim=ds.action_dim,
                                 proprio_dim=_proprio_dim(cfg.model.proprio, ds) if cfg.model.proprio else 0)
+        init_encoder = None
+        if cfg.encoder_init and resume_meta is None:  # a resume reloads the trained weights instead
+            init_encoder, model_cfg = _pretrained_encoder(cfg.encoder_init, model_cfg)
         if resume_meta is not None:
             from ..config import from_dict
             from ..world_model import ModelConfig
@@ -132,6 +155,10 @@ class Trainer:
                                    extra=pkey)
         torch.manual_seed(cfg.seed)
         self.model = build_world_model(model_cfg).to(self.device)
+        if init_encoder is not None:
+            self.model.encoder.load_state_dict(init_encoder)
+        if model_cfg.freeze_encoder:
+            self.model.encoder.requires_grad_(False)
         if pkey:  # normalise proprioception by the train split's statistics (a resume reloads them)
             self.model.set_proprio_stats(self.model.proprio_of(self.train_data.extras_arrays()))
         self.net: torch.nn.Module = self.model
@@ -140,7 +167,8 @@ class Trainer:
                 self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
             self.net = torch.nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        self.opt = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.rng = np.random.default_rng([cfg.seed, self.rank])
         self.step, self.total, self.calibrated, self.elapsed = 0, cfg.steps, cfg.minutes <= 0, 0.0
         self.saved_step: int | None = None
@@ -157,8 +185,21 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         if resume_meta is not None:
             self._restore()
+        if model_cfg.freeze_encoder:  # its outputs never change: compute them once per frame (after a restore)
+            t0 = time.perf_counter()
+            self.train_data.cache_features(self._encoder_features)
+            logger.info("frozen encoder: features of the %d train frames computed once (%.0f s)",
+                        self.train_data.num_split_frames,
+                        time.perf_counter() - t0)
 
     # ------------------------------------------------------------------ run directory
+    def _encoder_features(self, frames: np.ndarray) -> np.ndarray:
+        """Encoder outputs ``(N, E)`` of uint8 frames ``(N, H, W, 3)`` (no gradient)."""
+        from ..world_model import frames_to_float
+
+        with torch.no_grad():
+            return self.model.encoder(frames_to_float(frames, self.device)).cpu().numpy()
+
     def _check_run_dir(self, cfg: TrainConfig) -> dict[str, Any] | None:
         last = self.run_dir / ckpt.RESUME_FILE
         if cfg.resume:
