@@ -188,9 +188,10 @@ class Trainer:
         if model_cfg.freeze_encoder:  # its outputs never change: compute them once per frame (after a restore)
             t0 = time.perf_counter()
             self.train_data.cache_features(self._encoder_features)
+            took = time.perf_counter() - t0
+            self.elapsed += took  # part of the training's wall time (and of a --minutes budget)
             logger.info("frozen encoder: features of the %d train frames computed once (%.0f s)",
-                        self.train_data.num_split_frames,
-                        time.perf_counter() - t0)
+                        self.train_data.num_split_frames, took)
 
     # ------------------------------------------------------------------ run directory
     def _encoder_features(self, frames: np.ndarray) -> np.ndarray:
