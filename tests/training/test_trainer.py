@@ -287,3 +287,18 @@ def test_freeze_encoder_is_a_boolean_flag():
     assert cfg.model.freeze_encoder is True and cfg.encoder_init == "runs/enc"
     assert train_config_from_args(parse(["train", "--data", "d.h5"])).model.freeze_encoder is False
     assert train_config_from_args(parse(["train", "--freeze-encoder", "--no-freeze-encoder"])).model.freeze_encoder is False
+
+
+def test_encoder_init_takes_a_vit_tiny_with_its_patch_size(tworoom, tmp_path):
+    from worldjepa.training import pretrain as P
+
+    P.pretrain(P.PretrainConfig(data=tworoom, out=str(tmp_path / "vit"), encoder="vit_tiny", steps=1, batch_size=4,
+                                embed_dim=32, proj_hidden=16, proj_dim=4, slices=16, probe_every=100,
+                                save_every=100, eval_frames=0))
+    pre, _ = P.load_model(tmp_path / "vit")
+    trainer = Trainer(_cfg(tworoom, tmp_path / "wm", steps=1, val_every=100, encoder_init=str(tmp_path / "vit"),
+                           model={**SMALL["model"], "freeze_encoder": True}))
+    assert trainer.model_cfg.encoder == "vit_tiny" and trainer.model_cfg.encoder_dim == 32
+    assert trainer.model_cfg.patch == pre.encoder.patch_embed.kernel_size[0]
+    trainer.fit()
+    assert all(torch.equal(v, pre.encoder.state_dict()[k]) for k, v in trainer.model.encoder.state_dict().items())

@@ -133,16 +133,17 @@ class WindowDataset:
         idx = rng.integers(0, len(self), batch_size)
         s = self.window_starts[idx]  # (B,)
         fidx = s[:, None] + self.k * np.arange(self.T)[None, :]  # (B, T)
+        out: dict[str, np.ndarray]
         if self._features is not None:
-            frames = None
+            out = {"features": self._features[fidx]}  # (B, T, E)
         elif self._frames is not None:
-            frames = self._frames[fidx]  # (B, T, H, W, 3)
+            out = {"frames": self._frames[fidx]}  # (B, T, H, W, 3)
         else:
             order = np.argsort(s)  # file order: neighbouring windows share cached chunks
             frames = np.empty((batch_size, self.T, self.frame_size, self.frame_size, 3), np.uint8)
             for b in order:
                 frames[b] = self._read_frames(int(s[b]))
-        out = {"frames": frames} if frames is not None else {"features": self._features[fidx]}  # (B, T, E)
+            out = {"frames": frames}
         aidx = s[:, None] + np.arange(self.T * self.k)[None, :]  # (B, T*k)
         valid = aidx < (self.episode_ends[idx, None] - 1)
         acts = self._small["actions"][np.minimum(aidx, len(self._small["actions"]) - 1)] * valid[..., None]  # (B, T*k, A)

@@ -98,8 +98,9 @@ def _pretrained_encoder(run: str, model_cfg: Any) -> tuple[dict[str, torch.Tenso
                               f"the dataset's are {model_cfg.frame_size}x{model_cfg.frame_size}")
     prefix = "model/encoder."
     weights = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+    patch = int(weights["patch_embed.weight"].shape[-1]) if arch["encoder"] == "vit_tiny" else model_cfg.patch
     model_cfg = replace(model_cfg, encoder=arch["encoder"], encoder_dim=int(arch["embed_dim"]),
-                        channels=tuple(arch["channels"]), patch=8)
+                        channels=tuple(arch["channels"]), patch=patch)
     logger.info("encoder from %s: %s, channels %s, embedding %d", run, arch["encoder"], arch["channels"],
                 arch["embed_dim"])
     return weights, model_cfg
