@@ -182,6 +182,17 @@ def test_proprioception_trains_plans_and_is_checked(tmp_path):
     with pytest.raises(WorldJepaError, match="'state'"):
         agent.act(frame)
     assert agent.act(frame, state=np.array([1.5, 1.5, 0.1, 0.0])).shape == (2,)
+    # proprio_weight=0: the goal's proprioceptive values no longer change the plan (weight 1: they do)
+    first = {}
+    for w in (0, 1):
+        for goal_vel in ((0.0, 0.0), (3.0, -3.0)):
+            agent = Agent.load(tmp_path / "run", samples=16, iterations=2, elites=4, proprio_weight=w)
+            agent.reset(frame, goal_state=np.array([1.5, 1.5, *goal_vel]))
+            first[w, goal_vel] = agent.act(frame, state=np.array([1.5, 1.5, 0.1, 0.0]))
+    np.testing.assert_array_equal(first[0, (0.0, 0.0)], first[0, (3.0, -3.0)])
+    assert not np.array_equal(first[1, (0.0, 0.0)], first[1, (3.0, -3.0)])
+    with pytest.raises(WorldJepaError, match="proprio_weight"):
+        Agent.load(tmp_path / "run", proprio_weight=-1)
     res = run_protocol(EvalConfig(data=str(data), policy=str(tmp_path / "run"), episodes=2, budget=5,
                                   agent="samples=16 iterations=2 elites=4"), progress=False)
     assert res["summary"]["episodes"] == 2
