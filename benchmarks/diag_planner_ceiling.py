@@ -52,6 +52,9 @@ def main() -> None:
     from worldjepa.eval.protocol import EvalConfig, agent_options, run_protocol
     from worldjepa.planning import make_latent_cost
 
+    if args.planner in ("gd", "cem_gd"):
+        raise SystemExit(f"--planner {args.planner} differentiates through the predictor; the simulator is not "
+                         "differentiable: use cem, icem or mppi")
     torch.set_num_threads(args.threads)
     model, meta = load_checkpoint(args.run)
     sim = make_env(meta["env_id"], int(meta["frame_size"]))

@@ -37,7 +37,7 @@ def main() -> None:
     ap.add_argument("--horizon", type=int, default=5, help="model steps per plan")
     ap.add_argument("--replan-every", type=int, default=5, help="env steps executed per plan")
     ap.add_argument("--samples", type=int, default=300)
-    ap.add_argument("--iterations", type=int, default=30)
+    ap.add_argument("--iterations", type=int, default=30, help="CEM iterations (elites: a tenth of the samples)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the pair draw (as `worldjepa eval --seed`)")
     args = ap.parse_args()
 
@@ -123,7 +123,7 @@ def main() -> None:
                     for _ in range(args.iterations):
                         acts = (mean + std * torch.randn(args.samples, H * k, 2, generator=self.gen)).clamp(-1, 1)
                         c = self.cost(rollout(s0, acts.reshape(args.samples, H, 2 * k)))
-                        elite = acts[c.argsort()[:30]]
+                        elite = acts[c.argsort()[:max(2, args.samples // 10)]]
                         mean, std = elite.mean(0), elite.std(0) + 0.05
                 self.queue = list(mean[:args.replan_every].numpy())
                 self.mean = torch.cat([mean[args.replan_every:], torch.zeros(args.replan_every, 2)])
