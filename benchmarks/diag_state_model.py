@@ -6,9 +6,9 @@ The world model has two jobs: see the scene and predict what the actions do to i
 check removes the first: an MLP learns Push-T's dynamics from the dataset's recorded *true
 states* (pusher x, y; block x, y, cos and sin of its angle; block velocities), one model step
 of `--frameskip` actions at a time, as a residual, trained on open-loop rollouts of 3 model
-steps. It reports the open-loop error of the block's position after 1..5 model steps along
-the recorded actions of test-split episodes (against "the block stays where it is"), then
-runs the held-out protocol of `worldjepa eval` (same pairs, same success test) with CEM on
+steps (`--train-rollout`). It reports the open-loop error of the block's position after each
+of the `--horizon` model steps along the recorded actions of test-split episodes (against
+"the block stays where it is"), then runs the held-out protocol of `worldjepa eval` (same pairs, same success test) with CEM on
 this model and a cost on the *true* goal state (block position error / 20 + angle error /
 (pi/9), summed along the path): no encoder, no latent cost. What it reaches bounds what a
 pixel world model trained on the same data the same way can expect.
@@ -35,6 +35,7 @@ def main() -> None:
     ap.add_argument("--episodes", type=int, default=30, help="protocol pairs to plan on (0 = skip planning)")
     ap.add_argument("--frameskip", type=int, default=5)
     ap.add_argument("--horizon", type=int, default=5, help="model steps per plan")
+    ap.add_argument("--train-rollout", type=int, default=3, help="model steps of the open-loop training rollouts")
     ap.add_argument("--replan-every", type=int, default=5, help="env steps executed per plan")
     ap.add_argument("--samples", type=int, default=300)
     ap.add_argument("--iterations", type=int, default=30, help="CEM iterations (elites: a tenth of the samples)")
@@ -83,17 +84,17 @@ def main() -> None:
     for step in range(args.steps):
         for g in opt.param_groups:
             g["lr"] = 1e-3 * 0.5 * (1 + np.cos(np.pi * step / args.steps))
-        s, a = windows(train, 128, 3)
+        s, a = windows(train, 128, args.train_rollout)
         loss = (rollout(s[:, 0], a) - s[:, 1:]).square().mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
     print(f"{args.data}: {len(train)} train episodes, {args.steps} steps in {time.time() - t0:.0f} s")
     net.eval().requires_grad_(False)
-    s, a = windows(test, 2000, 5)
+    s, a = windows(test, 2000, H)
     pred = rollout(s[:, 0], a)
     print("\n| model steps | block position error, learned model (units) | block stays (units) |\n|---|---|---|")
-    for h in range(5):
+    for h in range(H):
         err = (pred[:, h, 2:4] - s[:, h + 1, 2:4]).norm(dim=-1) * 256
         stay = (s[:, 0, 2:4] - s[:, h + 1, 2:4]).norm(dim=-1) * 256
         print(f"| {h + 1} | {err.mean():.1f} | {stay.mean():.1f} |")

@@ -175,12 +175,13 @@ class Agent:
         z = torch.stack(self.z_hist)[None]  # (1, Th, D)
         a = torch.stack(self.a_hist)[None] if self.a_hist else z.new_zeros(1, 0, self.k * self.spec.dim)
         scale = self.cost_scale
-        if scale is None:
-            cost = make_latent_cost(lambda acts: self.model.rollout(z, a, acts.to(self.device)),
-                                    self.goal, metric=self.metric, reduce=self.reduce)  # type: ignore[arg-type]
-        else:
-            cost = make_latent_cost(lambda acts: self.model.rollout(z, a, acts.to(self.device)) * scale,
-                                    self.goal * scale, metric=self.metric, reduce=self.reduce)  # type: ignore[arg-type]
+
+        def rollout(acts: torch.Tensor) -> torch.Tensor:
+            pred = self.model.rollout(z, a, acts.to(self.device))  # (1, S, H, D)
+            return pred if scale is None else pred * scale
+
+        goal = self.goal if scale is None else self.goal * scale
+        cost = make_latent_cost(rollout, goal, metric=self.metric, reduce=self.reduce)  # type: ignore[arg-type]
         # MPC keeps its plans on the CPU; a model on a GPU scores them there and hands costs back
         return cost if self.device.type == "cpu" else (lambda acts: cost(acts).to(acts.device))
 
