@@ -12,6 +12,13 @@ of the `--horizon` model steps along the recorded actions of test-split episodes
 this model and a cost on the *true* goal state (block position error / 20 + angle error /
 (pi/9), summed along the path): no encoder, no latent cost. What it reaches bounds what a
 pixel world model trained on the same data the same way can expect.
+
+Two inductive biases a pixel model does not have, to ask whether the data or the model is short:
+`--frame block` makes the MLP see the scene from the block (pusher position relative to the
+block, velocities and actions rotated into the block's frame) and predict the change in that
+frame, so Push-T's physics is the same function at every block pose; `--augment d4` trains on
+every window under a random symmetry of the square table (mirrors and the x/y swap, which the
+physics and the drawing respect exactly), 8 times the data.
 """
 
 from __future__ import annotations
@@ -28,6 +35,32 @@ def features(s: np.ndarray) -> np.ndarray:
                            s[..., 5:7] / 200, s[..., 7:8] / 5], -1).astype(np.float32)
 
 
+def d4(s: np.ndarray, a: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A random symmetry of the square table applied to states ``(T, 8)`` and actions ``(T', 2)``.
+
+    Mirror x, mirror y and the x/y swap, each with probability 1/2 (the 8 elements of the
+    square's group). Push-T's physics and drawing are symmetric under them (the T is symmetric
+    about its own y axis): mirroring x maps the block angle to -angle, mirroring y to pi - angle,
+    the swap to -pi/2 - angle; the spin changes sign under each.
+    """
+    s, a = s.copy(), a.copy()
+    if rng.random() < 0.5:  # x -> 512 - x
+        s[:, [0, 2]] = 512 - s[:, [0, 2]]
+        s[:, [4, 5, 7]] *= -1
+        a[:, 0] *= -1
+    if rng.random() < 0.5:  # y -> 512 - y
+        s[:, [1, 3]] = 512 - s[:, [1, 3]]
+        s[:, 4] = np.pi - s[:, 4]
+        s[:, [6, 7]] *= -1
+        a[:, 1] *= -1
+    if rng.random() < 0.5:  # x <-> y
+        s[:, [0, 1, 2, 3, 5, 6]] = s[:, [1, 0, 3, 2, 6, 5]]
+        s[:, 4] = -np.pi / 2 - s[:, 4]
+        s[:, 7] *= -1
+        a[:, [0, 1]] = a[:, [1, 0]]
+    return s, a
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", required=True, help="a worldjepa/PushT-v0 dataset (records 'state')")
@@ -40,6 +73,17 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=300)
     ap.add_argument("--iterations", type=int, default=30, help="CEM iterations (elites: a tenth of the samples)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the pair draw (as `worldjepa eval --seed`)")
+    ap.add_argument("--frame", choices=("world", "block"), default="world",
+                    help="world: the MLP sees the state and actions in table coordinates; block: it sees "
+                         "them in the block's own frame (pusher relative to the block, velocities and "
+                         "actions rotated by minus the block's angle) and predicts the change in that frame, "
+                         "so what it learns at one block pose holds at every pose (walls aside)")
+    ap.add_argument("--model", choices=("learned", "sim"), default="learned",
+                    help="sim: plan on the true simulator instead of a learned model (no training): the "
+                         "control that tells whether this script's planner and cost can reach the target at all")
+    ap.add_argument("--augment", choices=("none", "d4"), default="none",
+                    help="d4: train on each window under a random symmetry of the square table (mirrors, "
+                         "x/y swap), 8 times the data")
     args = ap.parse_args()
 
     import torch
@@ -57,44 +101,91 @@ def main() -> None:
             raise SystemExit(f"{args.data}: this check needs a worldjepa/PushT-v0 dataset with states, got {ds.env_id}")
         train = [ds.episode(int(e)) for e in ds.episode_ids("train")]
         test = [ds.episode(int(e)) for e in ds.episode_ids("test")]
-    net = nn.Sequential(nn.Linear(9 + 2 * k, 512), nn.GELU(), nn.Linear(512, 512), nn.GELU(),
+    n_in = 9 + 2 * k if args.frame == "world" else 5 + 2 * k
+    net = nn.Sequential(nn.Linear(n_in, 512), nn.GELU(), nn.Linear(512, 512), nn.GELU(),
                         nn.Linear(512, 512), nn.GELU(), nn.Linear(512, 9))
     rng = np.random.default_rng(0)
 
-    def windows(eps: list, n: int, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def windows(eps: list, n: int, steps: int, aug: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """States at ``steps + 1`` model-step boundaries ``(n, steps + 1, 9)``, macro-actions ``(n, steps, 2k)``."""
         s, a = [], []
         for _ in range(n):
             ep = eps[int(rng.integers(len(eps)))]
             t = int(rng.integers(0, len(ep["actions"]) - steps * k + 1))
-            s.append(features(ep["state"][t:t + steps * k + 1:k]))
-            a.append(ep["actions"][t:t + steps * k].reshape(steps, 2 * k))
+            st, ac = ep["state"][t:t + steps * k + 1:k], ep["actions"][t:t + steps * k]
+            if args.augment == "d4" and aug:
+                st, ac = d4(np.asarray(st, np.float64), np.asarray(ac, np.float64), rng)
+            s.append(features(st))
+            a.append(np.asarray(ac, np.float32).reshape(steps, 2 * k))
         return torch.as_tensor(np.stack(s)), torch.as_tensor(np.stack(a)).float()
+
+    def block_step(f: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """One model step in the block's frame: features ``(N, 9)``, actions ``(N, 2k)`` -> ``(N, 9)``."""
+        p, b = (f[:, 0:2] + 1) * 256, (f[:, 2:4] + 1) * 256  # pusher, block position (units)
+        c, sn = f[:, 4:5], f[:, 5:6]  # cos, sin of the block angle
+        norm = torch.sqrt(c * c + sn * sn).clamp_min(1e-6)
+        c, sn = c / norm, sn / norm
+
+        def to_block(x: torch.Tensor) -> torch.Tensor:  # (N, m, 2) world -> block frame
+            return torch.stack([c * x[..., 0] + sn * x[..., 1], -sn * x[..., 0] + c * x[..., 1]], -1)
+
+        def to_world(x: torch.Tensor) -> torch.Tensor:  # (N, m, 2) block -> world frame
+            return torch.stack([c * x[..., 0] - sn * x[..., 1], sn * x[..., 0] + c * x[..., 1]], -1)
+
+        rel = to_block((p - b)[:, None])[:, 0] / 100  # (N, 2)
+        vel = to_block(f[:, None, 6:8])[:, 0]  # (N, 2), already / 200
+        ab = to_block(a.view(a.shape[0], k, 2)).flatten(1)  # (N, 2k)
+        d = net(torch.cat([rel, vel, f[:, 8:9], ab], -1))  # (N, 8): all changes in the block frame
+        dw = to_world(d[:, :6].view(-1, 3, 2))  # (N, 3, 2): pusher move, block move, new block velocity
+        th = torch.atan2(sn, c) + d[:, 6:7] * 0.3
+        return torch.cat([f[:, 0:2] + dw[:, 0] * 20 / 256, f[:, 2:4] + dw[:, 1] * 20 / 256, th.cos(), th.sin(),
+                          f[:, 6:8] + dw[:, 2], f[:, 8:9] + d[:, 7:8]], -1)
 
     def rollout(s: torch.Tensor, acts: torch.Tensor) -> torch.Tensor:
         """``(N, 9)``, ``(N, T, 2k)`` -> ``(N, T, 9)``."""
         out = []
         for h in range(acts.shape[1]):
-            s = s + net(torch.cat([s, acts[:, h]], -1))
+            if args.frame == "world":
+                s = s + net(torch.cat([s, acts[:, h]], -1))
+            else:
+                s = block_step(s, acts[:, h])
             out.append(s)
         return torch.stack(out, 1)
 
     opt = torch.optim.AdamW(net.parameters(), 1e-3)
     t0 = time.time()
-    for step in range(args.steps):
+    for step in range(args.steps if args.model == "learned" else 0):
         for g in opt.param_groups:
             g["lr"] = 1e-3 * 0.5 * (1 + np.cos(np.pi * step / args.steps))
-        s, a = windows(train, 128, args.train_rollout)
+        s, a = windows(train, 128, args.train_rollout, aug=True)
         loss = (rollout(s[:, 0], a) - s[:, 1:]).square().mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
-    print(f"{args.data}: {len(train)} train episodes, {args.steps} steps in {time.time() - t0:.0f} s")
     net.eval().requires_grad_(False)
-    s, a = windows(test, 2000, H)
+    from worldjepa.envs.pusht import PushTEnv
+
+    step_fn = PushTEnv()._advance  # the env's own pure (state, action) -> state step
+    plan_errors: list[np.ndarray] = []  # the learned model's block error along each chosen plan, (H,)
+    if args.model == "sim":
+
+        def simulate(state: np.ndarray, acts: torch.Tensor) -> torch.Tensor:
+            """Every candidate ``(N, H, 2k)`` played in the true physics from ``state`` -> ``(N, H, 9)``."""
+            out = np.empty((acts.shape[0], acts.shape[1], 9), np.float32)
+            a = acts.numpy().astype(np.float64)
+            for n in range(a.shape[0]):
+                st = np.asarray(state, np.float64)
+                for h in range(a.shape[1]):
+                    for j in range(k):
+                        st = step_fn(st, a[n, h, 2 * j:2 * j + 2])
+                    out[n, h] = features(st)
+            return torch.as_tensor(out)
+    else:
+        print(f"{args.data}: {len(train)} train episodes, {args.steps} steps in {time.time() - t0:.0f} s")
+    s, a = windows(test, 2000 if args.model == "learned" else 1, H)
     pred = rollout(s[:, 0], a)
     print("\n| model steps | block position error, learned model (units) | block stays (units) |\n|---|---|---|")
-    for h in range(H):
+    for h in range(H if args.model == "learned" else 0):
         err = (pred[:, h, 2:4] - s[:, h + 1, 2:4]).norm(dim=-1) * 256
         stay = (s[:, 0, 2:4] - s[:, h + 1, 2:4]).norm(dim=-1) * 256
         print(f"| {h + 1} | {err.mean():.1f} | {stay.mean():.1f} |")
@@ -123,19 +214,43 @@ def main() -> None:
                 with torch.no_grad():
                     for _ in range(args.iterations):
                         acts = (mean + std * torch.randn(args.samples, H * k, 2, generator=self.gen)).clamp(-1, 1)
-                        c = self.cost(rollout(s0, acts.reshape(args.samples, H, 2 * k)))
+                        acts_m = acts.reshape(args.samples, H, 2 * k)
+                        c = self.cost(rollout(s0, acts_m) if args.model == "learned" else simulate(state, acts_m))
                         elite = acts[c.argsort()[:max(2, args.samples // 10)]]
                         mean, std = elite.mean(0), elite.std(0) + 0.05
+                if args.model == "learned":  # how wrong is the model about the plan it chose?
+                    m = mean.reshape(1, H, 2 * k)
+                    true = simulate_one(state, m[0].numpy())  # (H, 9)
+                    pred = rollout(s0[:1], m)[0].numpy()  # (H, 9)
+                    plan_errors.append(np.linalg.norm(pred[:, 2:4] - true[:, 2:4], axis=-1) * 256)
                 self.queue = list(mean[:args.replan_every].numpy())
                 self.mean = torch.cat([mean[args.replan_every:], torch.zeros(args.replan_every, 2)])
             return self.queue.pop(0)
 
-    cfg = EvalConfig(data=args.data, policy="learned state model + CEM, true-state cost",
+    who = "learned state model" if args.model == "learned" else "the true simulator"
+    cfg = EvalConfig(data=args.data, policy=f"{who} + CEM, true-state cost",
                      episodes=args.episodes, seed=args.seed)
+    def simulate_one(state: np.ndarray, acts: np.ndarray) -> np.ndarray:
+        """One action sequence ``(H, 2k)`` in the true physics from ``state`` -> features ``(H, 9)``."""
+        st, out = np.asarray(state, np.float64), []
+        for h in range(acts.shape[0]):
+            for j in range(k):
+                st = step_fn(st, acts[h, 2 * j:2 * j + 2].astype(np.float64))
+            out.append(features(st))
+        return np.stack(out)
+
     res = run_protocol(cfg, StatePlanner())["summary"]
     print(f"\nprotocol ({args.episodes} pairs, seed {args.seed}), CEM {args.samples} x {args.iterations}, horizon {H}, "
           f"replan every {args.replan_every} env steps: {100 * res['success_rate']:.0f}% "
           f"[{100 * res['ci95'][0]:.1f}, {100 * res['ci95'][1]:.1f}]")
+    if plan_errors:
+        e = np.stack(plan_errors).mean(0)  # (H,)
+        steps = sorted({0, H // 5 - 1, (3 * H) // 5 - 1, H - 1} - {-1})
+        print(f"\nblock position error of the learned model along the {len(plan_errors)} plans CEM chose "
+              "(against the simulator; compare with the recorded-action table above):")
+        print("| model steps | " + " | ".join(str(h + 1) for h in steps) + " |")
+        print("|---|" + "---|" * len(steps))
+        print("| error (units) | " + " | ".join(f"{e[h]:.1f}" for h in steps) + " |")
 
 
 if __name__ == "__main__":

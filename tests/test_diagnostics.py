@@ -45,9 +45,46 @@ def test_planner_ceiling_runs_the_protocol_on_the_true_env(pusht, cost):
     assert refused.returncode != 0 and "not differentiable" in refused.stderr
 
 
-def test_state_model_learns_and_plans(pusht):
+@pytest.mark.parametrize("variant", [(), ("--frame", "block", "--augment", "d4", "--frameskip", "1"),
+                                     ("--model", "sim", "--frameskip", "1")])
+def test_state_model_learns_and_plans(pusht, variant):
     data, _ = pusht
     proc = _script("diag_state_model.py", "--data", str(data), "--steps", "3", "--episodes", "1",
-                   "--samples", "8", "--iterations", "1")
+                   "--samples", "8", "--iterations", "1", *variant)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "| 5 |" in proc.stdout and "protocol (1 pairs" in proc.stdout
+    assert "protocol (1 pairs" in proc.stdout
+    learned = "sim" not in variant
+    assert ("| 5 |" in proc.stdout) == learned  # the learned model's error table on recorded actions ...
+    assert ("along the" in proc.stdout and "plans CEM chose" in proc.stdout) == learned  # ... and on its plans
+
+
+def test_d4_augmentation_maps_push_t_transitions_to_transitions():
+    """The state check's `--augment d4` is only honest if Push-T's physics is symmetric under it:
+    a transformed recording must be exactly what the env does from the transformed start."""
+    pytest.importorskip("pymunk")
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import numpy as np
+    from diag_state_model import d4
+
+    from worldjepa.envs.pusht import PushTEnv, wrap
+
+    env, rng = PushTEnv(), np.random.default_rng(0)
+    seen = set()
+    for i in range(24):
+        s = env.sample_state(rng)
+        s[0:2] = s[2:4] + rng.uniform(-60, 60, 2)  # pusher near the block: contacts
+        acts = rng.uniform(-1, 1, (4, 2))
+        states = [s]
+        for a in acts:
+            states.append(env._advance(states[-1], a))
+        g_rng = np.random.default_rng(i)
+        gs, ga = d4(np.array(states), acts, g_rng)
+        g_rng = np.random.default_rng(i)
+        seen.add(tuple(g_rng.random(3) < 0.5))  # which of the 8 symmetries this case drew
+        replay = [gs[0]]
+        for a in ga:
+            replay.append(env._advance(replay[-1], a))
+        replay = np.array(replay)
+        angle = np.array([wrap(x) for x in replay[:, 4] - gs[:, 4]])
+        assert np.abs(np.delete(replay - gs, 4, axis=1)).max() < 1e-6 and np.abs(angle).max() < 1e-6, i
+    assert len(seen) >= 6  # most of the group was exercised
