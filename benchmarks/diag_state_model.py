@@ -19,6 +19,13 @@ block, velocities and actions rotated into the block's frame) and predict the ch
 frame, so Push-T's physics is the same function at every block pose; `--augment d4` trains on
 every window under a random symmetry of the square table (mirrors and the x/y swap, which the
 physics and the drawing respect exactly), 8 times the data.
+
+Three controls: `--model sim` plans with the same CEM and cost on the true simulator (no
+learning), the ceiling of this script's planner; after every evaluation of a learned model the
+script prints the model's block error along the plans CEM chose, checked in the simulator (the
+error where the planner searches, beside the error along recorded actions); `--aggregate R`
+then plans on pairs of the val split, adds those episodes (the planner's own actions) to the
+training data, trains on, and evaluates again, R times.
 """
 
 from __future__ import annotations
@@ -81,6 +88,12 @@ def main() -> None:
     ap.add_argument("--model", choices=("learned", "sim"), default="learned",
                     help="sim: plan on the true simulator instead of a learned model (no training): the "
                          "control that tells whether this script's planner and cost can reach the target at all")
+    ap.add_argument("--aggregate", type=int, default=0, metavar="ROUNDS",
+                    help="rounds of data aggregation after the first evaluation: plan on --aggregate-pairs pairs "
+                         "of the val split, add those episodes to the training data, train --aggregate-steps "
+                         "more, evaluate on the test pairs again")
+    ap.add_argument("--aggregate-pairs", type=int, default=100)
+    ap.add_argument("--aggregate-steps", type=int, default=4000)
     ap.add_argument("--augment", choices=("none", "d4"), default="none",
                     help="d4: train on each window under a random symmetry of the square table (mirrors, "
                          "x/y swap), 8 times the data")
@@ -153,16 +166,22 @@ def main() -> None:
         return torch.stack(out, 1)
 
     opt = torch.optim.AdamW(net.parameters(), 1e-3)
+
+    def fit(n_steps: int, eps: list, lr: float = 1e-3) -> None:
+        """``n_steps`` of AdamW on open-loop windows of ``eps``, cosine learning rate from ``lr``."""
+        net.train().requires_grad_(True)
+        for step in range(n_steps):
+            for g in opt.param_groups:
+                g["lr"] = lr * 0.5 * (1 + np.cos(np.pi * step / n_steps))
+            s, a = windows(eps, 128, args.train_rollout, aug=True)
+            loss = (rollout(s[:, 0], a) - s[:, 1:]).square().mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        net.eval().requires_grad_(False)
+
     t0 = time.time()
-    for step in range(args.steps if args.model == "learned" else 0):
-        for g in opt.param_groups:
-            g["lr"] = 1e-3 * 0.5 * (1 + np.cos(np.pi * step / args.steps))
-        s, a = windows(train, 128, args.train_rollout, aug=True)
-        loss = (rollout(s[:, 0], a) - s[:, 1:]).square().mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    net.eval().requires_grad_(False)
+    fit(args.steps if args.model == "learned" else 0, train)
     from worldjepa.envs.pusht import PushTEnv
 
     step_fn = PushTEnv()._advance  # the env's own pure (state, action) -> state step
@@ -195,7 +214,18 @@ def main() -> None:
     class StatePlanner:
         """A policy: CEM over ``H`` macro-steps on the learned model, cost on the true goal state."""
 
+        def __init__(self) -> None:
+            self.episodes: list[dict] = []  # what it did, for --aggregate: {"state": (L, 8), "actions": (L-1, 2)}
+            self.trace: list[tuple[np.ndarray, np.ndarray]] = []
+
+        def close_trace(self) -> None:
+            if len(self.trace) > args.train_rollout * k + 1:
+                st = np.stack([x for x, _ in self.trace]).astype(np.float32)
+                self.episodes.append({"state": st, "actions": np.stack([u for _, u in self.trace[:-1]]).astype(np.float32)})
+            self.trace = []
+
         def reset(self, goal_frame, goal_state=None, **_):
+            self.close_trace()
             self.goal = np.asarray(goal_state, np.float64)
             self.mean = torch.zeros(H * k, 2)
             self.queue: list[np.ndarray] = []
@@ -225,7 +255,9 @@ def main() -> None:
                     plan_errors.append(np.linalg.norm(pred[:, 2:4] - true[:, 2:4], axis=-1) * 256)
                 self.queue = list(mean[:args.replan_every].numpy())
                 self.mean = torch.cat([mean[args.replan_every:], torch.zeros(args.replan_every, 2)])
-            return self.queue.pop(0)
+            action = self.queue.pop(0)
+            self.trace.append((np.asarray(state, np.float64), np.asarray(action, np.float64)))
+            return action
 
     who = "learned state model" if args.model == "learned" else "the true simulator"
     cfg = EvalConfig(data=args.data, policy=f"{who} + CEM, true-state cost",
@@ -239,11 +271,16 @@ def main() -> None:
             out.append(features(st))
         return np.stack(out)
 
-    res = run_protocol(cfg, StatePlanner())["summary"]
-    print(f"\nprotocol ({args.episodes} pairs, seed {args.seed}), CEM {args.samples} x {args.iterations}, horizon {H}, "
-          f"replan every {args.replan_every} env steps: {100 * res['success_rate']:.0f}% "
-          f"[{100 * res['ci95'][0]:.1f}, {100 * res['ci95'][1]:.1f}]")
-    if plan_errors:
+    def evaluate(label: str) -> None:
+        plan_errors.clear()
+        res = run_protocol(cfg, StatePlanner())["summary"]
+        print(f"\n{label}protocol ({args.episodes} pairs, seed {args.seed}), CEM {args.samples} x {args.iterations}, "
+              f"horizon {H}, replan every {args.replan_every} env steps: {100 * res['success_rate']:.0f}% "
+              f"[{100 * res['ci95'][0]:.1f}, {100 * res['ci95'][1]:.1f}]")
+        if plan_errors:
+            report_plan_errors()
+
+    def report_plan_errors() -> None:
         e = np.stack(plan_errors).mean(0)  # (H,)
         steps = sorted({0, H // 5 - 1, (3 * H) // 5 - 1, H - 1} - {-1})
         print(f"\nblock position error of the learned model along the {len(plan_errors)} plans CEM chose "
@@ -251,6 +288,19 @@ def main() -> None:
         print("| model steps | " + " | ".join(str(h + 1) for h in steps) + " |")
         print("|---|" + "---|" * len(steps))
         print("| error (units) | " + " | ".join(f"{e[h]:.1f}" for h in steps) + " |")
+
+    evaluate("")
+    if args.model == "learned":
+        for r in range(args.aggregate):
+            planner = StatePlanner()
+            agg_cfg = EvalConfig(data=args.data, policy="aggregation", episodes=args.aggregate_pairs, split="val",
+                                 seed=1000 + r)
+            run_protocol(agg_cfg, planner)
+            planner.close_trace()
+            train = train + planner.episodes
+            fit(args.aggregate_steps, train, lr=3e-4)
+            evaluate(f"after aggregation round {r + 1} (+{len(planner.episodes)} planner episodes from val pairs, "
+                     f"{args.aggregate_steps} more steps): ")
 
 
 if __name__ == "__main__":

@@ -46,7 +46,9 @@ def test_planner_ceiling_runs_the_protocol_on_the_true_env(pusht, cost):
 
 
 @pytest.mark.parametrize("variant", [(), ("--frame", "block", "--augment", "d4", "--frameskip", "1"),
-                                     ("--model", "sim", "--frameskip", "1")])
+                                     ("--model", "sim", "--frameskip", "1"),
+                                     ("--frameskip", "1", "--aggregate", "1", "--aggregate-pairs", "1",
+                                      "--aggregate-steps", "2")])
 def test_state_model_learns_and_plans(pusht, variant):
     data, _ = pusht
     proc = _script("diag_state_model.py", "--data", str(data), "--steps", "3", "--episodes", "1",
@@ -56,6 +58,8 @@ def test_state_model_learns_and_plans(pusht, variant):
     learned = "sim" not in variant
     assert ("| 5 |" in proc.stdout) == learned  # the learned model's error table on recorded actions ...
     assert ("along the" in proc.stdout and "plans CEM chose" in proc.stdout) == learned  # ... and on its plans
+    if "--aggregate" in variant:  # the planner's own val-split episodes were added and the model retrained
+        assert "after aggregation round 1 (+1 planner episodes from val pairs" in proc.stdout
 
 
 def test_d4_augmentation_maps_push_t_transitions_to_transitions():
