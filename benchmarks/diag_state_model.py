@@ -185,7 +185,7 @@ def main() -> None:
     from worldjepa.envs.pusht import PushTEnv
 
     step_fn = PushTEnv()._advance  # the env's own pure (state, action) -> state step
-    plan_errors: list[np.ndarray] = []  # the learned model's block error along each chosen plan, (H,)
+    plan_errors: list[np.ndarray] = []  # the learned model's block position / angle error along each chosen plan, (2, H)
     if args.model == "sim":
 
         def simulate(state: np.ndarray, acts: torch.Tensor) -> torch.Tensor:
@@ -203,11 +203,17 @@ def main() -> None:
         print(f"{args.data}: {len(train)} train episodes, {args.steps} steps in {time.time() - t0:.0f} s")
     s, a = windows(test, 2000 if args.model == "learned" else 1, H)
     pred = rollout(s[:, 0], a)
-    print("\n| model steps | block position error, learned model (units) | block stays (units) |\n|---|---|---|")
+    print("\n| model steps | block position error, learned model (units) | its angle error (degrees) "
+          "| block stays (units) |\n|---|---|---|---|")
+
+    def angle(f: torch.Tensor) -> torch.Tensor:
+        return torch.atan2(f[..., 5], f[..., 4])
+
     for h in range(H if args.model == "learned" else 0):
         err = (pred[:, h, 2:4] - s[:, h + 1, 2:4]).norm(dim=-1) * 256
+        ang = torch.remainder(angle(pred[:, h]) - angle(s[:, h + 1]) + np.pi, 2 * np.pi) - np.pi
         stay = (s[:, 0, 2:4] - s[:, h + 1, 2:4]).norm(dim=-1) * 256
-        print(f"| {h + 1} | {err.mean():.1f} | {stay.mean():.1f} |")
+        print(f"| {h + 1} | {err.mean():.1f} | {np.degrees(ang.abs().mean().item()):.1f} | {stay.mean():.1f} |")
     if args.episodes < 1:
         return
 
@@ -252,7 +258,9 @@ def main() -> None:
                     m = mean.reshape(1, H, 2 * k)
                     true = simulate_one(state, m[0].numpy())  # (H, 9)
                     pred = rollout(s0[:1], m)[0].numpy()  # (H, 9)
-                    plan_errors.append(np.linalg.norm(pred[:, 2:4] - true[:, 2:4], axis=-1) * 256)
+                    ang = np.arctan2(pred[:, 5], pred[:, 4]) - np.arctan2(true[:, 5], true[:, 4])
+                    plan_errors.append(np.stack([np.linalg.norm(pred[:, 2:4] - true[:, 2:4], axis=-1) * 256,
+                                                 np.degrees(np.abs(np.remainder(ang + np.pi, 2 * np.pi) - np.pi))]))
                 self.queue = list(mean[:args.replan_every].numpy())
                 self.mean = torch.cat([mean[args.replan_every:], torch.zeros(args.replan_every, 2)])
             action = self.queue.pop(0)
@@ -281,13 +289,14 @@ def main() -> None:
             report_plan_errors()
 
     def report_plan_errors() -> None:
-        e = np.stack(plan_errors).mean(0)  # (H,)
+        e = np.stack(plan_errors).mean(0)  # (2, H)
         steps = sorted({0, H // 5 - 1, (3 * H) // 5 - 1, H - 1} - {-1})
-        print(f"\nblock position error of the learned model along the {len(plan_errors)} plans CEM chose "
+        print(f"\nblock error of the learned model along the {len(plan_errors)} plans CEM chose "
               "(against the simulator; compare with the recorded-action table above):")
         print("| model steps | " + " | ".join(str(h + 1) for h in steps) + " |")
         print("|---|" + "---|" * len(steps))
-        print("| error (units) | " + " | ".join(f"{e[h]:.1f}" for h in steps) + " |")
+        print("| position error (units) | " + " | ".join(f"{e[0, h]:.1f}" for h in steps) + " |")
+        print("| angle error (degrees) | " + " | ".join(f"{e[1, h]:.1f}" for h in steps) + " |")
 
     evaluate("")
     if args.model == "learned":
