@@ -89,7 +89,7 @@ def main() -> None:
                     help="sim: plan on the true simulator instead of a learned model (no training): the "
                          "control that tells whether this script's planner and cost can reach the target at all")
     ap.add_argument("--aggregate", type=int, default=0, metavar="ROUNDS",
-                    help="rounds of data aggregation after the first evaluation: plan on --aggregate-pairs pairs "
+                    help="learned models: rounds of data aggregation after the first evaluation: plan on --aggregate-pairs pairs "
                          "of the val split, add those episodes to the training data, train --aggregate-steps "
                          "more, evaluate on the test pairs again")
     ap.add_argument("--aggregate-pairs", type=int, default=100)
