@@ -148,8 +148,8 @@ def main() -> None:
         rel = to_block((p - b)[:, None])[:, 0] / 100  # (N, 2)
         vel = to_block(f[:, None, 6:8])[:, 0]  # (N, 2), already / 200
         ab = to_block(a.view(a.shape[0], k, 2)).flatten(1)  # (N, 2k)
-        d = net(torch.cat([rel, vel, f[:, 8:9], ab], -1))  # (N, 8): all changes in the block frame
-        dw = to_world(d[:, :6].view(-1, 3, 2))  # (N, 3, 2): pusher move, block move, new block velocity
+        d = net(torch.cat([rel, vel, f[:, 8:9], ab], -1))  # (N, 9): changes in the block frame (the 9th unused)
+        dw = to_world(d[:, :6].view(-1, 3, 2))  # (N, 3, 2): pusher move, block move, block velocity change
         th = torch.atan2(sn, c) + d[:, 6:7] * 0.3
         return torch.cat([f[:, 0:2] + dw[:, 0] * 20 / 256, f[:, 2:4] + dw[:, 1] * 20 / 256, th.cos(), th.sin(),
                           f[:, 6:8] + dw[:, 2], f[:, 8:9] + d[:, 7:8]], -1)
