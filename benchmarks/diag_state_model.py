@@ -42,6 +42,11 @@ def features(s: np.ndarray) -> np.ndarray:
                            s[..., 5:7] / 200, s[..., 7:8] / 5], -1).astype(np.float32)
 
 
+def wrap(x):
+    """Angles (array or tensor) wrapped into [-pi, pi)."""
+    return (x + np.pi) % (2 * np.pi) - np.pi
+
+
 def d4(s: np.ndarray, a: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """A random symmetry of the square table applied to states ``(T, 8)`` and actions ``(T', 2)``.
 
@@ -180,40 +185,38 @@ def main() -> None:
             opt.step()
         net.eval().requires_grad_(False)
 
-    t0 = time.time()
-    fit(args.steps if args.model == "learned" else 0, train)
+    def block_errors(pred: torch.Tensor, true: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Block position (units) and angle (degrees) errors of features ``(..., 9)``."""
+        ang = wrap(torch.atan2(pred[..., 5], pred[..., 4]) - torch.atan2(true[..., 5], true[..., 4]))
+        return (pred[..., 2:4] - true[..., 2:4]).norm(dim=-1) * 256, ang.abs() * 180 / np.pi
+
     from worldjepa.envs.pusht import PushTEnv
 
     step_fn = PushTEnv()._advance  # the env's own pure (state, action) -> state step
-    plan_errors: list[np.ndarray] = []  # the learned model's block position / angle error along each chosen plan, (2, H)
-    if args.model == "sim":
 
-        def simulate(state: np.ndarray, acts: torch.Tensor) -> torch.Tensor:
-            """Every candidate ``(N, H, 2k)`` played in the true physics from ``state`` -> ``(N, H, 9)``."""
-            out = np.empty((acts.shape[0], acts.shape[1], 9), np.float32)
-            a = acts.numpy().astype(np.float64)
-            for n in range(a.shape[0]):
-                st = np.asarray(state, np.float64)
-                for h in range(a.shape[1]):
-                    for j in range(k):
-                        st = step_fn(st, a[n, h, 2 * j:2 * j + 2])
-                    out[n, h] = features(st)
-            return torch.as_tensor(out)
-    else:
+    def simulate(state: np.ndarray, acts: torch.Tensor) -> torch.Tensor:
+        """Candidates ``(N, H, 2k)`` played in the true physics from ``state`` -> features ``(N, H, 9)``."""
+        out = np.empty((*acts.shape[:2], 9), np.float32)
+        for n, seq in enumerate(acts.numpy().astype(np.float64)):
+            st = np.asarray(state, np.float64)
+            for h, macro in enumerate(seq):
+                for j in range(k):
+                    st = step_fn(st, macro[2 * j:2 * j + 2])
+                out[n, h] = features(st)
+        return torch.as_tensor(out)
+
+    if args.model == "learned":
+        t0 = time.time()
+        fit(args.steps, train)
         print(f"{args.data}: {len(train)} train episodes, {args.steps} steps in {time.time() - t0:.0f} s")
-    s, a = windows(test, 2000 if args.model == "learned" else 1, H)
-    pred = rollout(s[:, 0], a)
-    print("\n| model steps | block position error, learned model (units) | its angle error (degrees) "
-          "| block stays (units) |\n|---|---|---|---|")
-
-    def angle(f: torch.Tensor) -> torch.Tensor:
-        return torch.atan2(f[..., 5], f[..., 4])
-
-    for h in range(H if args.model == "learned" else 0):
-        err = (pred[:, h, 2:4] - s[:, h + 1, 2:4]).norm(dim=-1) * 256
-        ang = torch.remainder(angle(pred[:, h]) - angle(s[:, h + 1]) + np.pi, 2 * np.pi) - np.pi
-        stay = (s[:, 0, 2:4] - s[:, h + 1, 2:4]).norm(dim=-1) * 256
-        print(f"| {h + 1} | {err.mean():.1f} | {np.degrees(ang.abs().mean().item()):.1f} | {stay.mean():.1f} |")
+        s, a = windows(test, 2000, H)
+        pos, ang = block_errors(rollout(s[:, 0], a), s[:, 1:])  # (2000, H) each
+        stay = (s[:, :1, 2:4] - s[:, 1:, 2:4]).norm(dim=-1) * 256  # (2000, H)
+        print("\n| model steps | block position error, learned model (units) | its angle error (degrees) "
+              "| block stays (units) |\n|---|---|---|---|")
+        for h in range(H):
+            print(f"| {h + 1} | {pos[:, h].mean():.1f} | {ang[:, h].mean():.1f} | {stay[:, h].mean():.1f} |")
+    plan_errors: list[torch.Tensor] = []  # the learned model's block position / angle error along each chosen plan, (2, H)
     if args.episodes < 1:
         return
 
@@ -240,7 +243,7 @@ def main() -> None:
         def cost(self, pred: torch.Tensor) -> torch.Tensor:
             g = self.goal
             pos = ((pred[..., 2:4] - torch.tensor(g[2:4] / 256 - 1).float()) * 256).norm(dim=-1) / 20
-            ang = torch.remainder(torch.atan2(pred[..., 5], pred[..., 4]) - float(g[4]) + np.pi, 2 * np.pi) - np.pi
+            ang = wrap(torch.atan2(pred[..., 5], pred[..., 4]) - float(g[4]))
             return (pos + ang.abs() / (np.pi / 9)).sum(-1)  # (N,)
 
         def act(self, frame, state=None, **_):
@@ -256,11 +259,7 @@ def main() -> None:
                         mean, std = elite.mean(0), elite.std(0) + 0.05
                 if args.model == "learned":  # how wrong is the model about the plan it chose?
                     m = mean.reshape(1, H, 2 * k)
-                    true = simulate_one(state, m[0].numpy())  # (H, 9)
-                    pred = rollout(s0[:1], m)[0].numpy()  # (H, 9)
-                    ang = np.arctan2(pred[:, 5], pred[:, 4]) - np.arctan2(true[:, 5], true[:, 4])
-                    plan_errors.append(np.stack([np.linalg.norm(pred[:, 2:4] - true[:, 2:4], axis=-1) * 256,
-                                                 np.degrees(np.abs(np.remainder(ang + np.pi, 2 * np.pi) - np.pi))]))
+                    plan_errors.append(torch.stack(block_errors(rollout(s0[:1], m), simulate(state, m)))[:, 0])
                 self.queue = list(mean[:args.replan_every].numpy())
                 self.mean = torch.cat([mean[args.replan_every:], torch.zeros(args.replan_every, 2)])
             action = self.queue.pop(0)
@@ -270,14 +269,6 @@ def main() -> None:
     who = "learned state model" if args.model == "learned" else "the true simulator"
     cfg = EvalConfig(data=args.data, policy=f"{who} + CEM, true-state cost",
                      episodes=args.episodes, seed=args.seed)
-    def simulate_one(state: np.ndarray, acts: np.ndarray) -> np.ndarray:
-        """One action sequence ``(H, 2k)`` in the true physics from ``state`` -> features ``(H, 9)``."""
-        st, out = np.asarray(state, np.float64), []
-        for h in range(acts.shape[0]):
-            for j in range(k):
-                st = step_fn(st, acts[h, 2 * j:2 * j + 2].astype(np.float64))
-            out.append(features(st))
-        return np.stack(out)
 
     def evaluate(label: str) -> None:
         plan_errors.clear()
@@ -289,7 +280,7 @@ def main() -> None:
             report_plan_errors()
 
     def report_plan_errors() -> None:
-        e = np.stack(plan_errors).mean(0)  # (2, H)
+        e = torch.stack(plan_errors).mean(0)  # (2, H)
         steps = sorted({0, H // 5 - 1, (3 * H) // 5 - 1, H - 1} - {-1})
         print(f"\nblock error of the learned model along the {len(plan_errors)} plans CEM chose "
               "(against the simulator; compare with the recorded-action table above):")
