@@ -9,6 +9,17 @@ os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+# parametrize a test over devices with DEVICES; on a GPU machine `pytest -m cuda` runs the CUDA cases
+CUDA = [pytest.mark.cuda, pytest.mark.skipif(not _has_cuda(), reason="no CUDA device")]
+DEVICES = ["cpu", pytest.param("cuda", marks=CUDA)]
+
+
 def run_cli(*args: str, check: bool = False, timeout: float = 300) -> subprocess.CompletedProcess:
     """Run ``python -m worldjepa ARGS`` in a subprocess; returns the completed process."""
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}

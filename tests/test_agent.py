@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from worldjepa.agent import Agent
+from tests.conftest import DEVICES
+from worldjepa.agent import Agent, load_checkpoint
 from worldjepa.config import from_dict
 from worldjepa.data.collect import CollectConfig, collect
 from worldjepa.envs.adapter import make_env
@@ -56,6 +57,32 @@ def test_agent_acts_in_a_third_party_env(pendulum_run):
         assert not done
     assert agent.imagined is not None and agent.imagined.shape == (5, 16)  # horizon 5, latent 16
     assert len(agent.z_hist) == 3 and len(agent.a_hist) == 2  # history window of 3 boundaries
+    env.close()
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_agent_on_a_device_sees_and_imagines_what_the_cpu_does(pendulum_run, device):
+    env = make_env("Pendulum-v1", 32)
+    goal, _ = env.reset(seed=5)
+    obs, _ = env.reset(seed=1)
+    agent = Agent.load(pendulum_run, device=device, **PLAN)
+    agent.reset(goal)
+    for _ in range(3):  # plans on the device, acts on the host
+        a = agent.act(obs)
+        assert isinstance(a, np.ndarray) and a.shape == (1,) and -2.0 <= a[0] <= 2.0 and np.isfinite(a).all()
+        obs, _, _ = env.step(a)
+    assert agent.imagined.device.type == device
+    cpu, _ = load_checkpoint(pendulum_run)
+    dim = agent.k * agent.spec.dim  # macro-action size
+    g = torch.Generator().manual_seed(0)
+    acts = torch.rand(1, 8, 5, dim, generator=g) * 4 - 2  # (B, S, H, k*A)
+    with torch.no_grad():
+        z = cpu.encode(np.stack([obs, goal]))  # (2, D)
+        torch.testing.assert_close(agent.model.encode(np.stack([obs, goal])).cpu(), z, rtol=1e-4, atol=1e-4)
+        z_hist, a_hist = z[None], acts[:, 0, :1]  # two observed embeddings, one action between them
+        want = cpu.rollout(z_hist, a_hist, acts)  # (1, S, H, D)
+        got = agent.model.rollout(z_hist.to(device), a_hist.to(device), acts.to(device)).cpu()
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
     env.close()
 
 

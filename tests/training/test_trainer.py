@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.conftest import DEVICES
 from worldjepa.config import from_dict
 from worldjepa.data.collect import CollectConfig, collect
 from worldjepa.errors import CheckpointError, WorldJepaError
@@ -53,9 +54,10 @@ def test_learns_to_predict_better_than_copying_the_last_embedding(tworoom, tmp_p
     assert meta["model"]["action_dim"] == 2 and meta["action_space"]["dim"] == 2
 
 
-def test_resume_reproduces_the_uninterrupted_run(tworoom, tmp_path):
-    # the transformer has dropout: the torch RNG state must come back too
-    kw = dict(steps=12, save_every=100, val_every=100, warmup_steps=3,
+@pytest.mark.parametrize("device", DEVICES)
+def test_resume_reproduces_the_uninterrupted_run(tworoom, tmp_path, device):
+    # the transformer has dropout: the torch RNG state (the CUDA one on a GPU) must come back too
+    kw = dict(steps=12, save_every=100, val_every=100, warmup_steps=3, device=device,
               model={**SMALL["model"], "predictor": "transformer", "preset": "small"})
     full = Trainer(_cfg(tworoom, tmp_path / "full", **kw))
     full.fit()
@@ -69,6 +71,16 @@ def test_resume_reproduces_the_uninterrupted_run(tworoom, tmp_path):
     for step in range(7, 13):
         assert abs(resumed.losses[step] - full.losses[step]) <= 1e-6, (step, resumed.losses[step], full.losses[step])
     assert part.losses[6] == full.losses[6]
+
+
+def test_resume_keeps_the_run_length_and_says_so(tworoom, tmp_path, caplog):
+    # the cosine schedule depends on the run's length, so an exact resume cannot change it
+    Trainer(_cfg(tworoom, tmp_path / "run", steps=6, save_every=3, val_every=100)).fit(stop_at=3)
+    with caplog.at_level("WARNING"):
+        resumed = Trainer(_cfg(tworoom, tmp_path / "run", steps=20, save_every=3, val_every=100, resume=True))
+    assert "--steps 20 ignored" in caplog.text and "(--steps 6)" in caplog.text, caplog.text
+    assert resumed.fit()["step"] == 6
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["steps"] == 6
 
 
 def test_nan_stops_with_the_step_and_keeps_the_last_checkpoint(tworoom, tmp_path):

@@ -261,6 +261,14 @@ class Trainer:
         if f"rng/cuda/{self.rank}" in tensors and self.device.type == "cuda":
             torch.cuda.set_rng_state(tensors[f"rng/cuda/{self.rank}"], self.device)
         self.step, self.total, self.elapsed = int(meta["step"]), int(meta["total_steps"]), float(r["elapsed"])
+        was = meta.get("train", {})
+        asked = {k: getattr(self.cfg, k) for k in ("steps", "minutes") if k in was and was[k] != getattr(self.cfg, k)}
+        if asked:  # an exact resume keeps the run's length: its learning-rate schedule depends on it
+            logger.warning("resume: %s ignored; the run keeps its length (%s), which fixes its learning-rate "
+                           "schedule: it ends at step %d", ", ".join(f"--{k} {v}" for k, v in asked.items()),
+                           ", ".join(f"--{k} {was[k]}" for k in asked), self.total)
+            self.cfg = replace(self.cfg, **{k: was[k] for k in asked})
+            self.meta["train"] = to_dict(self.cfg)
         self.calibrated, self.last_val, self.saved_step = bool(r["calibrated"]), meta.get("val", {}), self.step
         path = self.run_dir / "metrics.jsonl"
         if path.is_file() and self.is_main:  # drop lines logged after the checkpoint
