@@ -178,3 +178,20 @@ def test_module_half_does_not_round_the_quadrature():
     z = torch.randn(4096, 8, generator=torch.Generator().manual_seed(0))
     ref = SIGReg(num_slices=32).eval()(z)
     torch.testing.assert_close(SIGReg(num_slices=32).half().eval()(z), ref)
+
+
+def test_leaves_no_threads_behind(monkeypatch):
+    # threads that outlive a call after running torch kernels make OpenMP stop spin-waiting in
+    # every later multi-threaded torch call of the process (2x slower planning on two threads)
+    import threading
+
+    monkeypatch.setattr(sigreg_mod, "_CHUNK_ELEMS", 64)  # many chunks
+    before = threading.active_count()
+    n = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        x = torch.randn(300, 16, requires_grad=True)
+        SIGReg(num_slices=32)(x).backward()
+    finally:
+        torch.set_num_threads(n)
+    assert threading.active_count() == before

@@ -17,15 +17,14 @@ with an autograd-aware sum, so value and gradients equal one process on the glob
 
 Speed: the knots are equally spaced (``t_p = p * dt``), so ``exp(i t_p x) = exp(i dt x)^p``.
 We evaluate one complex exponential per sample and slice and reach the other knots by
-complex multiplication, in row chunks that stay in cache (split across CPU threads); the
+complex multiplication, in row chunks that stay in cache (each kernel on torch's intra-op
+threads; a pool of Python threads over the chunks was slower, and while its threads lived,
+every later multi-threaded torch call in the process ran up to 2x slower); the
 backward pass recomputes them and sums the knots with Horner's rule, so memory stays
 O(N * K) instead of O(N * K * P).
 """
 
 from __future__ import annotations
-
-import os
-from concurrent.futures import ThreadPoolExecutor
 
 import torch
 import torch.distributed as dist
@@ -35,17 +34,7 @@ from worldjepa.errors import WorldJepaError
 
 __all__ = ["SIGReg", "SIGRegError", "epps_pulley", "quadrature"]
 
-_CHUNK_ELEMS = 1 << 17  # complex values per CPU chunk (1 MiB in complex64): measured fastest here, 2^14-2^18
-_pool: ThreadPoolExecutor | None = None
-
-
-def _forget_pool() -> None:
-    global _pool
-    _pool = None  # a forked child has the pool object but not its threads
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_pool)
+_CHUNK_ELEMS = 1 << 19  # complex values per CPU chunk (4 MiB in complex64; see BENCHMARKS.md, "SIGReg")
 
 
 def _chunks(x: Tensor) -> list[tuple[int, int]]:
@@ -53,32 +42,6 @@ def _chunks(x: Tensor) -> list[tuple[int, int]]:
     n, k = x.shape
     rows = max(1, _CHUNK_ELEMS // max(k, 1)) if x.device.type == "cpu" else n
     return [(i, min(i + rows, n)) for i in range(0, n, rows)]
-
-
-def _map_chunks(fn, chunks: list[tuple[int, int]], device: torch.device) -> None:
-    """Run ``fn(c, start, stop)`` for every chunk.
-
-    On the CPU the chunks are split across ``torch.get_num_threads()`` Python threads (torch
-    releases the GIL inside kernels). Chunks are below torch's intra-op grain size, so each
-    kernel runs on one thread: no barrier per kernel, which on a busy machine costs more
-    than the kernels themselves. Each chunk writes its own output slot: deterministic.
-    """
-    global _pool
-    workers = min(torch.get_num_threads(), len(chunks)) if device.type == "cpu" else 1
-    if workers <= 1:
-        for c, (i, j) in enumerate(chunks):
-            fn(c, i, j)
-        return
-    if _pool is None or _pool._max_workers < workers:
-        _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sigreg")
-
-    def work(w: int) -> None:
-        with torch.no_grad():  # grad mode is per thread; these are autograd-free kernels
-            for c in range(w, len(chunks), workers):
-                fn(c, *chunks[c])
-
-    for f in [_pool.submit(work, w) for w in range(workers)]:
-        f.result()
 
 
 class SIGRegError(WorldJepaError, FloatingPointError):
@@ -127,7 +90,8 @@ class _ECF(torch.autograd.Function):
                 e.mul_(e1)  # (n, K) exp(i p dt x)
                 torch.sum(e, 0, out=sums[c, p])
 
-        _map_chunks(chunk_sums, chunks, x.device)
+        for c, (i, j) in enumerate(chunks):
+            chunk_sums(c, i, j)
         ecf = sums.sum(0).T / n  # (K, P)
         ecf[:, 0] = 1.0  # t = 0: exp(0) = 1 exactly
         ctx.save_for_backward(x)
@@ -153,7 +117,8 @@ class _ECF(torch.autograd.Function):
                 torch.addcmul(h[p], acc, e1, out=acc)  # (n, K) h_p + acc * e1, in place
             out[i:j] = acc.mul_(e1).real  # h_0 = 0 since t_0 = 0
 
-        _map_chunks(chunk_grad, _chunks(x), x.device)
+        for c, (i, j) in enumerate(_chunks(x)):
+            chunk_grad(c, i, j)
         return out, None, None
 
 
