@@ -17,7 +17,7 @@ with an autograd-aware sum, so value and gradients equal one process on the glob
 
 Speed: the knots are equally spaced (``t_p = p * dt``), so ``exp(i t_p x) = exp(i dt x)^p``.
 We evaluate one complex exponential per sample and slice and reach the other knots by
-complex multiplication, in row chunks that stay in cache (each kernel on torch's intra-op
+complex multiplication, in row chunks of bounded size (each kernel on torch's intra-op
 threads; a pool of Python threads over the chunks was slower, and while its threads lived,
 every later multi-threaded torch call in the process ran up to 2x slower); the
 backward pass recomputes them and sums the knots with Horner's rule, so memory stays
@@ -38,7 +38,7 @@ _CHUNK_ELEMS = 1 << 19  # complex values per CPU chunk (4 MiB in complex64; see 
 
 
 def _chunks(x: Tensor) -> list[tuple[int, int]]:
-    """Row ranges: cache-sized on the CPU, one range elsewhere (GPU kernels are async)."""
+    """Row ranges of at most ``_CHUNK_ELEMS`` values on the CPU, one range elsewhere (GPU kernels are async)."""
     n, k = x.shape
     rows = max(1, _CHUNK_ELEMS // max(k, 1)) if x.device.type == "cpu" else n
     return [(i, min(i + rows, n)) for i in range(0, n, rows)]
