@@ -8,7 +8,8 @@ embeddings, macro-actions of frame-skip 5 x 2 = 10 values, latent MSE summed alo
    MLP then also runs over the 3-token window at every imagined step;
 2. the **LeWM-size transformer** (preset ``lewm``: 6 AdaLN blocks, width 192, history 3, on a
    192-d latent), ours (history keys/values cached once per replan, one token per imagined
-   step) vs stable-worldmodel's ``CEMSolver`` on the same predictor weights, whose rollout
+   step, linears on oneDNN's packed kernels where the build has them) vs stable-worldmodel's
+   ``CEMSolver`` on the same predictor weights, whose rollout
    re-runs the predictor over the whole history window at every imagined step (as
    stable-worldmodel's JEPA rollout does; our ``forward`` is used for it: same weights, and
    the same answer up to the window truncating the stacked layers' receptive field).
@@ -116,11 +117,19 @@ def peer(model: torch.nn.Module, iters: int = ITERS):
 
 
 def flops(cost_fn, iters: int = ITERS) -> int:
+    """FLOPs of one cost evaluation x ``iters``, counted on the modules' path: the counter does
+    not see oneDNN's packed kernels, which compute the same products."""
     from torch.utils.flop_counter import FlopCounterMode
 
+    from worldjepa.nn.adaln import set_packed_kernels
+
     acts = torch.zeros(1, S, H, K * A)
-    with FlopCounterMode(display=False) as fc:
-        cost_fn(acts)
+    set_packed_kernels(False)
+    try:
+        with FlopCounterMode(display=False) as fc:
+            cost_fn(acts)
+    finally:
+        set_packed_kernels(None)
     return fc.get_total_flops() * iters
 
 

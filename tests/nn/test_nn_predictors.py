@@ -64,6 +64,31 @@ def test_kv_cache_beyond_window(history: int, depth: int) -> None:
     torch.testing.assert_close(fast, slow, rtol=0, atol=1e-5)
 
 
+def test_float32_rollout_on_packed_kernels_matches_the_modules() -> None:
+    # float32 CPU inference runs the blocks' linears on oneDNN's packed kernels where the build
+    # has them (faster at planning sizes); forward() keeps the modules: same products
+    from worldjepa.nn import adaln
+
+    m = make_predictor("transformer").float()
+    z, a = (t.float() for t in _inputs(2, 4))
+    g = torch.Generator().manual_seed(7)
+    actions = torch.randn(2, 5, 6, A, generator=g)
+    with torch.no_grad():
+        fast = m.rollout(z, a[:, :3], actions)
+        slow = naive_rollout(m, z, a[:, :3], actions)
+        torch.testing.assert_close(fast, slow, rtol=1e-4, atol=1e-5)
+        if adaln.onednn_linear_ok():
+            assert all(blk._packed is not None for blk in m.blocks)  # the packed path ran
+            blk = m.blocks[0]
+            blk.qkv.weight.mul_(0.5)  # an in-place change moves the version: repacked
+            torch.testing.assert_close(m.rollout(z, a[:, :3], actions), naive_rollout(m, z, a[:, :3], actions),
+                                       rtol=1e-4, atol=1e-5)
+    with torch.enable_grad():
+        m.blocks[0].drop_packed()
+        m.rollout(z, a[:, :3], actions)
+        assert m.blocks[0]._packed is None  # with autograd: the modules, never the packed copies
+
+
 def test_attention_window_is_history() -> None:
     # one layer: output t sees z[t - history + 1 .. t] and nothing older
     m = make_predictor("transformer", history=3, depth=1)

@@ -14,6 +14,33 @@ import torch.nn.functional as F
 from torch import nn
 
 
+_ONEDNN: bool | None = None  # whether oneDNN's packed linear works here (probed on first use)
+
+
+def onednn_linear_ok() -> bool:
+    """True when ``torch.ops.mkldnn._linear_pointwise`` with packed weights is available and
+    agrees with ``F.linear`` (probed once; any failure turns the fast path off)."""
+    global _ONEDNN
+    if _ONEDNN is None:
+        try:
+            ops = torch.ops.mkldnn
+            g = torch.Generator().manual_seed(0)
+            x, w, b = (torch.randn(*shape, generator=g) for shape in ((5, 8), (6, 8), (6,)))
+            y = ops._linear_pointwise(x, ops._reorder_linear_weight(w, None), b, "gelu", [], "none")
+            _ONEDNN = bool(torch.backends.mkldnn.is_available()) and torch.allclose(
+                y, F.gelu(F.linear(x, w, b)), atol=1e-5)
+        except Exception:  # noqa: BLE001 - a build without the op, or one where it fails: the module path
+            _ONEDNN = False
+    return _ONEDNN
+
+
+def set_packed_kernels(enabled: bool | None) -> None:
+    """Turn the packed-kernel path of float32 CPU inference off (``False``), or back to
+    "where the build has it" (``None``). ``True`` is the same as ``None``: the probe decides."""
+    global _ONEDNN
+    _ONEDNN = False if enabled is False else None
+
+
 def rope_tables(
     positions: torch.Tensor, head_dim: int, dtype: torch.dtype, base: float = 10000.0
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -51,13 +78,52 @@ class AdaLNBlock(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(width, mlp_dim), nn.GELU(), nn.Linear(mlp_dim, width))
         self.drop = nn.Dropout(dropout)
         self.modulation = nn.Linear(width, 6 * width)  # zero-initialised by the predictor
+        self._packed: tuple | None = None  # (key, oneDNN-packed weights) for CPU inference
 
-    def modulations(self, c: torch.Tensor) -> torch.Tensor:
+    def packed_weights(self, like: torch.Tensor) -> list[torch.Tensor] | None:
+        """oneDNN-packed copies of the block's linear weights for inference on ``like``'s
+        device and dtype, or None where that path does not apply (autograd, dropout, not a
+        float32 CPU tensor, no oneDNN). Repacked when a weight is replaced or changed in place
+        (its version counter moves: optimiser steps, ``load_state_dict``, ``.to()``); a write
+        through ``weight.data`` bypasses that counter, so call ``drop_packed()`` after one."""
+        if (torch.is_grad_enabled() or (self.training and self.drop.p > 0) or like.device.type != "cpu"
+                or like.dtype != torch.float32 or not onednn_linear_ok()):
+            return None
+        mods = self._linears()
+        # inference tensors (a model built under inference_mode) have no version counter
+        key = tuple((m.weight.data_ptr(), -1 if m.weight.is_inference() else m.weight._version, m.weight.dtype)
+                    for m in mods)
+        packed = self._packed
+        if packed is None or packed[0] != key:
+            packed = (key, [torch.ops.mkldnn._reorder_linear_weight(m.weight.detach(), None) for m in mods])
+            self._packed = packed
+        return packed[1]
+
+    def drop_packed(self) -> None:
+        """Forget the packed weights (after writing to a weight through ``.data``)."""
+        self._packed = None
+
+    def _linears(self) -> tuple[nn.Linear, ...]:
+        return self.qkv, self.proj, self.mlp[0], self.mlp[2], self.modulation
+
+    def _linear(self, i: int, x: torch.Tensor, packed: list[torch.Tensor] | None, gelu: bool = False) -> torch.Tensor:
+        """Linear ``i`` of (qkv, proj, mlp[0], mlp[2], modulation) on ``x`` ``(..., in)``, GELU
+        fused if asked: oneDNN's packed kernel when ``packed`` is given (the same product, about
+        15% faster on this CPU at planning sizes), else the module."""
+        m = self._linears()[i]
+        if packed is None:
+            y = m(x)
+            return F.gelu(y) if gelu else y
+        return torch.ops.mkldnn._linear_pointwise(x, packed[i], m.bias, "gelu" if gelu else "none", [],
+                                                  "none" if gelu else "")
+
+    def modulations(self, c: torch.Tensor, packed: list[torch.Tensor] | None = None) -> torch.Tensor:
         """Action embedding ``(..., W)`` -> stacked (shift, scale, gate) x 2 ``(..., 6W)``."""
-        return self.modulation(F.silu(c))  # (..., 6W)
+        return self._linear(4, F.silu(c), packed)  # (..., 6W)
 
     def _attn_in(
-        self, x: torch.Tensor, mod: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor
+        self, x: torch.Tensor, mod: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+        packed: list[torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Modulated pre-norm, fused projection and RoPE: ``(..., W)`` -> q, k, v ``(..., h, hd)``.
 
@@ -65,20 +131,21 @@ class AdaLNBlock(nn.Module):
         """
         w = x.shape[-1]
         h = self.norm1(x) * (1 + mod[..., w : 2 * w]) + mod[..., :w]  # (..., W)
-        qkv = self.qkv(h).unflatten(-1, (3, self.heads, self.head_dim))  # (..., 3, h, hd)
+        qkv = self._linear(0, h, packed).unflatten(-1, (3, self.heads, self.head_dim))  # (..., 3, h, hd)
         q, k = apply_rope(qkv[..., :2, :, :], cos, sin).unbind(-3)  # (..., h, hd) each
         return q, k, qkv[..., 2, :, :]
 
     def _attn_out_and_mlp(
-        self, x: torch.Tensor, att: torch.Tensor, mod: torch.Tensor
+        self, x: torch.Tensor, att: torch.Tensor, mod: torch.Tensor, packed: list[torch.Tensor] | None = None
     ) -> torch.Tensor:
         """Gated residuals: attention output ``(..., h*hd)`` then the modulated MLP."""
         w = x.shape[-1]
         gate1, shift2 = mod[..., 2 * w : 3 * w], mod[..., 3 * w : 4 * w]
         scale2, gate2 = mod[..., 4 * w : 5 * w], mod[..., 5 * w : 6 * w]
-        x = x + gate1 * self.drop(self.proj(att))  # (..., W)
+        x = x + gate1 * self.drop(self._linear(1, att, packed))  # (..., W)
         h = self.norm2(x) * (1 + scale2) + shift2  # (..., W)
-        return x + gate2 * self.drop(self.mlp(h))  # (..., W)
+        y = self.mlp(h) if packed is None else self._linear(3, self._linear(2, h, packed, gelu=True), packed)
+        return x + gate2 * self.drop(y)  # (..., W)
 
     def forward(
         self,
@@ -113,7 +180,8 @@ class AdaLNBlock(nn.Module):
         """
         b, s, _ = x.shape
         nh, hd = self.heads, self.head_dim
-        q, k, v = self._attn_in(x, mod, cos, sin)  # (B, S, h, hd) each
+        packed = self.packed_weights(x)  # oneDNN's packed kernels for float32 CPU inference
+        q, k, v = self._attn_in(x, mod, cos, sin, packed)  # (B, S, h, hd) each
         kp, vp, kg, vg = cache.push(k, v)  # (B, h, P, hd) x2, (B, G, S, h*hd) x2
         g, npre = kg.shape[1], kp.shape[2]
         # imagined part, step-major: each of the G cached steps is one contiguous (S, h*hd) slab
@@ -128,7 +196,7 @@ class AdaLNBlock(nn.Module):
             att.addcmul_(pg[:, j], vv[:, j])
         if npre > 0:
             att.add_(torch.einsum("bpsh,bhpd->bshd", p[:, :npre], vp))  # (B, S, h, hd)
-        return self._attn_out_and_mlp(x, att.flatten(-2), mod)  # (B, S, W)
+        return self._attn_out_and_mlp(x, att.flatten(-2), mod, packed)  # (B, S, W)
 
 
 class LayerCache:
