@@ -58,6 +58,16 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
     return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)  # (..., hd)
 
 
+def rope_into(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """:func:`apply_rope` written into ``out`` (same shape as ``x``; any strides): no
+    temporaries and no concatenation. Not for autograd (it writes in place)."""
+    half = x.shape[-1] // 2
+    x1, x2 = x[..., :half], x[..., half:]
+    torch.mul(x1, cos, out=out[..., :half]).addcmul_(x2, sin, value=-1)
+    torch.mul(x1, sin, out=out[..., half:]).addcmul_(x2, cos)
+    return out
+
+
 def band_mask(t: int, history: int, device: torch.device) -> torch.Tensor:
     """Boolean ``(T, T)`` mask, True where query ``i`` may attend key ``j``: i-history < j <= i."""
     i = torch.arange(t, device=device)[:, None]  # (T, 1)
@@ -129,11 +139,15 @@ class AdaLNBlock(nn.Module):
 
         ``cos``/``sin`` must broadcast against ``(..., 2, h, hd / 2)``.
         """
-        w = x.shape[-1]
-        h = self.norm1(x) * (1 + mod[..., w : 2 * w]) + mod[..., :w]  # (..., W)
-        qkv = self._linear(0, h, packed).unflatten(-1, (3, self.heads, self.head_dim))  # (..., 3, h, hd)
+        qkv = self._qkv(x, mod, packed)  # (..., 3, h, hd)
         q, k = apply_rope(qkv[..., :2, :, :], cos, sin).unbind(-3)  # (..., h, hd) each
         return q, k, qkv[..., 2, :, :]
+
+    def _qkv(self, x: torch.Tensor, mod: torch.Tensor, packed: list[torch.Tensor] | None) -> torch.Tensor:
+        """Modulated pre-norm and the fused projection: ``(..., W)`` -> ``(..., 3, h, hd)``."""
+        w = x.shape[-1]
+        h = self.norm1(x) * (1 + mod[..., w : 2 * w]) + mod[..., :w]  # (..., W)
+        return self._linear(0, h, packed).unflatten(-1, (3, self.heads, self.head_dim))
 
     def _attn_out_and_mlp(
         self, x: torch.Tensor, att: torch.Tensor, mod: torch.Tensor, packed: list[torch.Tensor] | None = None
@@ -181,8 +195,16 @@ class AdaLNBlock(nn.Module):
         b, s, _ = x.shape
         nh, hd = self.heads, self.head_dim
         packed = self.packed_weights(x)  # oneDNN's packed kernels for float32 CPU inference
-        q, k, v = self._attn_in(x, mod, cos, sin, packed)  # (B, S, h, hd) each
-        kp, vp, kg, vg = cache.push(k, v)  # (B, h, P, hd) x2, (B, G, S, h*hd) x2
+        if cache.grad:
+            q, k, v = self._attn_in(x, mod, cos, sin, packed)  # (B, S, h, hd) each
+            cache.append(k, v)
+        else:  # RoPE writes the key straight into the cache's slot
+            qkv = self._qkv(x, mod, packed)  # (B, S, 3, h, hd)
+            k_slot, v_slot = cache.reserve()  # (B, S, h, hd) views of the cache's next slot
+            q = rope_into(qkv[:, :, 0], cos, sin, torch.empty_like(k_slot))  # (B, S, h, hd)
+            rope_into(qkv[:, :, 1], cos, sin, k_slot)
+            v_slot.copy_(qkv[:, :, 2])
+        kp, vp, kg, vg = cache.window()  # (B, h, P, hd) x2, (B, G, S, h*hd) x2
         g, npre = kg.shape[1], kp.shape[2]
         # imagined part, step-major: each of the G cached steps is one contiguous (S, h*hd) slab
         sg = (q.unsqueeze(1) * kg.view(b, g, s, nh, hd)).sum(-1)  # (B, G, S, h); q read in place, no copy
@@ -205,10 +227,11 @@ class LayerCache:
     The history part ``(B, h, P, hd)`` holds the last ``history - 1`` history tokens, once
     per batch row. Without autograd the imagined part is a buffer preallocated as
     ``(B, H, S, h * hd)`` (step-major, heads flattened: each step's keys are one contiguous
-    slab, written in place, and a window of steps is one contiguous block for the broadcast
-    products in :meth:`AdaLNBlock.step`); with autograd (gradient-based planners
-    differentiate through ``rollout``) in-place writes would invalidate saved tensors, so the
-    entries are kept in a list and the window is stacked from its last ``history`` entries.
+    slab, which :meth:`reserve` hands out for RoPE to write into, and a window of steps is one
+    contiguous block for the broadcast products in :meth:`AdaLNBlock.step`); with autograd
+    (gradient-based planners differentiate through ``rollout``) in-place writes would
+    invalidate saved tensors, so :meth:`append` keeps the entries in a list and the window is
+    stacked from its last ``history`` entries.
     """
 
     def __init__(self, kp: torch.Tensor, vp: torch.Tensor, s: int, horizon: int, history: int):
@@ -221,19 +244,26 @@ class LayerCache:
             self.kg = kp.new_empty(b, horizon, s, h * hd)  # (B, H, S, h*hd)
             self.vg = vp.new_empty(b, horizon, s, h * hd)  # (B, H, S, h*hd)
 
-    def push(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Append ``(B, S, h, hd)`` k/v; return the window (history part, imagined part)."""
+    def reserve(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Without autograd: the next token's key and value slots, ``(B, S, h, hd)`` views."""
         self.n += 1
+        b, _, s, _ = self.kg.shape
+        shape = (b, s, self.kp.shape[1], self.kp.shape[3])
+        return self.kg[:, self.n - 1].view(shape), self.vg[:, self.n - 1].view(shape)
+
+    def append(self, k: torch.Tensor, v: torch.Tensor) -> None:
+        """With autograd: add the next token's ``(B, S, h, hd)`` key and value."""
+        self.n += 1
+        drop = max(0, len(self.ks) - (self.history - 1))  # keep history - 1 old ones
+        self.ks = self.ks[drop:] + [k.flatten(-2)]  # (B, S, h*hd) each
+        self.vs = self.vs[drop:] + [v.flatten(-2)]
+
+    def window(self) -> tuple[torch.Tensor, ...]:
+        """The attention window after the newest token: (history part, imagined part)."""
         g = min(self.n, self.history)  # imagined tokens in the window (incl. the new one)
         if self.grad:
-            drop = max(0, len(self.ks) - (self.history - 1))  # keep history - 1 old ones
-            self.ks = self.ks[drop:] + [k.flatten(-2)]  # g x (B, S, h*hd)
-            self.vs = self.vs[drop:] + [v.flatten(-2)]  # g x (B, S, h*hd)
             kg, vg = torch.stack(self.ks, dim=1), torch.stack(self.vs, dim=1)  # (B, g, S, h*hd)
         else:
-            # one strided copy each, straight from the roped / projected tensors into the slab
-            self.kg[:, self.n - 1].unflatten(-1, k.shape[-2:]).copy_(k)
-            self.vg[:, self.n - 1].unflatten(-1, v.shape[-2:]).copy_(v)
             kg = self.kg[:, self.n - g : self.n]  # (B, g, S, h*hd)
             vg = self.vg[:, self.n - g : self.n]  # (B, g, S, h*hd)
         p = min(self.kp.shape[2], self.history - g)  # history tokens still in the window
