@@ -69,7 +69,10 @@ def test_float32_rollout_on_packed_kernels_matches_the_modules() -> None:
     # has them (faster at planning sizes); forward() keeps the modules: same products
     from worldjepa.nn import adaln
 
-    m = make_predictor("transformer").float()
+    m = make_predictor("transformer", width=64, heads=2, mlp_dim=adaln.PACKED_MIN_WEIGHTS // 64).float()
+    with torch.no_grad():
+        assert make_predictor("transformer").float().blocks[0].packed_weights(torch.zeros(1)) is None  # small
+        assert m.blocks[0].packed_weights(torch.zeros(1)) is not None or not adaln.onednn_linear_ok()
     z, a = (t.float() for t in _inputs(2, 4))
     g = torch.Generator().manual_seed(7)
     actions = torch.randn(2, 5, 6, A, generator=g)
