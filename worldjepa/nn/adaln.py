@@ -115,6 +115,13 @@ class AdaLNBlock(nn.Module):
             self._packed = packed
         return packed[1]
 
+    def __getstate__(self) -> dict:
+        """Copies and pickles leave the packed weights behind (opaque oneDNN tensors cannot be
+        copied or saved; the next rollout packs again)."""
+        state = dict(super().__getstate__())
+        state["_packed"] = None
+        return state
+
     def drop_packed(self) -> None:
         """Forget the packed weights (after writing to a weight through ``.data``)."""
         self._packed = None
