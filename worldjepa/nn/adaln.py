@@ -137,8 +137,9 @@ class AdaLNBlock(nn.Module):
         if packed is None:
             y = m(x)
             return F.gelu(y) if gelu else y
-        return torch.ops.mkldnn._linear_pointwise(x, packed[i], m.bias, "gelu" if gelu else "none", [],
-                                                  "none" if gelu else "")
+        y = torch.ops.mkldnn._linear_pointwise(x.reshape(-1, x.shape[-1]), packed[i], m.bias,
+                                               "gelu" if gelu else "none", [], "none" if gelu else "")
+        return y.view(*x.shape[:-1], y.shape[-1])  # 2-D in and out, as the probe checked
 
     def modulations(self, c: torch.Tensor, packed: list[torch.Tensor] | None = None) -> torch.Tensor:
         """Action embedding ``(..., W)`` -> stacked (shift, scale, gate) x 2 ``(..., 6W)``."""
