@@ -2,7 +2,9 @@
 block and the per-layer key/value cache used by ``rollout``.
 
 RoPE makes attention scores depend only on relative offsets, so the keys and values cached
-for a token stay valid as the attention window slides.
+for a token stay valid as the attention window slides. For float32 inference on the CPU, large
+blocks run their linear layers on oneDNN's packed kernels (:meth:`AdaLNBlock.packed_weights`):
+the same products, 10-20% faster at planning sizes on the CPU we measure on.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
-
 
 _ONEDNN: bool | None = None  # whether oneDNN's packed linear works here (probed on first use)
 # blocks whose MLP has fewer weights than this keep nn.Linear: on this CPU the packed kernels
@@ -97,9 +98,10 @@ class AdaLNBlock(nn.Module):
     def packed_weights(self, like: torch.Tensor) -> list[torch.Tensor] | None:
         """oneDNN-packed copies of the block's linear weights for inference on ``like``'s
         device and dtype, or None where that path does not apply (autograd, dropout, not a
-        float32 CPU tensor, a small block, no oneDNN). Repacked when a weight is replaced or changed in place
-        (its version counter moves: optimiser steps, ``load_state_dict``, ``.to()``); a write
-        through ``weight.data`` bypasses that counter, so call ``drop_packed()`` after one."""
+        float32 CPU tensor, a small block, no oneDNN). Repacked when a weight is replaced or
+        changed in place (optimiser steps, ``load_state_dict``, ``.to()`` move its data pointer
+        or version counter); a write through ``weight.data`` bypasses the counter, so call
+        ``drop_packed()`` after one."""
         fc1 = self.mlp[0]
         if (torch.is_grad_enabled() or (self.training and self.drop.p > 0) or like.device.type != "cpu"
                 or like.dtype != torch.float32 or fc1.in_features * fc1.out_features < PACKED_MIN_WEIGHTS
