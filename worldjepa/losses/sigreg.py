@@ -81,7 +81,7 @@ class _ECF(torch.autograd.Function):
         sums = torch.zeros(len(chunks), num_points, k, dtype=cdtype,
                            device=x.device)  # (chunks, P, K) per-chunk sums; knot 0 set below
 
-        def chunk_sums(c: int, i: int, j: int) -> None:
+        for c, (i, j) in enumerate(chunks):
             xc = x[i:j]  # (n, K)
             e1 = torch.polar(torch.ones_like(xc), xc * dt)  # (n, K) exp(i dt x)
             e = e1.clone()  # (n, K)
@@ -89,9 +89,6 @@ class _ECF(torch.autograd.Function):
             for p in range(2, num_points):
                 e.mul_(e1)  # (n, K) exp(i p dt x)
                 torch.sum(e, 0, out=sums[c, p])
-
-        for c, (i, j) in enumerate(chunks):
-            chunk_sums(c, i, j)
         ecf = sums.sum(0).T / n  # (K, P)
         ecf[:, 0] = 1.0  # t = 0: exp(0) = 1 exactly
         ctx.save_for_backward(x)
@@ -109,16 +106,13 @@ class _ECF(torch.autograd.Function):
         h = (torch.complex(grad[1], grad[0]) * (t / n)).T.contiguous()  # (P, K)
         out = torch.empty_like(x)  # (N, K)
 
-        def chunk_grad(c: int, i: int, j: int) -> None:
+        for i, j in _chunks(x):
             xc = x[i:j]  # (n, K)
             e1 = torch.polar(torch.ones_like(xc), xc * dt)  # (n, K)
             acc = h[-1].expand_as(e1).clone()  # (n, K) Horner: h_{P-1}
             for p in range(num_points - 2, 0, -1):
                 torch.addcmul(h[p], acc, e1, out=acc)  # (n, K) h_p + acc * e1, in place
             out[i:j] = acc.mul_(e1).real  # h_0 = 0 since t_0 = 0
-
-        for c, (i, j) in enumerate(_chunks(x)):
-            chunk_grad(c, i, j)
         return out, None, None
 
 
