@@ -15,9 +15,16 @@ def _has_cuda() -> bool:
     return torch.cuda.is_available()
 
 
-# parametrize a test over devices with DEVICES; on a GPU machine `pytest -m cuda` runs the CUDA cases
+# on a GPU machine `pytest -m cuda` runs the CUDA cases: parametrize a test over DEVICES, or
+# decorate a CUDA-only test with @cuda_only
 CUDA = [pytest.mark.cuda, pytest.mark.skipif(not _has_cuda(), reason="no CUDA device")]
 DEVICES = ["cpu", pytest.param("cuda", marks=CUDA)]
+
+
+def cuda_only(test):
+    for mark in CUDA:
+        test = mark(test)
+    return test
 
 
 def run_cli(*args: str, check: bool = False, timeout: float = 300) -> subprocess.CompletedProcess:

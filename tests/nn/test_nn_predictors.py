@@ -3,6 +3,8 @@ shared history, and clear shape errors."""
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from nn_testutils import A, D, make_predictor, naive_rollout
@@ -82,8 +84,6 @@ def test_float32_rollout_on_packed_kernels_matches_the_modules() -> None:
         torch.testing.assert_close(fast, slow, rtol=1e-4, atol=1e-5)
         if adaln.onednn_linear_ok():
             assert all(blk._packed is not None for blk in m.blocks)  # the packed path ran
-            import copy
-
             torch.testing.assert_close(copy.deepcopy(m).rollout(z, a[:, :3], actions), fast)  # opaque packs left behind
             blk = m.blocks[0]
             blk.qkv.weight.mul_(0.5)  # an in-place change moves the version: repacked

@@ -201,16 +201,17 @@ class AdaLNBlock(nn.Module):
         cos: torch.Tensor,
         sin: torch.Tensor,
         cache: "LayerCache",
+        packed: list[torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """One new token per sample: x ``(B, S, W)``, mod ``(B, S, 6W)``, cos/sin ``(hd/2,)``.
 
         Writes the token's key/value into ``cache`` and attends to the last ``history``
         tokens: the shared history part ``(B, h, P, hd)`` (never expanded over S) and the
-        per-sample imagined part ``(B, G, S, h * hd)``.
+        per-sample imagined part ``(B, G, S, h * hd)``. ``packed``: this block's
+        :meth:`packed_weights`, looked up once per rollout by the caller.
         """
         b, s, _ = x.shape
         nh, hd = self.heads, self.head_dim
-        packed = self.packed_weights(x)  # oneDNN's packed kernels for float32 CPU inference
         if cache.grad:
             q, k, v = self._attn_in(x, mod, cos, sin, packed)  # (B, S, h, hd) each
             cache.append(k, v)

@@ -124,14 +124,15 @@ class TransformerPredictor(nn.Module):
             kv_hist = [(empty, empty) for _ in self.blocks]
         caches = [LayerCache(k, v, s, horizon, self.history) for k, v in kv_hist]
         c = self.action_encoder(actions)  # (B, S, H, W)
-        mods = [blk.modulations(c, blk.packed_weights(c)) for blk in self.blocks]  # L x (B, S, H, 6W), all steps at once
+        packs = [blk.packed_weights(c) for blk in self.blocks]  # oneDNN kernels for float32 CPU inference
+        mods = [blk.modulations(c, pk) for blk, pk in zip(self.blocks, packs)]  # L x (B, S, H, 6W), all steps at once
         pos = torch.arange(th - 1, th - 1 + horizon, device=z_hist.device)  # (H,)
         cos, sin = rope_tables(pos, self.head_dim, z_hist.dtype)  # (H, hd/2) each
         x = self.in_proj(z_hist[:, -1:]).expand(b, s, self.width)  # (B, S, W), no copy
         out = []
         for step in range(horizon):
-            for blk, mod, cache in zip(self.blocks, mods, caches):
-                x = blk.step(x, mod[:, :, step], cos[step], sin[step], cache)  # (B, S, W)
+            for blk, mod, cache, pk in zip(self.blocks, mods, caches, packs):
+                x = blk.step(x, mod[:, :, step], cos[step], sin[step], cache, pk)  # (B, S, W)
             zn = self.out_proj(self.out_norm(x))  # (B, S, D)
             out.append(zn)
             if step + 1 < horizon:
