@@ -112,3 +112,15 @@ def test_agent_options_parse_and_reach_the_agent():
     assert agent_options("") == {}
     with pytest.raises(ConfigError, match="key=value"):
         agent_options("horizon")
+
+
+def test_threads_option_sets_torch_threads(tworoom):
+    import torch
+
+    n = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        run_protocol(EvalConfig(data=str(tworoom), policy="random", episodes=2, threads=1), progress=False)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(n)

@@ -199,3 +199,17 @@ def test_vit_tiny_encoder_and_local_views_train_and_reload(tworoom, tmp_path):
     model, meta = P.load_model(tmp_path / "vit")
     assert meta["model"]["encoder"] == "vit_tiny"
     assert evaluate_encoder(model, tworoom, max_frames=40)["eval/r2"] == pytest.approx(res["eval"]["eval/r2"], abs=1e-9)
+
+
+def test_threads_option_sets_torch_threads_also_on_resume(tworoom, tmp_path):
+    n = torch.get_num_threads()
+    cfg = P.PretrainConfig(data=str(tworoom), out=str(tmp_path / "t"), **{**TINY, "steps": 3, "eval_frames": 50})
+    try:
+        torch.set_num_threads(2)
+        P.pretrain(replace(cfg, threads=1, stop_at=2))
+        assert torch.get_num_threads() == 1
+        torch.set_num_threads(2)
+        P.pretrain(replace(cfg, threads=1), resume=True)  # the launch's value, not the saved run's
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(n)

@@ -52,6 +52,7 @@ class EvalConfig:
     json: str = opt("", "write the results (summary + per-episode records) to this JSON file")
     gif: str = opt("", "write a GIF of the first episodes (observation | goal) to this file")
     gif_episodes: int = opt(3, "episodes shown in the GIF")
+    threads: int = opt(0, "torch CPU threads for a RUN_DIR policy (0 = torch's default)")
 
     def __post_init__(self) -> None:
         if not self.data:
@@ -152,6 +153,10 @@ def run_protocol(cfg: EvalConfig, policy: Any = None, progress: bool = True) -> 
     from .media import save_gif, side_by_side
     from .metrics import summarize
 
+    if cfg.threads > 0:
+        import torch
+
+        torch.set_num_threads(cfg.threads)
     ds = Dataset(cfg.data)
     env_id = ds.env_id
     if cfg.env and cfg.env != env_id:

@@ -81,6 +81,7 @@ class PretrainConfig:
     save_every: int = opt(500, "steps between checkpoints")
     eval_frames: int = opt(4000, "frames per split for the final frozen-encoder evaluation (0: all)")
     seed: int = opt(0, "seed of initialisation, sampling, views and SIGReg directions")
+    threads: int = opt(0, "torch CPU threads (0 = torch's default); on --resume this launch's value is used")
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 2:
@@ -297,7 +298,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = False) 
         if not (out / ckpt.RESUME_FILE).is_file():
             raise PretrainError(f"nothing to resume: {out / ckpt.RESUME_FILE} does not exist")
         state, meta = ckpt.load(out / ckpt.RESUME_FILE)
-        cfg = replace(from_dict(PretrainConfig, meta["config"]), stop_at=cfg.stop_at, out=str(out))
+        cfg = replace(from_dict(PretrainConfig, meta["config"]), stop_at=cfg.stop_at, out=str(out), threads=cfg.threads)
     elif (out / ckpt.RESUME_FILE).exists():
         raise PretrainError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     if not cfg.data:
@@ -306,6 +307,8 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = False) 
     size = int(train.frames.shape[1])
     log.info("pretrain: %d train frames of %dx%d from %s", len(train), size, size, cfg.data)
 
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     model = build_model(cfg, size).train()
     sigreg = SIGReg(num_slices=cfg.slices, seed=cfg.seed)
