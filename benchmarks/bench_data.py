@@ -56,9 +56,9 @@ def main() -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}, "
           f"{time.strftime('%Y-%m-%d %H:%M')}")
     print("\n| collection | workers | steps/s | frames/s |\n|---|---:|---:|---:|")
-    for env, kw in (("worldjepa/TwoRoom-v0", {}), ("worldjepa/PushT-v0", {}), ("Pendulum-v1", {})):
+    for env, kw in (("worldjepa/TwoRoom-v0", {}), ("worldjepa/PushT-v1", {}), ("Pendulum-v1", {})):
         for workers in (1, 2):
-            n_eps = args.episodes // {"worldjepa/TwoRoom-v0": 1, "worldjepa/PushT-v0": 4}.get(env, 20)  # Pendulum renders with pygame: slow
+            n_eps = args.episodes // {"worldjepa/TwoRoom-v0": 1, "worldjepa/PushT-v1": 4}.get(env, 20)  # Pendulum renders with pygame: slow
             sps, fps = bench_collect(env, out / "c.h5", n_eps, args.steps, workers, **kw)
             print(f"| {env} 64x64 | {workers} | {sps:,.0f} | {fps:,.0f} |", flush=True)
     data = out / "tworoom.h5"

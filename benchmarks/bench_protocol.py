@@ -23,6 +23,7 @@ ENVS = {
     "worldjepa/TwoRoom-v0": "smooth",
     "worldjepa/PointMaze-UMaze-v0": "smooth",
     "worldjepa/Reacher-v0": "smooth",
+    "worldjepa/PushT-v1": "expert",
     "worldjepa/PushT-v0": "expert",
 }
 

@@ -31,7 +31,7 @@ ENVS: dict[str, tuple[str, str, list[str], list[str]]] = {
     "tworoom": ("worldjepa/TwoRoom-v0", "smooth", ["--steps", "2000"], []),
     "pointmaze": ("worldjepa/PointMaze-UMaze-v0", "smooth", ["--predictor", "gru", "--steps", "2000"], []),
     "reacher": ("worldjepa/Reacher-v0", "smooth", ["--predictor", "gru", "--steps", "2000"], []),
-    "pusht": ("worldjepa/PushT-v0", "expert", ["--predictor", "gru", "--steps", "6000"], []),
+    "pusht": ("worldjepa/PushT-v1", "expert", ["--predictor", "gru", "--steps", "6000"], []),
     "mujoco-reacher": ("gymext/ReacherTop-v5", "smooth", ["--predictor", "gru", "--steps", "3000"],
                        ["--success-threshold", "0.025", "--success-dims", "8,9"]),
 }

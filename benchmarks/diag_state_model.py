@@ -75,7 +75,7 @@ def d4(s: np.ndarray, a: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarr
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", required=True, help="a worldjepa/PushT-v0 dataset (records 'state')")
+    ap.add_argument("--data", required=True, help="a worldjepa/PushT-v1 or -v0 dataset (records 'state')")
     ap.add_argument("--steps", type=int, default=4000, help="training steps (batches of 128 windows)")
     ap.add_argument("--episodes", type=int, default=30, help="protocol pairs to plan on (0 = skip planning)")
     ap.add_argument("--frameskip", type=int, default=5)
@@ -115,8 +115,9 @@ def main() -> None:
     torch.manual_seed(0)
     k, H = args.frameskip, args.horizon
     with Dataset(args.data) as ds:
-        if ds.env_id != "worldjepa/PushT-v0" or "state" not in ds.extras:
-            raise SystemExit(f"{args.data}: this check needs a worldjepa/PushT-v0 dataset with states, got {ds.env_id}")
+        if not ds.env_id.startswith("worldjepa/PushT") or "state" not in ds.extras:
+            raise SystemExit(f"{args.data}: this check needs a worldjepa/PushT dataset with states, got {ds.env_id}")
+        env_id = ds.env_id
         train = [ds.episode(int(e)) for e in ds.episode_ids("train")]
         test = [ds.episode(int(e)) for e in ds.episode_ids("test")]
     n_in = 9 + 2 * k if args.frame == "world" else 5 + 2 * k
@@ -190,9 +191,9 @@ def main() -> None:
         ang = wrap(torch.atan2(pred[..., 5], pred[..., 4]) - torch.atan2(true[..., 5], true[..., 4]))
         return (pred[..., 2:4] - true[..., 2:4]).norm(dim=-1) * 256, ang.abs() * 180 / np.pi
 
-    from worldjepa.envs.pusht import PushTEnv
+    import gymnasium as gym
 
-    step_fn = PushTEnv()._advance  # the env's own pure (state, action) -> state step
+    step_fn = gym.make(env_id).unwrapped._advance  # the dataset's env's own pure (state, action) -> state step
 
     def simulate(state: np.ndarray, acts: torch.Tensor) -> torch.Tensor:
         """Candidates ``(N, H, 2k)`` played in the true physics from ``state`` -> features ``(N, H, 9)``."""

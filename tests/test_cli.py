@@ -100,7 +100,7 @@ def test_every_command_has_help(cli, command):
 
 def test_envs_lists_builtins(cli):
     out = cli("envs", check=True).stdout
-    for env_id in ("worldjepa/TwoRoom-v0", "worldjepa/PointMaze-UMaze-v0", "worldjepa/Reacher-v0", "worldjepa/PushT-v0"):
+    for env_id in ("worldjepa/TwoRoom-v0", "worldjepa/PointMaze-UMaze-v0", "worldjepa/Reacher-v0", "worldjepa/PushT-v1"):
         assert env_id in out
 
 

@@ -26,7 +26,7 @@ def pusht(tmp_path_factory):
     pytest.importorskip("pymunk")
     root = tmp_path_factory.mktemp("diag")
     data = root / "pusht.h5"
-    collect(CollectConfig(env="worldjepa/PushT-v0", out=str(data), episodes=12, steps=40, size=32), progress=False)
+    collect(CollectConfig(env="worldjepa/PushT-v1", out=str(data), episodes=12, steps=40, size=32), progress=False)
     model = {**SMALL["model"], "proprio": "state[0:2]", "proprio_emb": 4}
     cfg = from_dict(TrainConfig, {**SMALL, "data": str(data), "out": str(root / "run"), "steps": 4, "model": model,
                                   "progress": False, "device": "cpu"})

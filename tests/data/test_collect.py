@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.parametrize("env_id,size,policy", [
     ("worldjepa/TwoRoom-v0", 32, "smooth"),   # built in
-    ("worldjepa/PushT-v0", 32, "expert"),     # built in, with its scripted expert
+    ("worldjepa/PushT-v1", 32, "expert"),     # built in, with its scripted expert
     ("Pendulum-v1", 32, "smooth"),            # Gymnasium envs nobody here wrote
     ("CartPole-v1", 24, "random"),
 ])

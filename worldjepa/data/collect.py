@@ -116,7 +116,7 @@ def collect(cfg: CollectConfig, progress: bool = True) -> dict[str, Any]:
     if cfg.policy not in POLICIES:
         raise ConfigError(f"unknown collection policy {cfg.policy!r}; choose one of {', '.join(POLICIES)}")
     if cfg.policy == "expert" and not cfg.env.startswith("worldjepa/PushT"):
-        raise ConfigError(f"policy 'expert' exists only for worldjepa/PushT-v0, not {cfg.env}")
+        raise ConfigError(f"policy 'expert' exists only for worldjepa/PushT-v1 and -v0, not {cfg.env}")
     env = make_env(cfg.env, cfg.size, cfg.env_module or None)  # validates the id and rendering up front
     meta = {**env.describe(), "policy": cfg.policy, "library_version": __version__, "config": to_dict(cfg)}
     compression = None if cfg.compression == "none" else cfg.compression

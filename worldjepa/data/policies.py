@@ -67,7 +67,7 @@ def _pusht_expert(env: Any, rng: np.random.Generator) -> Any:
     from ..envs.pusht import PushTExpert
 
     if not env.env_id.startswith("worldjepa/PushT"):
-        raise ConfigError(f"policy 'expert' is only available for worldjepa/PushT-v0, not {env.env_id}")
+        raise ConfigError(f"policy 'expert' is only available for worldjepa/PushT-v1 and -v0, not {env.env_id}")
     expert = PushTExpert(env.unwrapped, rng)
 
     class _Adapter:

@@ -23,7 +23,8 @@ _SPECS: dict[str, tuple[str, dict[str, Any]]] = {
     "worldjepa/PointMaze-Large-v0": ("worldjepa.envs.pointmaze:PointMazeEnv", {"layout": "large"}),
     "worldjepa/PointMaze-Procedural-v0": ("worldjepa.envs.pointmaze:PointMazeEnv", {"layout": "procedural"}),
     "worldjepa/Reacher-v0": ("worldjepa.envs.reacher:ReacherEnv", {}),
-    "worldjepa/PushT-v0": ("worldjepa.envs.pusht:PushTEnv", {}),
+    "worldjepa/PushT-v1": ("worldjepa.envs.pusht:PushTEnv", {}),  # Diffusion Policy's physics
+    "worldjepa/PushT-v0": ("worldjepa.envs.pusht:PushTEnv", {"damping": 0.05, "friction": 0.5}),  # sliding
 }
 
 BUILTIN_IDS: tuple[str, ...] = tuple(_SPECS)

@@ -4,10 +4,21 @@ The T is the Diffusion Policy one: a 120 x 30 bar over a 30 x 90 stem (table uni
 position is its centre of mass, 40.7 units below the bar's top edge along the stem. The
 pusher is a kinematic disk of radius 15: each 0.1 s step it moves in a straight line to
 ``pusher + 20 * action`` (clipped to the table), in 10 physics sub-steps, and shoves the
-block it meets. Floor friction is a velocity damping (the block keeps 5% of its speed after
-1 s). Each step rebuilds the pymunk space from the state, so a step is a pure function of
-``(state, action)`` and ``reset(options={"state": s})`` restores the dynamics exactly
-(no hidden contact cache).
+block it meets. Each step rebuilds the pymunk space from the state, so a step is a pure
+function of ``(state, action)`` and ``reset(options={"state": s})`` restores the dynamics
+exactly (no hidden contact cache).
+
+Two variants of the physics, each its own id:
+
+- ``worldjepa/PushT-v1`` (the default): the physics of Diffusion Policy's Push-T, which
+  gym-pusht and stable-worldmodel keep and on which DINO-WM, PLDM and LeWM report: pymunk
+  damping 0 (a body keeps none of its velocity from one sub-step to the next, so the block
+  moves only while it is pushed: quasi-static pushing, as on a table with strong friction)
+  and frictionless contacts (their ``body.friction = 1`` sets no pymunk property; shapes
+  keep friction 0).
+- ``worldjepa/PushT-v0``: the block slides on after a push (damping 0.05: it keeps 5% of its
+  speed after 1 s, 74% after one step) and contacts have friction 0.5. Harder to predict and
+  to plan in; kept so that v0 datasets and checkpoints stay valid (BENCHMARKS.md compares).
 
 :class:`PushTExpert` is the noisy scripted expert used to record data: random pushes
 rarely touch the block, the expert pushes it toward a random pose.
@@ -28,7 +39,8 @@ TABLE = 512.0  # table side (units)
 PUSHER_R = 15.0  # pusher radius (units)
 MAX_DELTA = 20.0  # pusher displacement per step at |action| = 1 (units)
 DT, SUBSTEPS = 0.1, 10  # control period (s), physics sub-steps
-DAMPING = 0.05  # fraction of the block's velocity kept after 1 s (floor friction)
+DAMPING, FRICTION = 0.0, 0.0  # v1 (reference): no velocity kept between sub-steps; frictionless
+SLIDING = {"damping": 0.05, "friction": 0.5}  # v0: velocity fraction kept after 1 s; contact friction
 _COM = (3600 * 15 + 2700 * 75) / 6300  # centre of mass below the bar's top edge (units)
 BAR = (0.0, 15 - _COM, 60.0, 15.0)  # (centre x, centre y, half x, half y) in the block frame
 STEM = (0.0, 75 - _COM, 15.0, 45.0)
@@ -64,20 +76,30 @@ class PushTEnv(WorldEnv):
     (clipped to the box, then the target is clipped to the table).
     Success: block position error < 20 units AND block angle error < pi/9 (DINO-WM / Diffusion
     Policy); :meth:`distance` is the position error.
+
+    ``damping`` (fraction of a body's velocity kept after 1 s, pymunk's meaning) and
+    ``friction`` (of every contact) choose the physics: the defaults are ``PushT-v1``'s,
+    ``SLIDING`` is ``PushT-v0``'s (module docstring).
     """
 
     success_threshold: ClassVar[float] = 20.0  # units, block position error
     success_angle_threshold: ClassVar[float] = ANGLE_THRESHOLD  # rad
-    default_id = "worldjepa/PushT-v0"
+    default_id = "worldjepa/PushT-v1"
 
-    def __init__(self, render_mode: str | None = None, size: int = 64) -> None:
+    def __init__(self, render_mode: str | None = None, size: int = 64, damping: float = DAMPING,
+                 friction: float = FRICTION) -> None:
         super().__init__(render_mode, size)
         try:
             import pymunk  # only Push-T needs it: keep `import worldjepa.envs` light
         except ImportError as err:
-            raise EnvError("worldjepa/PushT-v0 needs pymunk: pip install 'worldjepa[pusht]'") from err
+            raise EnvError("worldjepa/PushT needs pymunk: pip install 'worldjepa[pusht]'") from err
+        if not (0.0 <= damping <= 1.0 and friction >= 0.0):
+            raise EnvError(f"PushTEnv: damping must lie in [0, 1] and friction be >= 0, got {damping}, {friction}")
 
         self._pymunk = pymunk
+        self.damping, self.friction = float(damping), float(friction)
+        if (self.damping, self.friction) == (SLIDING["damping"], SLIDING["friction"]):
+            self.default_id = "worldjepa/PushT-v0"
         v, w = MAX_SPEED, MAX_SPIN
         low = np.array([0, 0, 0, 0, -np.pi, -v, -v, -w], np.float32)
         high = np.array([TABLE, TABLE, TABLE, TABLE, np.pi, v, v, w], np.float32)
@@ -89,17 +111,17 @@ class PushTEnv(WorldEnv):
     def _advance(self, state: np.ndarray, action: np.ndarray) -> np.ndarray:
         pm = self._pymunk
         space = pm.Space()
-        space.damping = DAMPING
+        space.damping = self.damping
         for x0, y0, x1, y1 in ((-50, -50, 0, TABLE + 50), (TABLE, -50, TABLE + 50, TABLE + 50),
                                (-50, -50, TABLE + 50, 0), (-50, TABLE, TABLE + 50, TABLE + 50)):
             wall = pm.Poly(space.static_body, [(x0, y0), (x1, y0), (x1, y1), (x0, y1)])
-            wall.friction = 0.5
+            wall.friction = self.friction
             space.add(wall)
         block = pm.Body()
         parts = []
         for cx, cy, hx, hy in (BAR, STEM):
             part = pm.Poly(block, [(cx - hx, cy - hy), (cx + hx, cy - hy), (cx + hx, cy + hy), (cx - hx, cy + hy)])
-            part.density, part.friction = 1.0 / 900.0, 0.5  # 1 mass unit per 30 x 30 square
+            part.density, part.friction = 1.0 / 900.0, self.friction  # 1 mass unit per 30 x 30 square
             parts.append(part)
         space.add(block, *parts)
         block.position, block.angle = (state[2], state[3]), state[4]
@@ -109,7 +131,7 @@ class PushTEnv(WorldEnv):
         pusher.position = (state[0], state[1])
         pusher.velocity = tuple((target - state[:2]) / DT)
         disk = pm.Circle(pusher, PUSHER_R)
-        disk.friction = 0.5
+        disk.friction = self.friction
         space.add(pusher, disk)
         for _ in range(SUBSTEPS):
             space.step(DT / SUBSTEPS)
@@ -178,7 +200,7 @@ def push_action(state: np.ndarray, goal_pose: np.ndarray) -> np.ndarray:
     lateral = float(np.clip(-60.0 * wrap(float(goal_pose[2] - state[4])), -25.0, 25.0))
     rel = a - c
     along, side = float(rel @ d), float(rel @ n)
-    if along < -20.0 and abs(side - lateral) < 12.0:  # behind the block on the contact line
+    if along < 0.0 and abs(side - lateral) < 12.0:  # behind the block on the contact line
         target = c + lateral * n + 40.0 * d
     else:
         target = c - 100.0 * d + lateral * n
