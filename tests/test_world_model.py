@@ -114,3 +114,23 @@ def test_parse_proprio_specs():
             parse_proprio(bad)
     with pytest.raises(ConfigError, match="proprio"):
         ModelConfig(proprio="state[2")
+
+
+def test_no_projector_latent_is_the_standardised_encoder_output_and_rebuilds():
+    cfg = from_dict(ModelConfig, {**to_dict(CFG), "projector_layers": 0, "proprio": "state[0:2]", "proprio_dim": 2,
+                                  "proprio_emb": 4})
+    torch.manual_seed(0)
+    m = build_world_model(cfg)
+    assert m.visual_dim == cfg.encoder_dim and m.latent_dim == cfg.encoder_dim + 4  # latent_dim 8 does not apply
+    batch = {**_batch(), "state": np.random.default_rng(1).standard_normal((6, 4, 2)).astype(np.float32)}
+    m.train()
+    loss = m.loss(batch)["loss"]
+    loss.backward()
+    assert all(p.grad is None for p in m.projector.parameters()) and not list(m.projector.parameters())
+    m.eval()
+    m2 = build_world_model(from_dict(ModelConfig, to_dict(cfg))).eval()
+    m2.load_state_dict(m.state_dict())  # the running statistics travel with the weights
+    frames, p = batch["frames"][:, 0], batch["state"][:, 0]
+    torch.testing.assert_close(m2.encode(frames, p), m.encode(frames, p), rtol=0, atol=0)
+    with pytest.raises(ConfigError, match="projector_layers"):
+        ModelConfig(projector_layers=-1)

@@ -37,6 +37,9 @@ class ModelConfig:
     patch: int = opt(8, "ViT patch size in pixels (vit_tiny only)")
     latent_dim: int = opt(64, "latent size D (projector output; what the planner compares)")
     projector_hidden: int = opt(512, "projector hidden width (BatchNorm MLP)")
+    projector_layers: int = opt(2, "projector linear layers; 0 = no projector: the latent is the encoder's "
+                                   "output, each dimension standardised (latent_dim is then encoder_dim), as "
+                                   "DINO-WM plans on frozen DINOv2 features; meant for --freeze-encoder")
     predictor: Literal["mlp", "transformer", "gru"] = opt("mlp", "predictor: mlp | transformer | gru")
     preset: str = opt("", "transformer size preset: tiny | small | lewm (transformer only)")
     predictor_hidden: int = opt(128, "hidden width of the mlp / gru predictor")
@@ -65,6 +68,8 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.latent_dim < 1 or self.encoder_dim < 1 or self.history < 1 or self.frameskip < 1:
             raise ConfigError("latent_dim, encoder_dim, history and frameskip must be >= 1")
+        if self.projector_layers < 0:
+            raise ConfigError(f"projector_layers must be >= 0 (0 = no projector), got {self.projector_layers}")
         if self.reg_weight < 0 or self.rollout_weight < 0 or self.inverse_weight < 0:
             raise ConfigError("reg_weight, rollout_weight and inverse_weight must be >= 0")
         if self.proprio:
@@ -288,9 +293,10 @@ def build_world_model(cfg: ModelConfig) -> WorldModel:
         encoder = build_encoder("cnn", size=cfg.frame_size, channels=tuple(cfg.channels), out_dim=cfg.encoder_dim)
     else:
         encoder = build_encoder("vit_tiny", size=cfg.frame_size, patch=cfg.patch, out_dim=cfg.encoder_dim)
-    projector = Projector(cfg.encoder_dim, hidden_dim=cfg.projector_hidden, out_dim=cfg.latent_dim)
+    projector = Projector(cfg.encoder_dim, hidden_dim=cfg.projector_hidden, layers=cfg.projector_layers,
+                          out_dim=cfg.latent_dim if cfg.projector_layers else cfg.encoder_dim)
     macro = cfg.action_dim * cfg.frameskip
-    dim = cfg.latent_dim + (cfg.proprio_emb if cfg.proprio else 0)  # what the predictor works in
+    dim = projector.out_dim + (cfg.proprio_emb if cfg.proprio else 0)  # what the predictor works in
     if cfg.predictor == "transformer":
         predictor = build_predictor("transformer", preset=cfg.preset or "small", dim=dim,
                                     action_dim=macro, history=cfg.history)

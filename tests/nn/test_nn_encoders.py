@@ -61,3 +61,18 @@ def test_projector_sequence_batchnorm_spans_b_times_t() -> None:
     assert (y - y_step).abs().max() > 1e-2
     with pytest.raises(ShapeError, match=r"\(N, 5\), got \(4, 4\)"):
         proj(torch.randn(4, 4))
+
+
+def test_projector_with_no_layers_only_standardises() -> None:
+    torch.manual_seed(0)
+    proj = Projector(5, out_dim=5, layers=0).train()
+    assert not list(proj.parameters())  # nothing to learn
+    x = torch.randn(64, 5) * torch.tensor([0.1, 1.0, 3.0, 0.5, 2.0]) + 4.0
+    y = proj(x)
+    torch.testing.assert_close(y.mean(0), torch.zeros(5), atol=1e-5, rtol=0)
+    torch.testing.assert_close(y.std(0, unbiased=False), torch.ones(5), atol=1e-3, rtol=0)
+    for _ in range(200):  # running statistics converge to the data's: eval standardises alike
+        proj(x)
+    torch.testing.assert_close(proj.eval()(x), y, atol=1e-3, rtol=1e-2)  # running var is unbiased: 64/63
+    with pytest.raises(ValueError, match="out_dim = in_dim"):
+        Projector(5, out_dim=3, layers=0)
