@@ -9,6 +9,15 @@ named part of the recorded state: Euclidean distance of the slice ``a:b`` (or, w
 ``:angle`` suffix, the wrapped angle difference). Prints the Spearman correlation of each part
 with the latent distance and the coefficients of a least-squares fit on the standardised parts.
 A part the task judges but the latent distance barely tracks is a part the planner will neglect.
+
+    python benchmarks/diag_latent_cost.py --run runs/pusht --data pusht.h5 --perturb
+
+`--perturb` (Push-T) asks the same question under control: test-split states are drawn again
+with one thing changed (the block moved 20 units along x, the block turned by pi/9, the pusher
+moved 40 units along x: the success thresholds, and a typical pusher move), and the latent
+MSE each change causes is printed beside that of moving the block. A latent in which turning
+the block by the angle threshold costs a fraction of moving it by the distance threshold
+leads a planner to fix the position and neglect the angle.
 """
 
 from __future__ import annotations
@@ -48,7 +57,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", required=True)
     ap.add_argument("--data", required=True)
-    ap.add_argument("--parts", nargs="+", required=True, help="name=a:b or name=a:b:angle slices of the state")
+    ap.add_argument("--parts", nargs="+", default=[], help="name=a:b or name=a:b:angle slices of the state")
+    ap.add_argument("--perturb", action="store_true", help="Push-T: latent change caused by moving / turning "
+                                                            "the block and moving the pusher (see above)")
     ap.add_argument("--episodes", type=int, default=60, help="test-split episodes used")
     ap.add_argument("--pairs", type=int, default=8, help="pairs per episode")
     ap.add_argument("--goal-offset", type=int, default=25)
@@ -73,8 +84,14 @@ def main() -> None:
 
         model, _ = load_model(args.run)
         args.features = "embedding" if args.features == "latent" else args.features
+        args.lejepa = True
     else:
         model, _ = load_checkpoint(args.run)
+        args.lejepa = False
+    if args.perturb:
+        return perturb(model, args)
+    if not args.parts:
+        raise SystemExit("pass --parts (or --perturb)")
     parts = dict(p.split("=", 1) for p in args.parts)
     rng = np.random.default_rng(0)
     rows = []
@@ -93,6 +110,43 @@ def main() -> None:
     print(f"| part | Spearman with the {args.features} MSE | fit coefficient (standardised) |\n|---|---|---|")
     for i, name in enumerate(parts):
         print(f"| {name} | {spearmanr(r[:, 0], r[:, i + 1]).statistic:.2f} | {coef[i]:.3f} |")
+
+
+def perturb(model, args) -> None:
+    """Latent MSE caused by controlled changes of Push-T states (``--perturb``)."""
+    import gymnasium as gym
+    import torch
+
+    import worldjepa.envs  # noqa: F401  (registers the ids)
+    from worldjepa.data.dataset import Dataset
+
+    with Dataset(args.data) as ds:
+        if not ds.env_id.startswith("worldjepa/PushT"):
+            raise SystemExit(f"--perturb is for Push-T datasets, not {ds.env_id}")
+        env = gym.make(ds.env_id, size=ds.frame_size).unwrapped
+        states = np.concatenate([ds.episode(int(e))["state"][::10] for e in ds.episode_ids("test")[:args.episodes]])
+    changes = {"block moved 20 units": (2, 20.0), "block turned pi/9": (4, np.pi / 9),
+               "pusher moved 40 units": (0, 40.0)}
+
+    def latent(st: np.ndarray) -> torch.Tensor:
+        frames = np.stack([env.render_state(s) for s in st])
+        if args.lejepa:  # a pretraining run: its embedding
+            return features(model, frames, args.features)
+        proprio = model.proprio_of({"state": st}) if model.proprio else None
+        return model.encode(frames, proprio)
+
+    with torch.no_grad():
+        base = latent(states)
+        cost = {}
+        for name, (i, amount) in changes.items():
+            moved = states.copy()
+            moved[:, i] += amount
+            moved[:, 4] = (moved[:, 4] + np.pi) % (2 * np.pi) - np.pi
+            cost[name] = float((latent(moved) - base).square().mean())
+    print(f"{len(states)} test-split states of {args.data}, run {args.run}\n")
+    print("| change | latent MSE | relative to moving the block 20 units |\n|---|---|---|")
+    for name, c in cost.items():
+        print(f"| {name} | {c:.4g} | {c / cost['block moved 20 units']:.2f} |")
 
 
 if __name__ == "__main__":

@@ -45,6 +45,19 @@ def test_planner_ceiling_runs_the_protocol_on_the_true_env(pusht, cost):
     assert refused.returncode != 0 and "not differentiable" in refused.stderr
 
 
+def test_latent_cost_perturbations_are_measured_on_the_model_latent(pusht):
+    data, run = pusht
+    proc = _script("diag_latent_cost.py", "--run", str(run), "--data", str(data), "--perturb", "--episodes", "2")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = {line.split("|")[1].strip(): line.split("|")[2:4] for line in proc.stdout.splitlines()
+            if line.startswith("| block") or line.startswith("| pusher")}
+    assert set(rows) == {"block moved 20 units", "block turned pi/9", "pusher moved 40 units"}
+    assert rows["block moved 20 units"][1].strip() == "1.00"
+    assert all(float(mse) > 0 for mse, _ in rows.values())  # every change moves the latent (proprio included)
+    plain = _script("diag_latent_cost.py", "--run", str(run), "--data", str(data))
+    assert plain.returncode != 0 and "--parts" in plain.stderr
+
+
 @pytest.mark.parametrize("variant", [(), ("--frame", "block", "--augment", "d4", "--frameskip", "1"),
                                      ("--model", "sim", "--frameskip", "1"),
                                      ("--frameskip", "1", "--aggregate", "1", "--aggregate-pairs", "1",
