@@ -15,18 +15,18 @@ class Projector(nn.Module):
     last one is a plain ``Linear(hidden_dim, out_dim)``. ``layers=0`` projects nothing: each
     dimension is only standardised (``BatchNorm1d`` without parameters: batch statistics in
     training, running ones in eval), so that the latent's image part and a proprioceptive
-    part appended to it weigh alike in the planner's cost; ``out_dim`` must equal ``in_dim``. Accepts ``(N, in_dim)`` or
-    ``(B, T, in_dim)``; a sequence is flattened to ``(B * T, in_dim)`` first, so in training
-    mode the BatchNorm statistics span all ``B * T`` embeddings of the batch (not each time
-    step separately). Under DDP, convert with ``nn.SyncBatchNorm.convert_sync_batchnorm`` so
-    they span every rank.
+    part appended to it weigh alike in the planner's cost; ``out_dim`` must equal ``in_dim``.
+    Accepts ``(N, in_dim)`` or ``(B, T, in_dim)``; a sequence is flattened to
+    ``(B * T, in_dim)`` first, so in training mode the BatchNorm statistics span all ``B * T``
+    embeddings of the batch (not each time step separately). Under DDP, convert with
+    ``nn.SyncBatchNorm.convert_sync_batchnorm`` so they span every rank.
     """
 
     def __init__(self, in_dim: int, hidden_dim: int = 512, out_dim: int = 64, layers: int = 2):
         super().__init__()
         if layers < 0 or (layers == 0 and out_dim != in_dim):
-            raise ValueError(f"Projector needs layers >= 1, or layers = 0 (standardisation only) with out_dim = in_dim; "
-                             f"got layers={layers}, in_dim={in_dim}, out_dim={out_dim}")
+            raise ValueError(f"Projector needs layers >= 1, or layers = 0 (standardisation only) with "
+                             f"out_dim = in_dim; got layers={layers}, in_dim={in_dim}, out_dim={out_dim}")
         self.in_dim, self.out_dim = in_dim, out_dim
         if layers == 0:  # no projection: each dimension standardised by its running statistics
             self.net: nn.Module = nn.BatchNorm1d(in_dim, affine=False)
