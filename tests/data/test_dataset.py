@@ -76,6 +76,33 @@ def test_windows_never_cross_episodes(tmp_path, T, k):
                 np.testing.assert_array_equal(acts[m], expect)
 
 
+@pytest.mark.parametrize("max_mb", [1e-6, 1e6])
+def test_window_stride_starts_every_n_frames_and_encodes_only_the_frames_windows_hold(tmp_path, max_mb):
+    path = tmp_path / "d.h5"
+    lengths = [5, 12, 4, 9, 20]
+    write_toy(path, lengths)
+    T, k, stride = 3, 2, 2
+    wd = WindowDataset(path, split=None, num_frames=T, frameskip=k, stride=stride, max_memory_mb=max_mb)
+    span = (T - 1) * k + 1
+    assert len(wd) == sum(len(range(0, L - span + 1, stride)) for L in lengths)
+    ts = np.array([wd[i]["state"][0, 1] for i in range(len(wd))])
+    assert (ts % stride == 0).all(), "a window starts off the stride"
+    seen = []
+
+    def fn(frames):  # a fake encoder: the frame's (episode, t) code, and a record of what it saw
+        seen.append(frames[:, 0, 0, :2].copy())
+        return frames[:, 0, 0, :2].astype(np.float32)
+
+    wd.cache_features(fn, batch_size=4)
+    seen = np.concatenate(seen)
+    assert (seen[:, 1] % stride == 0).all(), "encoded a frame no window holds"
+    assert len(seen) == len(np.unique(seen, axis=0)) == len(wd.window_rows)
+    batch = wd.sample(32, np.random.default_rng(0))
+    np.testing.assert_array_equal(batch["features"], batch["state"])  # each window got its own frames' features
+    with pytest.raises(DatasetError, match="stride"):
+        WindowDataset(path, split=None, stride=0)
+
+
 def test_splits_fixed_disjoint_and_stable_under_append(tmp_path):
     path = tmp_path / "d.h5"
     write_toy(path, [4] * 25)

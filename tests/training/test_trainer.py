@@ -9,7 +9,7 @@ import torch
 from tests.conftest import DEVICES
 from worldjepa.config import from_dict
 from worldjepa.data.collect import CollectConfig, collect
-from worldjepa.errors import CheckpointError, WorldJepaError
+from worldjepa.errors import CheckpointError, ConfigError, WorldJepaError
 from worldjepa.training import checkpoint as ckpt
 from worldjepa.training.config import SMALL, TrainConfig
 from worldjepa.training.trainer import Trainer, TrainingError
@@ -285,6 +285,21 @@ def test_encoder_from_a_pretrain_run_frozen_or_finetuned_and_resumed(tworoom, tm
     resumed.fit()
     assert all(abs(resumed.losses[s] - frozen.losses[s]) <= 1e-6 for s in range(4, 7))
     assert all(torch.equal(v, want[k]) for k, v in resumed.model.encoder.state_dict().items())
+
+
+def test_window_stride_with_a_frozen_encoder_encodes_only_the_frames_windows_hold(tworoom, tmp_path):
+    k = SMALL["model"]["frameskip"]
+    model = {**SMALL["model"], "freeze_encoder": True}
+    t = Trainer(_cfg(tworoom, tmp_path / "s", model=model, window_stride=k, steps=2, save_every=100, val_every=100))
+    data = t.train_data
+    assert len(data) < data.num_split_frames / k + len(data.episodes)  # one start in k
+    encoded = np.flatnonzero(np.abs(data._features).sum(1) > 0)  # rows the frozen encoder saw
+    np.testing.assert_array_equal(encoded, data.window_rows)
+    assert len(encoded) < 0.7 * data.num_split_frames
+    t.fit()
+    assert np.isfinite(t.losses[2])
+    with pytest.raises(ConfigError, match="window_stride"):
+        _cfg(tworoom, tmp_path / "bad", window_stride=0)
 
 
 def test_encoder_init_refuses_a_world_model_and_another_frame_size(tworoom, tmp_path):

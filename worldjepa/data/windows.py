@@ -32,9 +32,10 @@ class WindowDataset:
 
     def __init__(self, path: str | Path, split: str | None = "train", num_frames: int = 4, frameskip: int = 1,
                  extras: Sequence[str] = ("state",), max_memory_mb: float = 2048, split_seed: int = 0,
-                 val: float = 0.1, test: float = 0.1) -> None:
-        if num_frames < 1 or frameskip < 1:
-            raise DatasetError(f"num_frames ({num_frames}) and frameskip ({frameskip}) must be >= 1")
+                 val: float = 0.1, test: float = 0.1, stride: int = 1) -> None:
+        if num_frames < 1 or frameskip < 1 or stride < 1:
+            raise DatasetError(f"num_frames ({num_frames}), frameskip ({frameskip}) and stride ({stride}) "
+                               f"must be >= 1")
         self.path, self.split = Path(path), split
         self.T, self.k = num_frames, frameskip
         self._split_args = dict(val=val, test=test, split_seed=split_seed)
@@ -51,13 +52,15 @@ class WindowDataset:
             raise DatasetError(f"{path}: the '{split}' split is empty ({ds.num_episodes} episodes); collect more episodes")
         self.episodes = eps
         self._split_rows = np.concatenate([np.arange(starts[e], starts[e] + lengths[e]) for e in eps])
-        per_ep = [np.arange(starts[e], starts[e] + lengths[e] - span + 1) for e in eps if lengths[e] >= span]
+        # window starts every `stride` frames of an episode (its first frame included)
+        per_ep = [np.arange(starts[e], starts[e] + lengths[e] - span + 1, stride) for e in eps if lengths[e] >= span]
         if not per_ep:
             raise DatasetError(f"{path}: no episode in '{split}' has the {span} frames a window of "
                                f"{num_frames} frames at frame-skip {frameskip} needs")
         self.window_starts = np.concatenate(per_ep)  # (W,) global frame index of each window
         # the frame index one past the end of each window's episode, for action padding
-        ends = np.concatenate([np.full(lengths[e] - span + 1, starts[e] + lengths[e]) for e in eps if lengths[e] >= span])
+        ends = np.concatenate([np.full(len(p), starts[e] + lengths[e]) for p, e in
+                               zip(per_ep, [e for e in eps if lengths[e] >= span])])
         self.episode_ends = ends
         nbytes = ds.num_frames * self.frame_size ** 2 * 3
         self.in_memory = nbytes <= max_memory_mb * 2**20
@@ -70,9 +73,10 @@ class WindowDataset:
 
     def cache_features(self, fn: Callable[[np.ndarray], np.ndarray], batch_size: int = 512) -> None:
         """Replace frames by ``fn(frames)`` (``(N, H, W, 3)`` uint8 -> ``(N, E)``) for every frame
-        of this split, computed once: batches then carry ``features (B, T, E)`` instead of
-        ``frames``. For a frozen encoder, whose output never changes during training."""
-        rows = np.sort(self._split_rows)  # increasing: h5py reads them in one pass when lazy
+        a window of this split holds, computed once: batches then carry ``features (B, T, E)``
+        instead of ``frames``. For a frozen encoder, whose output never changes during training.
+        With ``stride == frameskip`` that is one frame in ``frameskip``."""
+        rows = self.window_rows  # increasing: h5py reads them in one pass when lazy
         ds = None if self._frames is not None else Dataset(self.path, **self._split_args)
         feats: np.ndarray | None = None
         try:
@@ -89,6 +93,11 @@ class WindowDataset:
 
     def __len__(self) -> int:
         return len(self.window_starts)
+
+    @property
+    def window_rows(self) -> np.ndarray:
+        """The global frame indices some window holds, increasing."""
+        return np.unique(self.window_starts[:, None] + self.k * np.arange(self.T)[None, :])
 
     @property
     def num_split_frames(self) -> int:

@@ -24,6 +24,9 @@ class TrainConfig:
     resume: bool = opt(False, "continue from RUN_DIR/last.safetensors (exact: same losses as an uninterrupted run)")
     batch_size: int = opt(64, "windows per step (per process under torchrun)")
     num_frames: int = opt(4, "frames T per training window, at the model's frame-skip")
+    window_stride: int = opt(1, "a window may start every N frames of an episode (1 = at every frame); "
+                                "with a frozen encoder only the frames windows hold are encoded, so N = "
+                                "the frame-skip encodes one frame in frame-skip")
     lr: float = opt(1e-3, "peak learning rate (AdamW)")
     weight_decay: float = opt(1e-3, "AdamW weight decay")
     warmup_steps: int = opt(100, "linear warm-up steps, then cosine decay")
@@ -50,6 +53,8 @@ class TrainConfig:
             raise ConfigError(f"batch_size ({self.batch_size}) must be >= 2 (the projector's BatchNorm needs it)")
         if self.num_frames < 2:
             raise ConfigError(f"num_frames ({self.num_frames}) must be >= 2")
+        if self.window_stride < 1:
+            raise ConfigError(f"window_stride ({self.window_stride}) must be >= 1")
         if min(self.val_every, self.save_every, self.log_every, self.val_windows, self.val_horizon) < 1:
             raise ConfigError("val_every, save_every, log_every, val_windows and val_horizon must be >= 1")
 

@@ -151,7 +151,7 @@ class Trainer:
         k = model_cfg.frameskip
         pkey = parse_proprio(model_cfg.proprio)[0] if model_cfg.proprio else None
         self.train_data = WindowDataset(cfg.data, "train", cfg.num_frames, k, extras=(pkey,) if pkey else (),
-                                        max_memory_mb=cfg.max_memory_mb)
+                                        max_memory_mb=cfg.max_memory_mb, stride=cfg.window_stride)
         self.validator = Validator(cfg.data, k, cfg.val_horizon, cfg.val_windows, cfg.seed, cfg.max_memory_mb,
                                    extra=pkey)
         torch.manual_seed(cfg.seed)
@@ -191,8 +191,8 @@ class Trainer:
             self.train_data.cache_features(self._encoder_features)
             took = time.perf_counter() - t0
             self.elapsed += took  # part of the training's wall time (and of a --minutes budget)
-            logger.info("frozen encoder: features of the %d train frames computed once (%.0f s)",
-                        self.train_data.num_split_frames, took)
+            logger.info("frozen encoder: features of the %d train frames windows hold computed once (%.0f s)",
+                        len(self.train_data.window_rows), took)
 
     # ------------------------------------------------------------------ run directory
     def _encoder_features(self, frames: np.ndarray) -> np.ndarray:
