@@ -83,6 +83,19 @@ def test_resume_keeps_the_run_length_and_says_so(tworoom, tmp_path, caplog):
     assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["steps"] == 6
 
 
+def test_resume_keeps_the_runs_windows_whatever_the_flags_say(tworoom, tmp_path, caplog):
+    kw = dict(steps=6, save_every=3, val_every=100, window_stride=2)
+    full = Trainer(_cfg(tworoom, tmp_path / "full", **kw))
+    full.fit()
+    Trainer(_cfg(tworoom, tmp_path / "part", **kw)).fit(stop_at=3)
+    with caplog.at_level("WARNING"):
+        resumed = Trainer(_cfg(tworoom, tmp_path / "part", resume=True, **{**kw, "window_stride": 1, "num_frames": 4}))
+    assert "keeping the run's num_frames=3, window_stride=2" in caplog.text, caplog.text
+    assert (resumed.train_data.T, len(resumed.train_data)) == (full.train_data.T, len(full.train_data))
+    resumed.fit()
+    assert all(abs(resumed.losses[s] - full.losses[s]) <= 1e-6 for s in range(4, 7))
+
+
 def test_nan_stops_with_the_step_and_keeps_the_last_checkpoint(tworoom, tmp_path):
     trainer = Trainer(_cfg(tworoom, tmp_path / "run", steps=10, save_every=3, val_every=100))
     sample = trainer.train_data.sample

@@ -146,6 +146,16 @@ class Trainer:
             if saved != model_cfg:
                 logger.warning("resume: using the checkpoint's model config (the flags describe another model)")
             model_cfg = saved
+            # what the windows are is part of an exact resume: keep the run's, whatever the flags say
+            was = resume_meta.get("train", {})
+            keep = {f: was.get(f, 1 if f == "window_stride" else getattr(cfg, f))
+                    for f in ("num_frames", "batch_size", "window_stride")}
+            changed = {f: v for f, v in keep.items() if v != getattr(cfg, f)}
+            if changed:
+                logger.warning("resume: keeping the run's %s (the flags asked for %s)",
+                               ", ".join(f"{f}={v}" for f, v in changed.items()),
+                               ", ".join(f"{f}={getattr(cfg, f)}" for f in changed))
+                cfg = replace(cfg, **changed)
         self.cfg = replace(cfg, model=model_cfg)
         self.model_cfg = model_cfg
         k = model_cfg.frameskip
