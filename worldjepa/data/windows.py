@@ -53,15 +53,14 @@ class WindowDataset:
         self.episodes = eps
         self._split_rows = np.concatenate([np.arange(starts[e], starts[e] + lengths[e]) for e in eps])
         # window starts every `stride` frames of an episode (its first frame included)
-        per_ep = [np.arange(starts[e], starts[e] + lengths[e] - span + 1, stride) for e in eps if lengths[e] >= span]
+        long_enough = [e for e in eps if lengths[e] >= span]
+        per_ep = [np.arange(starts[e], starts[e] + lengths[e] - span + 1, stride) for e in long_enough]
         if not per_ep:
             raise DatasetError(f"{path}: no episode in '{split}' has the {span} frames a window of "
                                f"{num_frames} frames at frame-skip {frameskip} needs")
         self.window_starts = np.concatenate(per_ep)  # (W,) global frame index of each window
         # the frame index one past the end of each window's episode, for action padding
-        ends = np.concatenate([np.full(len(p), starts[e] + lengths[e]) for p, e in
-                               zip(per_ep, [e for e in eps if lengths[e] >= span])])
-        self.episode_ends = ends
+        self.episode_ends = np.concatenate([np.full(len(p), starts[e] + lengths[e]) for p, e in zip(per_ep, long_enough)])
         nbytes = ds.num_frames * self.frame_size ** 2 * 3
         self.in_memory = nbytes <= max_memory_mb * 2**20
         # actions and extras are ~1000x smaller than frames: always in memory

@@ -147,10 +147,10 @@ class Trainer:
                 logger.warning("resume: using the checkpoint's model config (the flags describe another model)")
             model_cfg = saved
             # what the windows are is part of an exact resume: keep the run's, whatever the flags say
+            # (a field the checkpoint lacks was at its default then: runs before --window-stride used 1)
             was = resume_meta.get("train", {})
-            keep = {f: was.get(f, 1 if f == "window_stride" else getattr(cfg, f))
-                    for f in ("num_frames", "batch_size", "window_stride")}
-            changed = {f: v for f, v in keep.items() if v != getattr(cfg, f)}
+            changed = {f: was.get(f, getattr(TrainConfig, f)) for f in ("num_frames", "batch_size", "window_stride")}
+            changed = {f: v for f, v in changed.items() if v != getattr(cfg, f)}
             if changed:
                 logger.warning("resume: keeping the run's %s (the flags asked for %s)",
                                ", ".join(f"{f}={v}" for f, v in changed.items()),
