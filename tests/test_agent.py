@@ -100,6 +100,30 @@ def test_agent_is_deterministic_and_takes_rgba(pendulum_run):
     np.testing.assert_array_equal(first[0], first[1])  # alpha dropped, same seed, same action
 
 
+def test_final_weight_weighs_the_last_step_of_the_path_cost(pendulum_run):
+    env = make_env("Pendulum-v1", 32)
+    goal, _ = env.reset(seed=5)
+    obs, _ = env.reset(seed=1)
+    acts = torch.rand(1, 6, 5, 2, generator=torch.Generator().manual_seed(0)) * 4 - 2  # (B, S, H, k*A)
+    costs = {}
+    for w in (1.0, 4.0, 0.0):
+        agent = Agent.load(pendulum_run, final_weight=w, **PLAN)
+        agent.reset(goal)
+        agent.act(obs)  # one observed embedding in the history
+        with torch.no_grad():
+            costs[w] = agent._cost_fn()(acts)  # (1, S)
+            z = torch.stack(agent.z_hist)[None]
+            dist = (agent.model.rollout(z, z.new_zeros(1, 0, 2), acts) - agent.goal).square().mean(-1)  # (1, S, H)
+    torch.testing.assert_close(costs[1.0], dist.sum(-1))
+    torch.testing.assert_close(costs[4.0], dist.sum(-1) + 3 * dist[..., -1])
+    torch.testing.assert_close(costs[0.0], dist[..., :-1].sum(-1))
+    with pytest.raises(WorldJepaError, match="final_weight"):
+        Agent.load(pendulum_run, final_weight=-1, **PLAN)
+    with pytest.raises(WorldJepaError, match="final_weight"):
+        Agent.load(pendulum_run, final_weight=3, reduce="final", **PLAN)
+    env.close()
+
+
 def test_bad_frames_and_wrong_env_are_clear_errors(pendulum_run):
     with pytest.raises(CheckpointError, match="Pendulum-v1.*not worldjepa/TwoRoom-v0"):
         Agent.load(pendulum_run, env_id="worldjepa/TwoRoom-v0")

@@ -83,6 +83,9 @@ class Agent:
         horizon: macro-steps per plan (5 = 25 env steps at frame-skip 5).
         replan_every: macro-steps executed from each plan before replanning.
         metric, reduce: the latent cost (see :func:`~worldjepa.planning.latent_cost`).
+        final_weight: with ``reduce="sum"``/``"mean_path"``, the weight of the last step
+            against 1 for each earlier one: the path term says which first action gets there
+            soonest, a heavier last step says where the plan must end (1 = a plain sum).
         proprio_weight: weight of the proprioceptive part of the latent in the cost (models
             trained with ``proprio``; 1 = as trained, 0 = the planner ignores how far the
             agent's own body is from the goal frame's, which success tests often do too: Push-T
@@ -94,7 +97,8 @@ class Agent:
 
     def __init__(self, model: Any, meta: dict[str, Any], planner: str = "cem", *, horizon: int = 5,
                  replan_every: int = 1, metric: str = "mse", reduce: str = "sum", warm_start: bool = True,
-                 seed: int = 0, proprio_weight: float = 1.0, **planner_kwargs: Any) -> None:
+                 seed: int = 0, proprio_weight: float = 1.0, final_weight: float = 1.0,
+                 **planner_kwargs: Any) -> None:
         from typing import get_args
 
         from .envs.adapter import ActionSpec
@@ -118,6 +122,15 @@ class Agent:
                                  f"{get_args(Reduce)}, got {metric!r}, {reduce!r}")
         self.mpc = MPC(self.planner, horizon, self.k * self.spec.dim, low, high, replan_every, warm_start)
         self.metric, self.reduce = metric, reduce
+        if not final_weight >= 0:
+            raise WorldJepaError(f"final_weight must be >= 0, got {final_weight}")
+        if final_weight != 1.0 and reduce == "final":
+            raise WorldJepaError("final_weight weighs the last step of a path cost: use it with reduce='sum' "
+                                 "or 'mean_path', not 'final'")
+        self.path_weights: torch.Tensor | None = None
+        if final_weight != 1.0:
+            self.path_weights = torch.ones(horizon, device=self.device)
+            self.path_weights[-1] = final_weight
         if not proprio_weight >= 0:
             raise WorldJepaError(f"proprio_weight must be >= 0, got {proprio_weight}")
         # per-dimension scale of the latent in the cost: 1 for the image part, and for the
@@ -181,7 +194,8 @@ class Agent:
             return pred if scale is None else pred * scale
 
         goal = self.goal if scale is None else self.goal * scale
-        cost = make_latent_cost(rollout, goal, metric=self.metric, reduce=self.reduce)  # type: ignore[arg-type]
+        cost = make_latent_cost(rollout, goal, metric=self.metric, reduce=self.reduce,  # type: ignore[arg-type]
+                                path_weights=self.path_weights)
         # MPC keeps its plans on the CPU; a model on a GPU scores them there and hands costs back
         return cost if self.device.type == "cpu" else (lambda acts: cost(acts).to(acts.device))
 
