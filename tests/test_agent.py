@@ -152,6 +152,13 @@ def test_plan_command_replays_actions_when_the_dataset_has_no_state(pendulum_run
     res = json.loads(out.stdout)
     assert res["steps"] == 3 and res["success"] is None and res["distance"] is None  # no success() to judge by
     assert res["latent_distance"] >= 0
+    again = cli("plan", "--run", str(pendulum_run), "--data", str(data), "--start", "3", "--goal-offset", "5",
+                "--budget", "3", "--samples", "16", "--iterations", "2", "--threads", "1", "--json",
+                "--agent", "final_weight=3", check=True)
+    assert json.loads(again.stdout)["steps"] == 3
+    for opt, msg in (("final_weight=-1", "final_weight must be >= 0"), ("nope=1", "nope")):  # they reach the Agent
+        bad = cli("plan", "--run", str(pendulum_run), "--data", str(data), "--goal-offset", "5", "--agent", opt)
+        assert bad.returncode != 0 and msg in bad.stderr
 
 
 def test_discrete_actions_come_back_as_ints(tmp_path):

@@ -34,6 +34,8 @@ class PlanConfig:
     horizon: int = opt(5, "planning horizon in model steps (macro-actions)")
     replan_every: int = opt(1, "macro-steps executed per plan")
     seed: int = opt(0, "planner seed")
+    agent: str = opt("", "more Agent options, space- or comma-separated key=value, e.g. 'final_weight=5 "
+                         "proprio_weight=0 reduce=final' (see worldjepa.Agent; they win over the flags above)")
     gif: str = opt("", "write observation | imagined | goal frames to this GIF")
     nn_frames: int = opt(2000, "dataset frames encoded once to show the imagined embedding's nearest frame")
     threads: int = opt(0, "torch CPU threads (0 = torch's default)")
@@ -73,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
     from ..data.dataset import Dataset
     from ..envs.adapter import make_env
     from ..errors import DatasetError, WorldJepaError
+    from ..eval.protocol import agent_options
     from ..training.checkpoint import check_compatible, read_meta
 
     cfg = config_from_args(args)
@@ -91,9 +94,10 @@ def run(args: argparse.Namespace) -> int:
     if cfg.start < 0 or goal_t >= len(ep["frames"]):
         raise DatasetError(f"start {cfg.start} + goal offset {cfg.goal_offset} is past the episode's "
                            f"{len(ep['frames'])} frames")
-    agent = Agent.load(cfg.run, cfg.planner, env_id=ds.env_id, horizon=cfg.horizon, replan_every=cfg.replan_every,
-                       seed=cfg.seed, samples=cfg.samples, iterations=cfg.iterations,
-                       elites=min(cfg.elites, cfg.samples))
+    options = dict(horizon=cfg.horizon, replan_every=cfg.replan_every, seed=cfg.seed, samples=cfg.samples,
+                   iterations=cfg.iterations, elites=min(cfg.elites, cfg.samples))
+    options.update(agent_options(cfg.agent))
+    agent = Agent.load(cfg.run, cfg.planner, env_id=ds.env_id, **options)
     env = make_env(meta["env_id"], int(meta["frame_size"]))
     has_state = "state" in ep
     if has_state:
