@@ -124,6 +124,70 @@ def test_final_weight_weighs_the_last_step_of_the_path_cost(pendulum_run):
     env.close()
 
 
+@pytest.fixture(scope="module")
+def pendulum_run_seed1(pendulum_run):
+    """A second run on the same data, another seed: an ensemble member."""
+    root = pendulum_run.parent
+    cfg = from_dict(TrainConfig, {**SMALL, "data": str(root / "pendulum.h5"), "out": str(root / "run1"), "steps": 40,
+                                  "progress": False, "device": "cpu", "seed": 1})
+    Trainer(cfg).fit()
+    return root / "run1"
+
+
+def test_an_ensemble_plans_on_the_mean_of_its_members_costs(pendulum_run, pendulum_run_seed1):
+    env = make_env("Pendulum-v1", 32)
+    goal, _ = env.reset(seed=5)
+    obs, _ = env.reset(seed=1)
+    acts = torch.rand(1, 6, 5, 2, generator=torch.Generator().manual_seed(0)) * 4 - 2  # (B, S, H, k*A)
+    costs = []
+    for run in (pendulum_run, pendulum_run_seed1, [pendulum_run, pendulum_run_seed1]):
+        agent = Agent.load(run, **PLAN)
+        agent.reset(goal)
+        agent.act(obs)
+        with torch.no_grad():
+            costs.append(agent._cost_fn()(acts))  # (1, S)
+    assert not torch.allclose(costs[0], costs[1])  # two seeds, two latent spaces
+    torch.testing.assert_close(costs[2], (costs[0] + costs[1]) / 2)
+    assert len(agent.members) == 2 and agent.model is agent.members[0].model
+    assert agent.goal.shape == (1, 16) and len(agent.z_hist) == 1 and len(agent.members[1].z_hist) == 1
+    # an ensemble of one model twice plans exactly as the model alone
+    single, twice = Agent.load(pendulum_run, **PLAN), Agent.load([pendulum_run, pendulum_run], **PLAN)
+    for a in (single, twice):
+        a.reset(goal)
+    for _ in range(4):
+        np.testing.assert_allclose(single.act(obs), twice.act(obs), rtol=1e-5, atol=1e-6)
+    env.close()
+
+
+def test_ensemble_members_must_agree(pendulum_run, tmp_path):
+    from worldjepa.training import checkpoint as ckpt
+    from worldjepa.world_model import ModelConfig, build_world_model
+
+    tensors, meta = ckpt.load(pendulum_run)
+    meta = {k: v for k, v in meta.items() if not k.startswith("_")}
+    ckpt.save(tmp_path / "other.safetensors", tensors, {**meta, "env_id": "MountainCarContinuous-v0"})
+    with pytest.raises(CheckpointError, match="ensemble member .*other.safetensors.*MountainCarContinuous-v0"):
+        Agent.load([pendulum_run, tmp_path / "other.safetensors"])
+    with pytest.raises(WorldJepaError, match="empty list"):
+        Agent.load([])
+    model, meta = load_checkpoint(pendulum_run)
+    other = build_world_model(from_dict(ModelConfig, {**meta["model"], "frameskip": 3}))
+    with pytest.raises(WorldJepaError, match="member 1 has frame-skip 3"):
+        Agent([model, other], meta)
+
+
+def test_eval_takes_an_ensemble_policy(pendulum_run, pendulum_run_seed1):
+    from worldjepa.eval.protocol import EvalConfig, make_policy
+
+    env = make_env("Pendulum-v1", 32)
+    data = str(pendulum_run.parent / "pendulum.h5")
+    agent = make_policy(EvalConfig(data=data, policy=f"{pendulum_run}+{pendulum_run_seed1}"), env)
+    assert isinstance(agent, Agent) and len(agent.members) == 2
+    with pytest.raises(Exception, match="nope"):
+        make_policy(EvalConfig(data=data, policy=f"{pendulum_run}+nope"), env)
+    env.close()
+
+
 def test_bad_frames_and_wrong_env_are_clear_errors(pendulum_run):
     with pytest.raises(CheckpointError, match="Pendulum-v1.*not worldjepa/TwoRoom-v0"):
         Agent.load(pendulum_run, env_id="worldjepa/TwoRoom-v0")

@@ -21,6 +21,7 @@ any other shape raises :class:`~worldjepa.errors.WorldJepaError`. Float frames i
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -73,12 +74,27 @@ def _gather(info: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+@dataclass
+class _Member:
+    """One world model of the agent, with what it has seen in its own latent space."""
+
+    model: Any
+    cost_scale: torch.Tensor | None = None  # (D,) per-dimension scale of the latent in the cost
+    goal: torch.Tensor | None = None  # (1, D)
+    z_hist: list[torch.Tensor] = field(default_factory=list)  # (D,) embeddings at macro-step boundaries
+
+
 class Agent:
     """Goal-conditioned policy (``worldjepa.protocols.Policy``) from a world model and a planner.
 
     Args:
-        model: a :class:`~worldjepa.world_model.WorldModel` (put in eval mode here).
-        meta: the checkpoint metadata (``action_space``, ``frame_size``, ``env_id``).
+        model: a :class:`~worldjepa.world_model.WorldModel` (put in eval mode here), or a list
+            of them: an **ensemble** whose members (e.g. runs trained with other seeds) each
+            embed the observations and the goal in their own latent space and predict there;
+            a candidate's cost is the mean of the members' costs. They must share the env,
+            frame-skip, history and action space; the first one is ``agent.model``.
+        meta: the checkpoint metadata (``action_space``, ``frame_size``, ``env_id``) of the
+            first model (the others' must agree: :meth:`load` checks it).
         planner: a name in ``worldjepa.planning.PLANNERS`` (cem, icem, mppi, gd, cem_gd).
         horizon: macro-steps per plan (5 = 25 env steps at frame-skip 5).
         replan_every: macro-steps executed from each plan before replanning.
@@ -105,11 +121,20 @@ class Agent:
         from .planning import MPC, make_planner
         from .planning.cost import Metric, Reduce
 
-        self.model = model.eval().requires_grad_(False)  # gradient planners differentiate w.r.t. actions only
+        models = list(model) if isinstance(model, (list, tuple)) else [model]
+        if not models:
+            raise WorldJepaError("an Agent needs at least one world model")
+        # gradient planners differentiate w.r.t. actions only
+        self.members = [_Member(m.eval().requires_grad_(False)) for m in models]
+        model = self.model
         self.meta = meta
         self.spec = ActionSpec.from_dict(meta["action_space"])
         self.frame_size = int(meta["frame_size"])
         self.k, self.history = int(model.frameskip), int(model.history)
+        for i, m in enumerate(models[1:], 1):
+            if (int(m.frameskip), int(m.history), int(m.action_dim)) != (self.k, self.history, int(model.action_dim)):
+                raise WorldJepaError(f"ensemble member {i} has frame-skip {m.frameskip}, history {m.history}, action "
+                                     f"size {m.action_dim}; member 0 has {self.k}, {self.history}, {model.action_dim}")
         low = torch.tensor(self.spec.low, dtype=torch.float32).repeat(self.k)  # (k*A,)
         high = torch.tensor(self.spec.high, dtype=torch.float32).repeat(self.k)  # (k*A,)
         self.device = next(model.parameters()).device
@@ -135,30 +160,60 @@ class Agent:
             raise WorldJepaError(f"proprio_weight must be >= 0, got {proprio_weight}")
         # per-dimension scale of the latent in the cost: 1 for the image part, and for the
         # proprioceptive part sqrt(w) under MSE (w under L1), so that part weighs w in the mean
-        self.cost_scale: torch.Tensor | None = None
-        if proprio_weight != 1.0 and model.proprio:
-            w = float(proprio_weight) ** (0.5 if metric == "mse" else 1.0)
-            scale = torch.ones(model.latent_dim, device=self.device)
-            scale[model.visual_dim:] = w
-            self.cost_scale = scale
-        self.goal: torch.Tensor | None = None
-        self.imagined: torch.Tensor | None = None  # (H, D) embeddings the last plan expects
+        for mb in self.members:
+            if proprio_weight != 1.0 and mb.model.proprio:
+                w = float(proprio_weight) ** (0.5 if metric == "mse" else 1.0)
+                mb.cost_scale = torch.ones(mb.model.latent_dim, device=self.device)
+                mb.cost_scale[mb.model.visual_dim:] = w
+        self.imagined: torch.Tensor | None = None  # (H, D) embeddings the last plan expects (member 0)
         self.reset_history()
 
+    @property
+    def model(self) -> Any:
+        """The (first) world model."""
+        return self.members[0].model
+
+    @property
+    def goal(self) -> torch.Tensor | None:
+        """``(1, D)`` the goal's embedding (the first model's), ``None`` before :meth:`reset`."""
+        return self.members[0].goal
+
+    @property
+    def z_hist(self) -> list[torch.Tensor]:
+        """The last ``history`` observed embeddings (the first model's), oldest first."""
+        return self.members[0].z_hist
+
+    @property
+    def cost_scale(self) -> torch.Tensor | None:
+        return self.members[0].cost_scale
+
     @classmethod
-    def load(cls, path: str | Path, planner: str = "cem", *, env_id: str | None = None,
-             device: str = "cpu", **kwargs: Any) -> "Agent":
-        """An agent from a run directory or checkpoint file; ``env_id`` (if given) must match the
-        checkpoint's, else :class:`~worldjepa.errors.CheckpointError`."""
+    def load(cls, path: str | Path | list[str | Path] | tuple[str | Path, ...], planner: str = "cem", *,
+             env_id: str | None = None, device: str = "cpu", **kwargs: Any) -> "Agent":
+        """An agent from a run directory or checkpoint file, or from a list of them (an
+        ensemble: see the class); ``env_id`` (if given) must match every checkpoint's, and
+        ensemble members must share the first one's env, frame size and action space, else
+        :class:`~worldjepa.errors.CheckpointError`."""
         from .training.checkpoint import check_compatible, read_meta
 
-        if env_id is not None:
-            check_compatible(read_meta(path), env_id=env_id, where=f"checkpoint {path}")
-        model, meta = load_checkpoint(path, device)
-        return cls(model, meta, planner, **kwargs)
+        paths = list(path) if isinstance(path, (list, tuple)) else [path]
+        if not paths:
+            raise WorldJepaError("Agent.load needs a run directory or checkpoint (got an empty list)")
+        metas = [read_meta(p) for p in paths]
+        for p, m in zip(paths, metas):
+            if env_id is not None:
+                check_compatible(m, env_id=env_id, where=f"checkpoint {p}")
+            if m is not metas[0]:
+                check_compatible(m, env_id=metas[0]["env_id"], frame_size=int(metas[0]["frame_size"]),
+                                 action_dim=int(metas[0]["action_space"]["dim"]),
+                                 where=f"ensemble member {p} (beside {paths[0]})")
+        loaded = [load_checkpoint(p, device) for p in paths]
+        models = [m for m, _ in loaded]
+        return cls(models if len(models) > 1 else models[0], loaded[0][1], planner, **kwargs)
 
     def reset_history(self) -> None:
-        self.z_hist: list[torch.Tensor] = []  # (D,) embeddings at macro-step boundaries
+        for mb in self.members:
+            mb.z_hist = []  # (D,) embeddings at macro-step boundaries, in that member's latent
         self.a_hist: list[torch.Tensor] = []  # (k*A,) macro-actions executed between them
         self.queue: list[np.ndarray] = []  # (A,) sub-actions of the current macro-action
         self.executed: list[np.ndarray] = []  # (A,) encoded sub-actions executed so far
@@ -166,38 +221,52 @@ class Agent:
 
     @torch.no_grad()
     def encode(self, frame: Any, what: str = "observation", extras: dict[str, Any] | None = None) -> torch.Tensor:
-        """One frame (any size) -> its embedding ``(D,)``; ``extras`` carries the proprioceptive
-        values of a model trained with them (e.g. ``{"state": s}``)."""
+        """One frame (any size) -> its embedding ``(D,)`` (the first model's); ``extras``
+        carries the proprioceptive values of a model trained with them (e.g. ``{"state": s}``)."""
+        return self._encode_all(frame, what, extras)[0]
+
+    @torch.no_grad()
+    def _encode_all(self, frame: Any, what: str, extras: dict[str, Any] | None) -> list[torch.Tensor]:
+        """The frame's embedding ``(D,)`` in every member's latent."""
         from .envs.adapter import resize_frame
 
-        arr = resize_frame(check_frame(frame, what), self.frame_size)  # (S, S, 3) uint8
-        p = self.model.proprio_of(extras)
-        return self.model.encode(arr[None], None if p is None else p[None])[0]  # (D,)
+        arr = resize_frame(check_frame(frame, what), self.frame_size)[None]  # (1, S, S, 3) uint8
+        out = []
+        for mb in self.members:
+            p = mb.model.proprio_of(extras)
+            out.append(mb.model.encode(arr, None if p is None else p[None])[0])  # (D,)
+        return out
 
     def reset(self, goal_obs: np.ndarray, **info: Any) -> None:
         """Start an episode toward ``goal_obs`` ((H, W, 3) uint8, any size). A model trained with
         proprioception also needs the goal's values: ``goal_extras={"state": s}`` or ``goal_state=s``;
         other ``info`` is ignored."""
-        extras = _gather(info, "goal_") if self.model.proprio else None
-        self.goal = self.encode(goal_obs, "goal frame", extras)[None]  # (1, D)
+        extras = _gather(info, "goal_") if any(mb.model.proprio for mb in self.members) else None
+        for mb, g in zip(self.members, self._encode_all(goal_obs, "goal frame", extras)):
+            mb.goal = g[None]  # (1, D)
         self.reset_history()
 
     def _cost_fn(self) -> Any:
-        from .planning import make_latent_cost
-
-        z = torch.stack(self.z_hist)[None]  # (1, Th, D)
-        a = torch.stack(self.a_hist)[None] if self.a_hist else z.new_zeros(1, 0, self.k * self.spec.dim)
-        scale = self.cost_scale
-
-        def rollout(acts: torch.Tensor) -> torch.Tensor:
-            pred = self.model.rollout(z, a, acts.to(self.device))  # (1, S, H, D)
-            return pred if scale is None else pred * scale
-
-        goal = self.goal if scale is None else self.goal * scale
-        cost = make_latent_cost(rollout, goal, metric=self.metric, reduce=self.reduce,  # type: ignore[arg-type]
-                                path_weights=self.path_weights)
+        costs = [self._member_cost(mb) for mb in self.members]
+        cost = costs[0] if len(costs) == 1 else (lambda acts: torch.stack([c(acts) for c in costs]).mean(0))
         # MPC keeps its plans on the CPU; a model on a GPU scores them there and hands costs back
         return cost if self.device.type == "cpu" else (lambda acts: cost(acts).to(acts.device))
+
+    def _member_cost(self, mb: _Member) -> Any:
+        """One member's latent cost of candidate actions ``(1, S, H, k*A) -> (1, S)``."""
+        from .planning import make_latent_cost
+
+        z = torch.stack(mb.z_hist)[None]  # (1, Th, D)
+        a = torch.stack(self.a_hist)[None] if self.a_hist else z.new_zeros(1, 0, self.k * self.spec.dim)
+        scale = mb.cost_scale
+
+        def rollout(acts: torch.Tensor) -> torch.Tensor:
+            pred = mb.model.rollout(z, a, acts.to(self.device))  # (1, S, H, D)
+            return pred if scale is None else pred * scale
+
+        goal = mb.goal if scale is None else mb.goal * scale
+        return make_latent_cost(rollout, goal, metric=self.metric, reduce=self.reduce,  # type: ignore[arg-type]
+                                path_weights=self.path_weights)
 
     def act(self, obs: np.ndarray, **info: Any) -> Any:
         """The next env action for observation ``obs`` ((H, W, 3) uint8). A model trained with
@@ -207,20 +276,20 @@ class Agent:
         if self.goal is None:
             raise WorldJepaError("call agent.reset(goal_obs) before agent.act(obs)")
         if not self.queue:
-            self._new_macro_step(obs, _gather(info) if self.model.proprio else None)
+            self._new_macro_step(obs, _gather(info) if any(mb.model.proprio for mb in self.members) else None)
         vec = self.queue.pop(0)
         action = self.spec.decode(vec)
         self.executed.append(self.spec.encode(action))  # what the env really gets (clipped / one-hot)
         return np.asarray(action) if self.spec.kind == "box" else action
 
     def _new_macro_step(self, obs: np.ndarray, extras: dict[str, Any] | None = None) -> None:
-        z = self.encode(obs, extras=extras)  # (D,)
         if self.executed:  # the macro-action that led from the previous boundary to here
             self.a_hist.append(torch.as_tensor(np.concatenate(self.executed), device=self.device))
         self.executed = []
-        self.z_hist.append(z)
-        self.z_hist = self.z_hist[-self.history:]  # keep the last `history` boundaries
-        self.a_hist = self.a_hist[-(len(self.z_hist) - 1):] if len(self.z_hist) > 1 else []
+        for mb, z in zip(self.members, self._encode_all(obs, "observation", extras)):
+            mb.z_hist = (mb.z_hist + [z])[-self.history:]  # keep the last `history` boundaries
+        n = len(self.z_hist)
+        self.a_hist = self.a_hist[-(n - 1):] if n > 1 else []
         before = self.mpc.last_result
         macro = self.mpc.act(self._cost_fn)[0]  # (k*A,); the factory runs only when it replans
         if self.mpc.last_result is not before:  # a fresh plan: remember what it imagines

@@ -32,8 +32,9 @@ class EvalConfig:
     """What to evaluate and under which protocol settings."""
 
     data: str = opt("", "dataset whose test split supplies the start/goal pairs")
-    policy: str = opt("random", "random | oracle | replay | RUN_DIR (a trained checkpoint); several, comma-separated, "
-                                "are evaluated on the same pairs (CLI)")
+    policy: str = opt("random", "random | oracle | replay | RUN_DIR (a trained checkpoint) | RUN_A+RUN_B (an ensemble "
+                                "of runs: the mean of their latent costs); several, comma-separated, are evaluated "
+                                "on the same pairs (CLI)")
     env: str = opt("", "environment id (default: the dataset's; must match it)")
     planner: str = opt("cem", "planner for a RUN_DIR policy: cem | icem | mppi | gd | cem_gd")
     agent: str = opt("", "Agent options for a RUN_DIR policy, space- or comma-separated key=value, e.g. "
@@ -88,11 +89,14 @@ def make_policy(cfg: EvalConfig, env: Any) -> Any:
         if cfg.far:
             raise ConfigError("the replay policy has no recorded actions toward far goals")
         return ReplayPolicy(env.action_spec.dim)
-    if not Path(cfg.policy).exists():
-        raise ConfigError(f"policy {cfg.policy!r} is neither one of {', '.join(REFERENCE_POLICIES)} nor a run directory")
+    runs = cfg.policy.split("+") if not Path(cfg.policy).exists() else [cfg.policy]
+    for run in runs:
+        if not Path(run).exists():
+            raise ConfigError(f"policy {run!r} is neither one of {', '.join(REFERENCE_POLICIES)} nor a run directory")
     from ..agent import Agent
 
-    return Agent.load(cfg.policy, planner=cfg.planner, env_id=env.env_id, **agent_options(cfg.agent))
+    return Agent.load(runs if len(runs) > 1 else runs[0], planner=cfg.planner, env_id=env.env_id,
+                      **agent_options(cfg.agent))
 
 
 def agent_options(text: str) -> dict[str, Any]:
