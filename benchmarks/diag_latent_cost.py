@@ -18,6 +18,14 @@ moved 40 units along x: the success thresholds, and a typical pusher move), and 
 MSE each change causes is printed beside that of moving the block. A latent in which turning
 the block by the angle threshold costs a fraction of moving it by the distance threshold
 leads a planner to fix the position and neglect the angle.
+
+    python benchmarks/diag_latent_cost.py --run runs/pusht --data pusht.h5 --saturation
+
+`--saturation` (Push-T) moves the block of test-split states by 10 to 240 units (a random
+direction; states that would leave the table are dropped) and prints the latent MSE each
+distance causes, and the same for the world model's frozen encoder output (MSE over its
+per-dimension variance). A distance that stops growing past some range is a goal the
+planner cannot tell near from far.
 """
 
 from __future__ import annotations
@@ -60,6 +68,8 @@ def main() -> None:
     ap.add_argument("--parts", nargs="+", default=[], help="name=a:b or name=a:b:angle slices of the state")
     ap.add_argument("--perturb", action="store_true", help="Push-T: latent change caused by moving / turning "
                                                             "the block and moving the pusher (see above)")
+    ap.add_argument("--saturation", action="store_true", help="Push-T: latent change as the block moves "
+                    "10..240 units: where the distance stops growing")
     ap.add_argument("--episodes", type=int, default=60, help="test-split episodes used")
     ap.add_argument("--pairs", type=int, default=8, help="pairs per episode")
     ap.add_argument("--goal-offset", type=int, default=25)
@@ -88,7 +98,7 @@ def main() -> None:
     else:
         model, _ = load_checkpoint(args.run)
         args.lejepa = False
-    if args.perturb:
+    if args.perturb or args.saturation:
         return perturb(model, args)
     if not args.parts:
         raise SystemExit("pass --parts (or --perturb)")
@@ -135,6 +145,8 @@ def perturb(model, args) -> None:
         proprio = model.proprio_of({"state": st}) if model.proprio else None
         return model.encode(frames, proprio)
 
+    if args.saturation:
+        return saturation(model, env, states, latent, args)
     with torch.no_grad():
         base = latent(states)
         cost = {}
@@ -147,6 +159,36 @@ def perturb(model, args) -> None:
     print("| change | latent MSE | relative to moving the block 20 units |\n|---|---|---|")
     for name, c in cost.items():
         print(f"| {name} | {c:.4g} | {c / cost['block moved 20 units']:.2f} |")
+
+
+def saturation(model, env, states: np.ndarray, latent, args) -> None:
+    """Latent MSE against how far the block moved (``--saturation``)."""
+    import torch
+
+    from worldjepa.world_model import frames_to_float
+
+    def encoder_out(st: np.ndarray) -> torch.Tensor:
+        return model.encoder(frames_to_float(np.stack([env.render_state(s) for s in st])))
+
+    rng = np.random.default_rng(0)
+    rows = []
+    with torch.no_grad():
+        base, base_h = latent(states), (None if args.lejepa else encoder_out(states))
+        var_h = None if base_h is None else base_h.var(0).mean()
+        for d in (10, 20, 40, 80, 160, 240):
+            moved = states.copy()
+            angle = rng.uniform(0, 2 * np.pi, len(moved))
+            moved[:, 2] += d * np.cos(angle)
+            moved[:, 3] += d * np.sin(angle)
+            ok = np.all((moved[:, 2:4] > 60) & (moved[:, 2:4] < 452), axis=1)  # the block stays on the table
+            row = [d, int(ok.sum()), float((latent(moved[ok]) - base[ok]).square().mean())]
+            if base_h is not None:
+                row.append(float((encoder_out(moved[ok]) - base_h[ok]).square().mean() / var_h))
+            rows.append(row)
+    print(f"test-split states of {args.data}, run {args.run}\n")
+    print("| block moved (units) | states | latent MSE | encoder output MSE / its variance |\n|---|---|---|---|")
+    for r in rows:
+        print(f"| {r[0]} | {r[1]} | {r[2]:.3f} | {r[3]:.3f} |" if len(r) > 3 else f"| {r[0]} | {r[1]} | {r[2]:.3f} | - |")
 
 
 if __name__ == "__main__":
