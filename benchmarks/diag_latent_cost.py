@@ -188,7 +188,7 @@ def saturation(model, env, states: np.ndarray, latent, args) -> None:
     print(f"test-split states of {args.data}, run {args.run}\n")
     print("| block moved (units) | states | latent MSE | encoder output MSE / its variance |\n|---|---|---|---|")
     for r in rows:
-        print(f"| {r[0]} | {r[1]} | {r[2]:.3f} | {r[3]:.3f} |" if len(r) > 3 else f"| {r[0]} | {r[1]} | {r[2]:.3f} | - |")
+        print(f"| {r[0]} | {r[1]} | {r[2]:.4g} | {r[3]:.4g} |" if len(r) > 3 else f"| {r[0]} | {r[1]} | {r[2]:.4g} | - |")
 
 
 if __name__ == "__main__":

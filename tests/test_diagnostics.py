@@ -58,6 +58,15 @@ def test_latent_cost_perturbations_are_measured_on_the_model_latent(pusht):
     assert plain.returncode != 0 and "--parts" in plain.stderr
 
 
+def test_latent_saturation_table(pusht):
+    data, run = pusht
+    proc = _script("diag_latent_cost.py", "--run", str(run), "--data", str(data), "--saturation", "--episodes", "3")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [line.split("|")[1:5] for line in proc.stdout.splitlines() if line[:2] == "| " and line[2].isdigit()]
+    assert [int(r[0]) for r in rows] == [10, 20, 40, 80, 160, 240]
+    assert all(float(r[2]) > 0 and float(r[3]) > 0 for r in rows if int(r[1]) > 0)  # a moved block moves both
+
+
 @pytest.mark.parametrize("variant", [(), ("--frame", "block", "--augment", "d4", "--frameskip", "1"),
                                      ("--model", "sim", "--frameskip", "1"),
                                      ("--frameskip", "1", "--aggregate", "1", "--aggregate-pairs", "1",
