@@ -185,6 +185,7 @@ class Agent:
 
     @property
     def cost_scale(self) -> torch.Tensor | None:
+        """``(D,)`` the first model's per-dimension scale of the latent in the cost (``proprio_weight``)."""
         return self.members[0].cost_scale
 
     @classmethod
