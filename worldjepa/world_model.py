@@ -34,6 +34,8 @@ class ModelConfig:
     encoder: Literal["cnn", "vit_tiny"] = opt("cnn", "encoder: cnn (CPU default) | vit_tiny")
     encoder_dim: int = opt(256, "encoder output size (before the projector)")
     channels: tuple[int, ...] = opt((8, 16, 32, 64), "CNN channels, one stride-2 conv per entry")
+    keypoints: int = opt(0, "CNN spatial-softmax keypoints K: the last 2K encoder outputs are K expected (x, y) "
+                            "positions (taken from the --encoder-init run when given)")
     patch: int = opt(8, "ViT patch size in pixels (vit_tiny only)")
     latent_dim: int = opt(64, "latent size D (projector output; what the planner compares)")
     projector_hidden: int = opt(512, "projector hidden width (BatchNorm MLP)")
@@ -290,7 +292,8 @@ def build_world_model(cfg: ModelConfig) -> WorldModel:
         raise ConfigError(f"model config needs frame_size and action_dim from the dataset, got "
                           f"frame_size={cfg.frame_size}, action_dim={cfg.action_dim}")
     if cfg.encoder == "cnn":
-        encoder = build_encoder("cnn", size=cfg.frame_size, channels=tuple(cfg.channels), out_dim=cfg.encoder_dim)
+        encoder = build_encoder("cnn", size=cfg.frame_size, channels=tuple(cfg.channels), out_dim=cfg.encoder_dim,
+                                keypoints=cfg.keypoints)
     else:
         encoder = build_encoder("vit_tiny", size=cfg.frame_size, patch=cfg.patch, out_dim=cfg.encoder_dim)
     projector = Projector(cfg.encoder_dim, hidden_dim=cfg.projector_hidden, layers=cfg.projector_layers,

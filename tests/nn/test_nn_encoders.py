@@ -76,3 +76,25 @@ def test_projector_with_no_layers_only_standardises() -> None:
     torch.testing.assert_close(proj.eval()(x), y, atol=1e-3, rtol=1e-2)  # running var is unbiased: 64/63
     with pytest.raises(ValueError, match="out_dim = in_dim"):
         Projector(5, out_dim=3, layers=0)
+
+
+def test_cnn_keypoints_are_expected_positions_that_follow_a_blob() -> None:
+    torch.manual_seed(0)
+    enc = CNNEncoder(size=32, channels=(4, 8, 8, 16), out_dim=12, keypoints=2).eval()
+    with torch.no_grad():
+        enc.heatmaps.weight.fill_(1.0)  # every heatmap = the summed channels: peaks where the blob is
+        enc.heatmaps.bias.zero_()
+        enc.log_temperature.fill_(-3.0)
+    f = torch.zeros(3, 3, 32, 32)
+    for i, x0 in enumerate((4, 14, 24)):  # a blob moving right along one row
+        f[i, :, 12:18, x0:x0 + 6] = 1.0
+    z = enc(f)
+    assert z.shape == (3, 12) and torch.isfinite(z).all()
+    kx, ky = z[:, 8:10], z[:, 10:12]  # the last 2K outputs: K x's, then K y's
+    assert (kx.abs() <= 1).all() and (ky.abs() <= 1).all()
+    assert (kx[1] > kx[0]).all() and (kx[2] > kx[1]).all()  # x grows with the blob's x
+    assert (ky[0] - ky[2]).abs().max() < 0.1 * (kx[2] - kx[0]).min()  # y barely moves
+    with pytest.raises(ValueError, match="keypoints"):
+        CNNEncoder(size=32, channels=(4, 8), out_dim=8, keypoints=4)  # 2K must stay below out_dim
+    plain = CNNEncoder(size=32, channels=(4, 8, 8, 16), out_dim=12)
+    assert not hasattr(plain, "heatmaps") and plain(f).shape == (3, 12)

@@ -341,6 +341,25 @@ def test_freeze_encoder_is_a_boolean_flag():
     assert train_config_from_args(parse(["train", "--freeze-encoder", "--no-freeze-encoder"])).model.freeze_encoder is False
 
 
+def test_encoder_init_takes_a_keypoint_cnn(tworoom, tmp_path):
+    from worldjepa.agent import load_checkpoint
+    from worldjepa.training import pretrain as P
+
+    P.pretrain(P.PretrainConfig(data=tworoom, out=str(tmp_path / "kp"), steps=1, batch_size=8, embed_dim=24,
+                                channels=(8, 8, 16), keypoints=4, proj_hidden=16, proj_dim=4, slices=16,
+                                probe_every=100, save_every=100, eval_frames=0))
+    pre, meta = P.load_model(tmp_path / "kp")
+    assert meta["model"]["keypoints"] == 4 and pre.encoder.heatmaps.out_channels == 4
+    trainer = Trainer(_cfg(tworoom, tmp_path / "wm", steps=1, val_every=100, encoder_init=str(tmp_path / "kp"),
+                           model={**SMALL["model"], "freeze_encoder": True}))
+    assert trainer.model_cfg.keypoints == 4
+    trainer.fit()
+    model, _ = load_checkpoint(tmp_path / "wm")  # the checkpoint rebuilds the keypoint encoder
+    assert all(torch.equal(v, pre.encoder.state_dict()[k]) for k, v in model.encoder.state_dict().items())
+    with pytest.raises(P.PretrainError, match="keypoints"):
+        P.build_model(P.PretrainConfig(data=tworoom, encoder="vit_tiny", keypoints=2), 32)
+
+
 def test_encoder_init_takes_a_vit_tiny_with_its_patch_size(tworoom, tmp_path):
     from worldjepa.training import pretrain as P
 

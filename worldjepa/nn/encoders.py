@@ -24,15 +24,26 @@ class CNNEncoder(nn.Module):
     construction, so ``size`` must be the frame side (32..128 tested; 64 -> 4x4 map). The
     flatten keeps *where* things are, which global pooling would average away.
     GroupNorm keeps samples independent (no batch statistics in the encoder).
+
+    With ``keypoints = K > 0`` the last ``2K`` outputs are spatial-softmax keypoints (Levine et
+    al., 2016): a 1x1 conv maps the map after the second conv (side ``size / 4``) to ``K``
+    heatmaps, and each heatmap's expected ``(x, y)`` in [-1, 1] is an output. Those coordinates
+    move in proportion to what they track, so distances between embeddings keep growing with
+    how far an object moved, where the flattened map's features stop changing once the object
+    leaves its old cells. The first ``out_dim - 2K`` outputs are the flatten path's.
     """
 
     def __init__(
-        self, size: int = 64, channels: tuple[int, ...] = (32, 64, 128, 256), out_dim: int = 256
+        self, size: int = 64, channels: tuple[int, ...] = (32, 64, 128, 256), out_dim: int = 256,
+        keypoints: int = 0,
     ):
         super().__init__()
         if size < 2 ** len(channels):
             raise ValueError(f"size {size} too small for {len(channels)} stride-2 layers")
-        self.size, self.out_dim = size, out_dim
+        if keypoints < 0 or 2 * keypoints >= out_dim or (keypoints and len(channels) < 2):
+            raise ValueError(f"keypoints must be in [0, out_dim / 2) with >= 2 conv layers, got {keypoints} "
+                             f"(out_dim {out_dim}, {len(channels)} layers)")
+        self.size, self.out_dim, self.keypoints = size, out_dim, keypoints
         layers: list[nn.Module] = []
         c_in, side = 3, size
         for c in channels:
@@ -40,14 +51,27 @@ class CNNEncoder(nn.Module):
             c_in, side = c, side // 2
         self.convs = nn.Sequential(*layers)
         self.grid = side
-        self.fc = nn.Linear(c_in * side * side, out_dim)
+        self.fc = nn.Linear(c_in * side * side, out_dim - 2 * keypoints)
         init_weights(self.fc)
+        if keypoints:
+            kp_side = size // 4
+            self.heatmaps = nn.Conv2d(channels[1], keypoints, 1)
+            self.log_temperature = nn.Parameter(torch.zeros(()))
+            ramp = torch.linspace(-1.0, 1.0, kp_side)
+            self.register_buffer("kp_x", ramp.repeat(kp_side), persistent=False)  # (side*side,) x of each cell
+            self.register_buffer("kp_y", ramp.repeat_interleave(kp_side), persistent=False)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         """``(B, 3, size, size)`` in [0, 1] -> ``(B, out_dim)``."""
         check_shape("frames", frames, ("B", 3, self.size, self.size))
-        x = self.convs(frames * 2 - 1)  # (B, C, grid, grid)
-        return self.fc(x.flatten(1))  # (B, out_dim)
+        x = frames * 2 - 1
+        if not self.keypoints:
+            return self.fc(self.convs(x).flatten(1))  # (B, out_dim)
+        mid = self.convs[:6](x)  # (B, C1, size/4, size/4): after the second conv block
+        out = self.fc(self.convs[6:](mid).flatten(1))  # (B, out_dim - 2K)
+        attn = (self.heatmaps(mid).flatten(2) / self.log_temperature.exp()).softmax(-1)  # (B, K, side*side)
+        kp = torch.cat([attn @ self.kp_x, attn @ self.kp_y], dim=-1)  # (B, 2K): expected x's, then y's
+        return torch.cat([out, kp], dim=-1)
 
 
 def _groupnorm(c: int) -> nn.GroupNorm:

@@ -54,6 +54,8 @@ class PretrainConfig:
     size: int = opt(0, "frame side in pixels (0: the dataset's; 64 for image folders)")
     channels: tuple[int, ...] = opt((32, 64, 128, 256), "CNN channels, one stride-2 conv per entry (cnn only)")
     embed_dim: int = opt(256, "encoder output (the embedding the probes read)")
+    keypoints: int = opt(0, "cnn: K spatial-softmax keypoints, the last 2K embedding entries (expected x, y of "
+                            "K learned heatmaps): distances that keep growing with how far things moved")
     proj_hidden: int = opt(512, "projector hidden width (BatchNorm MLP)")
     proj_dim: int = opt(16, "projector output, where the regulariser acts (16-64 per LeJEPA; 16 probed best on TwoRoom)")
     regulariser: Literal["sigreg", "vicreg", "none"] = opt("sigreg", "sigreg (LeJEPA), vicreg, or none (collapses)")
@@ -112,13 +114,15 @@ def _model_class() -> type:
 
         def __init__(self, encoder: str = "cnn", size: int = 64, embed_dim: int = 256,
                      proj_hidden: int = 512, proj_dim: int = 32,
-                     channels: tuple[int, ...] | list[int] = (32, 64, 128, 256)) -> None:
+                     channels: tuple[int, ...] | list[int] = (32, 64, 128, 256), keypoints: int = 0) -> None:
             super().__init__()
             from ..nn import Projector, build_encoder
 
             self.arch = dict(encoder=encoder, size=size, embed_dim=embed_dim, proj_hidden=proj_hidden,
                              proj_dim=proj_dim, channels=list(channels))
-            extra = {"channels": tuple(channels)} if encoder == "cnn" else {}
+            if keypoints:
+                self.arch["keypoints"] = keypoints  # absent = 0: checkpoints from before the option
+            extra = {"channels": tuple(channels), "keypoints": keypoints} if encoder == "cnn" else {}
             self.encoder = build_encoder(encoder, size=size, out_dim=embed_dim, **extra)
             self.projector = Projector(embed_dim, proj_hidden, proj_dim)
 
@@ -141,7 +145,10 @@ def __getattr__(name: str) -> Any:
 
 def build_model(cfg: PretrainConfig, size: int) -> Any:
     """The :class:`LeJEPAModel` a config describes, for frames of side ``size``."""
-    return _model_class()(cfg.encoder, size, cfg.embed_dim, cfg.proj_hidden, cfg.proj_dim, cfg.channels)
+    if cfg.keypoints and cfg.encoder != "cnn":
+        raise PretrainError(f"--keypoints is an option of the cnn encoder, not {cfg.encoder}")
+    return _model_class()(cfg.encoder, size, cfg.embed_dim, cfg.proj_hidden, cfg.proj_dim, cfg.channels,
+                          cfg.keypoints)
 
 
 def load_model(run: str | Path) -> tuple[Any, dict[str, Any]]:

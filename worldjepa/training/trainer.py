@@ -100,7 +100,7 @@ def _pretrained_encoder(run: str, model_cfg: Any) -> tuple[dict[str, torch.Tenso
     weights = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
     patch = int(weights["patch_embed.weight"].shape[-1]) if arch["encoder"] == "vit_tiny" else model_cfg.patch
     model_cfg = replace(model_cfg, encoder=arch["encoder"], encoder_dim=int(arch["embed_dim"]),
-                        channels=tuple(arch["channels"]), patch=patch)
+                        channels=tuple(arch["channels"]), patch=patch, keypoints=int(arch.get("keypoints", 0)))
     logger.info("encoder from %s: %s, channels %s, embedding %d", run, arch["encoder"], arch["channels"],
                 arch["embed_dim"])
     return weights, model_cfg
