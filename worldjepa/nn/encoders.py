@@ -6,6 +6,7 @@ option. Both map [0, 1] pixels to [-1, 1] internally.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -56,7 +57,10 @@ class CNNEncoder(nn.Module):
         if keypoints:
             kp_side = size // 4
             self.heatmaps = nn.Conv2d(channels[1], keypoints, 1)
-            self.log_temperature = nn.Parameter(torch.zeros(()))
+            # softmax temperature 0.05 at the start: with 1, the heatmaps' logits (~0.3 apart) give a
+            # near-uniform softmax and coordinates of std ~0.005; at 0.05 their spread (~0.3 on
+            # Push-T frames) is that of the other outputs, so what follows them can learn from them
+            self.log_temperature = nn.Parameter(torch.tensor(math.log(0.05)))
             ramp = torch.linspace(-1.0, 1.0, kp_side)
             self.register_buffer("kp_x", ramp.repeat(kp_side), persistent=False)  # (side*side,) x of each cell
             self.register_buffer("kp_y", ramp.repeat_interleave(kp_side), persistent=False)
