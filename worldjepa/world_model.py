@@ -78,6 +78,8 @@ class ModelConfig:
             parse_proprio(self.proprio)  # a clear error now, not at the first batch
             if self.proprio_emb < 1:
                 raise ConfigError("proprio_emb must be >= 1")
+        if self.keypoints and self.encoder != "cnn":
+            raise ConfigError(f"keypoints are an option of the cnn encoder, not {self.encoder}")
         if self.preset and self.predictor != "transformer":
             raise ConfigError(f"preset {self.preset!r} sizes the transformer predictor, not {self.predictor!r}")
 

@@ -358,6 +358,10 @@ def test_encoder_init_takes_a_keypoint_cnn(tworoom, tmp_path):
     assert all(torch.equal(v, pre.encoder.state_dict()[k]) for k, v in model.encoder.state_dict().items())
     with pytest.raises(P.PretrainError, match="keypoints"):
         P.build_model(P.PretrainConfig(data=tworoom, encoder="vit_tiny", keypoints=2), 32)
+    from worldjepa.world_model import ModelConfig
+
+    with pytest.raises(ConfigError, match="keypoints"):
+        ModelConfig(encoder="vit_tiny", keypoints=2)
 
 
 def test_encoder_init_takes_a_vit_tiny_with_its_patch_size(tworoom, tmp_path):
