@@ -9,7 +9,7 @@ from worldjepa.agent import Agent, load_checkpoint
 from worldjepa.config import from_dict
 from worldjepa.data.collect import CollectConfig, collect
 from worldjepa.envs.adapter import make_env
-from worldjepa.errors import CheckpointError, WorldJepaError
+from worldjepa.errors import CheckpointError, ConfigError, WorldJepaError
 from worldjepa.protocols import Policy
 from worldjepa.training.config import SMALL, TrainConfig
 from worldjepa.training.trainer import Trainer
@@ -183,7 +183,7 @@ def test_eval_takes_an_ensemble_policy(pendulum_run, pendulum_run_seed1):
     data = str(pendulum_run.parent / "pendulum.h5")
     agent = make_policy(EvalConfig(data=data, policy=f"{pendulum_run}+{pendulum_run_seed1}"), env)
     assert isinstance(agent, Agent) and len(agent.members) == 2
-    with pytest.raises(Exception, match="nope"):
+    with pytest.raises(ConfigError, match="'nope' is neither"):
         make_policy(EvalConfig(data=data, policy=f"{pendulum_run}+nope"), env)
     env.close()
 

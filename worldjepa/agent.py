@@ -201,13 +201,13 @@ class Agent:
         if not paths:
             raise WorldJepaError("Agent.load needs a run directory or checkpoint (got an empty list)")
         metas = [read_meta(p) for p in paths]
-        for p, m in zip(paths, metas):
-            if env_id is not None:
+        if env_id is not None:
+            for p, m in zip(paths, metas):
                 check_compatible(m, env_id=env_id, where=f"checkpoint {p}")
-            if m is not metas[0]:
-                check_compatible(m, env_id=metas[0]["env_id"], frame_size=int(metas[0]["frame_size"]),
-                                 action_dim=int(metas[0]["action_space"]["dim"]),
-                                 where=f"ensemble member {p} (beside {paths[0]})")
+        first = metas[0]
+        for p, m in zip(paths[1:], metas[1:]):
+            check_compatible(m, env_id=first["env_id"], frame_size=int(first["frame_size"]),
+                             action_dim=int(first["action_space"]["dim"]), where=f"ensemble member {p} (beside {paths[0]})")
         loaded = [load_checkpoint(p, device) for p in paths]
         models = [m for m, _ in loaded]
         return cls(models if len(models) > 1 else models[0], loaded[0][1], planner, **kwargs)
