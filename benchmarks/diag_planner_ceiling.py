@@ -100,7 +100,7 @@ def main() -> None:
                 z = self.model.encode(np.stack(frames), p)  # (S*H, D)
                 return z.reshape(1, acts.shape[1], acts.shape[2], -1) * scale
 
-            scale = 1.0 if self.cost_scale is None else self.cost_scale  # the agent's proprio_weight
+            scale = 1.0 if self.cost_scale is None else self.cost_scale  # the agent's proprio / keypoint weights
             return make_latent_cost(rollout, self.goal * scale, metric=self.metric, reduce=self.reduce)
 
         def reset(self, goal_obs, **info):  # type: ignore[override]

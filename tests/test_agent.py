@@ -176,6 +176,62 @@ def test_ensemble_members_must_agree(pendulum_run, tmp_path):
         Agent([model, other], meta)
 
 
+
+
+def test_act_steps_replans_within_a_macro_step(pendulum_run):
+    env = make_env("Pendulum-v1", 32)
+    goal, _ = env.reset(seed=5)
+    agent = Agent.load(pendulum_run, act_steps=1, **PLAN)  # frame-skip 2: replan at every env step
+    assert agent.sub_step and agent.k == 2 and agent.history == 3
+    agent.reset(goal)
+    obs, _ = env.reset(seed=1)
+    plans, actions = [], []
+    for _ in range(6):
+        before = agent.mpc.last_result
+        actions.append(agent.act(obs))
+        plans.append(agent.mpc.last_result is not before)
+        obs, _, _ = env.step(actions[-1])
+    assert all(plans)  # a fresh plan at every env step
+    assert agent.t == 6 and len(agent.z_hist) == 3  # observed at step 5: the boundaries are steps 1, 3, 5
+    torch.testing.assert_close(agent.a_hist[0], torch.as_tensor(np.concatenate(actions[1:3])))
+    torch.testing.assert_close(agent.a_hist[1], torch.as_tensor(np.concatenate(actions[3:5])))
+    assert agent.imagined is not None and agent.imagined.shape == (5, 16)  # still 5 macro-steps imagined
+    same = Agent.load(pendulum_run, act_steps=2, **PLAN)  # = k: the plain macro-step agent
+    assert not same.sub_step
+    for bad in (dict(act_steps=3), dict(act_steps=0), dict(act_steps=1, replan_every=2)):
+        with pytest.raises(WorldJepaError, match="act_steps"):
+            Agent.load(pendulum_run, **bad, **PLAN)
+    env.close()
+
+def test_keypoint_weight_weighs_the_encoders_keypoints_in_the_cost(pendulum_run):
+    from worldjepa.world_model import ModelConfig, build_world_model
+
+    _, meta = load_checkpoint(pendulum_run)
+    torch.manual_seed(0)
+    model = build_world_model(from_dict(ModelConfig, {**meta["model"], "encoder": "cnn", "channels": (4, 8, 8),
+                                                      "encoder_dim": 12, "keypoints": 2, "projector_layers": 0}))
+    env = make_env("Pendulum-v1", 32)
+    goal, _ = env.reset(seed=5)
+    obs, _ = env.reset(seed=1)
+    acts = torch.rand(1, 6, 5, 2, generator=torch.Generator().manual_seed(0)) * 4 - 2  # (B, S, H, k*A)
+    costs = {}
+    for w in (1.0, 9.0):
+        agent = Agent(model, meta, keypoint_weight=w, **PLAN)
+        agent.reset(goal)
+        agent.act(obs)
+        with torch.no_grad():
+            costs[w] = agent._cost_fn()(acts)  # (1, S)
+            z = torch.stack(agent.z_hist)[None]
+            sq = (agent.model.rollout(z, z.new_zeros(1, 0, 2), acts) - agent.goal).square()  # (1, S, H, 12)
+    assert agent.model.latent_dim == 12  # no projector: the latent is the encoder's output; its last 4: keypoints
+    torch.testing.assert_close(costs[1.0], sq.mean(-1).sum(-1))
+    torch.testing.assert_close(costs[9.0], ((sq[..., :8].sum(-1) + 9 * sq[..., 8:].sum(-1)) / 12).sum(-1))
+    with pytest.raises(WorldJepaError, match="keypoint_weight must be >= 0"):
+        Agent(model, meta, keypoint_weight=-1, **PLAN)
+    with pytest.raises(WorldJepaError, match="keypoint_weight needs .*model 0 has 0 keypoints"):
+        Agent.load(pendulum_run, keypoint_weight=2, **PLAN)  # no keypoints in its latent
+    env.close()
+
 def test_eval_takes_an_ensemble_policy(pendulum_run, pendulum_run_seed1):
     from worldjepa.eval.protocol import EvalConfig, make_policy
 

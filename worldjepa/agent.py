@@ -82,6 +82,7 @@ class _Member:
     cost_scale: torch.Tensor | None = None  # (D,) per-dimension scale of the latent in the cost
     goal: torch.Tensor | None = None  # (1, D)
     z_hist: list[torch.Tensor] = field(default_factory=list)  # (D,) embeddings at macro-step boundaries
+    seen: list[tuple[int, torch.Tensor]] = field(default_factory=list)  # (env step, embedding) observed lately
 
 
 class Agent:
@@ -98,6 +99,13 @@ class Agent:
         planner: a name in ``worldjepa.planning.PLANNERS`` (cem, icem, mppi, gd, cem_gd).
         horizon: macro-steps per plan (5 = 25 env steps at frame-skip 5).
         replan_every: macro-steps executed from each plan before replanning.
+        act_steps: env steps executed from each plan before replanning (default: the plan's
+            first ``replan_every`` macro-steps, ``k * replan_every``). A divisor of the
+            frame-skip ``k`` below it (with ``replan_every=1``) replans *within* a macro-step:
+            ``act_steps=1`` observes and replans at every env step, from the embeddings ``k``,
+            ``2k``, ... env steps back (the predictor is trained on windows that start at any
+            frame), the warm start shifted by that many env steps. ``k / act_steps`` times
+            the planning per episode.
         metric, reduce: the latent cost (see :func:`~worldjepa.planning.latent_cost`).
         final_weight: with ``reduce="sum"``/``"mean_path"``, the weight of the last step
             against 1 for each earlier one: the path term says which first action gets there
@@ -106,6 +114,10 @@ class Agent:
             trained with ``proprio``; 1 = as trained, 0 = the planner ignores how far the
             agent's own body is from the goal frame's, which success tests often do too: Push-T
             judges the block, not the pusher).
+        keypoint_weight: weight of the encoder's keypoint coordinates in the cost, against 1
+            for each other latent entry (models whose latent *is* the encoder output: a CNN with
+            ``keypoints`` and no projector, ``projector_layers=0``). Keypoints move in proportion
+            to what they follow, where the other features saturate once it is far off.
         warm_start: start each plan from the previous one, shifted.
         seed: the planner's seed (same seed, same observations -> same actions).
         **planner_kwargs: e.g. ``samples=300, iterations=30, elites=30``.
@@ -114,7 +126,7 @@ class Agent:
     def __init__(self, model: Any, meta: dict[str, Any], planner: str = "cem", *, horizon: int = 5,
                  replan_every: int = 1, metric: str = "mse", reduce: str = "sum", warm_start: bool = True,
                  seed: int = 0, proprio_weight: float = 1.0, final_weight: float = 1.0,
-                 **planner_kwargs: Any) -> None:
+                 keypoint_weight: float = 1.0, act_steps: int | None = None, **planner_kwargs: Any) -> None:
         from typing import get_args
 
         from .envs.adapter import ActionSpec
@@ -135,17 +147,31 @@ class Agent:
             if (int(m.frameskip), int(m.history), int(m.action_dim)) != (self.k, self.history, int(model.action_dim)):
                 raise WorldJepaError(f"ensemble member {i} has frame-skip {m.frameskip}, history {m.history}, action "
                                      f"size {m.action_dim}; member 0 has {self.k}, {self.history}, {model.action_dim}")
-        low = torch.tensor(self.spec.low, dtype=torch.float32).repeat(self.k)  # (k*A,)
-        high = torch.tensor(self.spec.high, dtype=torch.float32).repeat(self.k)  # (k*A,)
+        self.horizon = horizon
+        self.act_steps = self.k * replan_every if act_steps is None else int(act_steps)
+        # sub-step replanning: the planner searches H*k env actions of A values (the same numbers
+        # as H macro-actions of k*A, in the same order), so MPC can shift them by env steps
+        self.sub_step = self.act_steps != self.k * replan_every
+        if self.sub_step and (replan_every != 1 or not 1 <= self.act_steps < self.k or self.k % self.act_steps):
+            raise WorldJepaError(f"act_steps (env steps executed from each plan) must divide the frame-skip {self.k} "
+                                 f"and be below it, with replan_every=1 (or be left out: {self.k * replan_every} "
+                                 f"here); got act_steps={act_steps}, replan_every={replan_every}")
+        rep = 1 if self.sub_step else self.k
+        low = torch.tensor(self.spec.low, dtype=torch.float32).repeat(rep)  # (k*A,), or (A,) for sub-steps
+        high = torch.tensor(self.spec.high, dtype=torch.float32).repeat(rep)
+        plan_h = horizon * self.k if self.sub_step else horizon
         self.device = next(model.parameters()).device
         try:
-            self.planner = make_planner(planner, low=low, high=high, horizon=horizon, seed=seed, **planner_kwargs)
+            self.planner = make_planner(planner, low=low, high=high, horizon=plan_h, seed=seed, **planner_kwargs)
         except (TypeError, ValueError) as e:
             raise WorldJepaError(f"planner {planner!r}: {e}") from None
         if metric not in get_args(Metric) or reduce not in get_args(Reduce):
             raise WorldJepaError(f"cost: metric must be one of {get_args(Metric)} and reduce one of "
                                  f"{get_args(Reduce)}, got {metric!r}, {reduce!r}")
-        self.mpc = MPC(self.planner, horizon, self.k * self.spec.dim, low, high, replan_every, warm_start)
+        if self.sub_step:
+            self.mpc = MPC(self.planner, plan_h, self.spec.dim, low, high, self.act_steps, warm_start)
+        else:
+            self.mpc = MPC(self.planner, horizon, self.k * self.spec.dim, low, high, replan_every, warm_start)
         self.metric, self.reduce = metric, reduce
         if not final_weight >= 0:
             raise WorldJepaError(f"final_weight must be >= 0, got {final_weight}")
@@ -158,13 +184,27 @@ class Agent:
             self.path_weights[-1] = final_weight
         if not proprio_weight >= 0:
             raise WorldJepaError(f"proprio_weight must be >= 0, got {proprio_weight}")
-        # per-dimension scale of the latent in the cost: 1 for the image part, and for the
-        # proprioceptive part sqrt(w) under MSE (w under L1), so that part weighs w in the mean
-        for mb in self.members:
-            if proprio_weight != 1.0 and mb.model.proprio:
-                w = float(proprio_weight) ** (0.5 if metric == "mse" else 1.0)
-                mb.cost_scale = torch.ones(mb.model.latent_dim, device=self.device)
-                mb.cost_scale[mb.model.visual_dim:] = w
+        if not keypoint_weight >= 0:
+            raise WorldJepaError(f"keypoint_weight must be >= 0, got {keypoint_weight}")
+        # per-dimension scale of the latent in the cost: 1 by default; a part weighted w gets
+        # sqrt(w) under MSE (w under L1), so that it weighs w in the mean
+        power = 0.5 if metric == "mse" else 1.0
+        for i, mb in enumerate(self.members):
+            m, parts = mb.model, []
+            if proprio_weight != 1.0 and m.proprio:
+                parts.append((slice(m.visual_dim, m.latent_dim), proprio_weight))
+            if keypoint_weight != 1.0:
+                n_kp = int(getattr(m.encoder, "keypoints", 0))
+                if not n_kp or getattr(m.projector, "layers", None) != 0:
+                    raise WorldJepaError(
+                        f"keypoint_weight needs a latent that holds the encoder's keypoints (a cnn encoder "
+                        f"trained with keypoints and --projector-layers 0); model {i} has "
+                        f"{n_kp} keypoints and {getattr(m.projector, 'layers', '?')} projector layers")
+                parts.append((slice(m.visual_dim - 2 * n_kp, m.visual_dim), keypoint_weight))
+            if parts:
+                mb.cost_scale = torch.ones(m.latent_dim, device=self.device)
+                for where, w in parts:
+                    mb.cost_scale[where] = float(w) ** power
         self.imagined: torch.Tensor | None = None  # (H, D) embeddings the last plan expects (member 0)
         self.reset_history()
 
@@ -185,7 +225,8 @@ class Agent:
 
     @property
     def cost_scale(self) -> torch.Tensor | None:
-        """``(D,)`` the first model's per-dimension scale of the latent in the cost (``proprio_weight``)."""
+        """``(D,)`` the first model's per-dimension scale of the latent in the cost (``proprio_weight``,
+        ``keypoint_weight``)."""
         return self.members[0].cost_scale
 
     @classmethod
@@ -214,10 +255,12 @@ class Agent:
 
     def reset_history(self) -> None:
         for mb in self.members:
-            mb.z_hist = []  # (D,) embeddings at macro-step boundaries, in that member's latent
+            mb.z_hist = []  # (D,) embeddings at the boundaries k, 2k, ... env steps back, in that member's latent
+            mb.seen = []
         self.a_hist: list[torch.Tensor] = []  # (k*A,) macro-actions executed between them
         self.queue: list[np.ndarray] = []  # (A,) sub-actions of the current macro-action
-        self.executed: list[np.ndarray] = []  # (A,) encoded sub-actions executed so far
+        self.executed: list[np.ndarray] = []  # (A,) encoded env actions of the last (history-1)*k steps
+        self.t = 0  # env steps since reset
         self.mpc.reset()
 
     @torch.no_grad()
@@ -276,26 +319,47 @@ class Agent:
         (Not under ``no_grad``: the planner picks its grad mode - gradient planners need autograd.)"""
         if self.goal is None:
             raise WorldJepaError("call agent.reset(goal_obs) before agent.act(obs)")
-        if not self.queue:
-            self._new_macro_step(obs, _gather(info) if any(mb.model.proprio for mb in self.members) else None)
-        vec = self.queue.pop(0)
+        extras = _gather(info) if any(mb.model.proprio for mb in self.members) else None
+        if self.sub_step:  # plans of env actions; MPC replans every act_steps calls
+            if self.t % self.act_steps == 0:
+                self._observe(obs, extras)
+            vec = self._mpc_act().detach().cpu().numpy()  # (A,)
+        else:
+            if not self.queue:  # a macro-step boundary
+                self._observe(obs, extras)
+                self.queue = list(self._mpc_act().detach().cpu().numpy().reshape(self.k, self.spec.dim))
+            vec = self.queue.pop(0)
         action = self.spec.decode(vec)
         self.executed.append(self.spec.encode(action))  # what the env really gets (clipped / one-hot)
+        self.t += 1
         return np.asarray(action) if self.spec.kind == "box" else action
 
-    def _new_macro_step(self, obs: np.ndarray, extras: dict[str, Any] | None = None) -> None:
-        if self.executed:  # the macro-action that led from the previous boundary to here
-            self.a_hist.append(torch.as_tensor(np.concatenate(self.executed), device=self.device))
-        self.executed = []
+    def _observe(self, obs: np.ndarray, extras: dict[str, Any] | None) -> None:
+        """Encode ``obs`` (env step ``self.t``); set each member's history to the embeddings seen
+        ``k``, ``2k``, ... env steps back and ``a_hist`` to the macro-actions executed between."""
+        t, span = self.t, (self.history - 1) * self.k
         for mb, z in zip(self.members, self._encode_all(obs, "observation", extras)):
-            mb.z_hist = (mb.z_hist + [z])[-self.history:]  # keep the last `history` boundaries
-        n = len(self.z_hist)
-        self.a_hist = self.a_hist[-(n - 1):] if n > 1 else []
+            mb.seen = [(s, y) for s, y in mb.seen if s >= t - span] + [(t, z)]
+            mb.z_hist = [y for s, y in mb.seen if (t - s) % self.k == 0]
+        times = [s for s, _ in self.members[0].seen if (t - s) % self.k == 0]
+        first = t - len(self.executed)  # the env step of executed[0]
+        self.a_hist = [torch.as_tensor(np.concatenate(self.executed[s - first:s - first + self.k]), device=self.device)
+                       for s in times[:-1]]
+        self.executed = self.executed[max(0, len(self.executed) - span):] if span else []
+
+    def _mpc_act(self) -> torch.Tensor:
+        """MPC's next action: ``(k*A,)`` a macro-action, or ``(A,)`` an env action with sub-steps."""
         before = self.mpc.last_result
-        macro = self.mpc.act(self._cost_fn)[0]  # (k*A,); the factory runs only when it replans
+        if self.sub_step:  # the planner's (1, S, H*k, A) candidates are the cost's (1, S, H, k*A)
+            def cost_factory() -> Any:
+                cost = self._cost_fn()
+                return lambda acts: cost(acts.reshape(*acts.shape[:2], self.horizon, self.k * self.spec.dim))
+            out = self.mpc.act(cost_factory)[0]
+        else:
+            out = self.mpc.act(self._cost_fn)[0]  # the factory runs only when it replans
         if self.mpc.last_result is not before:  # a fresh plan: remember what it imagines
-            self._imagine(self.mpc.last_result.actions)
-        self.queue = list(macro.detach().cpu().numpy().reshape(self.k, self.spec.dim))
+            self._imagine(self.mpc.last_result.actions.reshape(1, self.horizon, self.k * self.spec.dim))
+        return out
 
     @torch.no_grad()
     def _imagine(self, plan: torch.Tensor) -> None:

@@ -27,7 +27,7 @@ class Projector(nn.Module):
         if layers < 0 or (layers == 0 and out_dim != in_dim):
             raise ValueError(f"Projector needs layers >= 1, or layers = 0 (standardisation only) with "
                              f"out_dim = in_dim; got layers={layers}, in_dim={in_dim}, out_dim={out_dim}")
-        self.in_dim, self.out_dim = in_dim, out_dim
+        self.in_dim, self.out_dim, self.layers = in_dim, out_dim, layers
         if layers == 0:  # no projection: each dimension standardised by its running statistics
             self.net: nn.Module = nn.BatchNorm1d(in_dim, affine=False)
             return
