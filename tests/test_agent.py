@@ -176,8 +176,6 @@ def test_ensemble_members_must_agree(pendulum_run, tmp_path):
         Agent([model, other], meta)
 
 
-
-
 def test_act_steps_replans_within_a_macro_step(pendulum_run):
     env = make_env("Pendulum-v1", 32)
     goal, _ = env.reset(seed=5)
@@ -198,10 +196,17 @@ def test_act_steps_replans_within_a_macro_step(pendulum_run):
     assert agent.imagined is not None and agent.imagined.shape == (5, 16)  # still 5 macro-steps imagined
     same = Agent.load(pendulum_run, act_steps=2, **PLAN)  # = k: the plain macro-step agent
     assert not same.sub_step
+    # the first plan is the plain agent's: the same candidates, laid out by env step
+    sub = Agent.load(pendulum_run, act_steps=1, **PLAN)
+    first, _ = env.reset(seed=1)
+    for a in (same, sub):
+        a.reset(goal)
+    np.testing.assert_array_equal(same.act(first), sub.act(first))
     for bad in (dict(act_steps=3), dict(act_steps=0), dict(act_steps=1, replan_every=2)):
         with pytest.raises(WorldJepaError, match="act_steps"):
             Agent.load(pendulum_run, **bad, **PLAN)
     env.close()
+
 
 def test_keypoint_weight_weighs_the_encoders_keypoints_in_the_cost(pendulum_run):
     from worldjepa.world_model import ModelConfig, build_world_model
@@ -231,6 +236,7 @@ def test_keypoint_weight_weighs_the_encoders_keypoints_in_the_cost(pendulum_run)
     with pytest.raises(WorldJepaError, match="keypoint_weight needs .*model 0 has 0 keypoints"):
         Agent.load(pendulum_run, keypoint_weight=2, **PLAN)  # no keypoints in its latent
     env.close()
+
 
 def test_eval_takes_an_ensemble_policy(pendulum_run, pendulum_run_seed1):
     from worldjepa.eval.protocol import EvalConfig, make_policy

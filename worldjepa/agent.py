@@ -82,7 +82,7 @@ class _Member:
     cost_scale: torch.Tensor | None = None  # (D,) per-dimension scale of the latent in the cost
     goal: torch.Tensor | None = None  # (1, D)
     z_hist: list[torch.Tensor] = field(default_factory=list)  # (D,) embeddings at macro-step boundaries
-    seen: list[tuple[int, torch.Tensor]] = field(default_factory=list)  # (env step, embedding) observed lately
+    seen: dict[int, torch.Tensor] = field(default_factory=dict)  # env step -> embedding, the last (history-1)*k steps
 
 
 class Agent:
@@ -256,7 +256,7 @@ class Agent:
     def reset_history(self) -> None:
         for mb in self.members:
             mb.z_hist = []  # (D,) embeddings at the boundaries k, 2k, ... env steps back, in that member's latent
-            mb.seen = []
+            mb.seen = {}
         self.a_hist: list[torch.Tensor] = []  # (k*A,) macro-actions executed between them
         self.queue: list[np.ndarray] = []  # (A,) sub-actions of the current macro-action
         self.executed: list[np.ndarray] = []  # (A,) encoded env actions of the last (history-1)*k steps
@@ -338,10 +338,10 @@ class Agent:
         """Encode ``obs`` (env step ``self.t``); set each member's history to the embeddings seen
         ``k``, ``2k``, ... env steps back and ``a_hist`` to the macro-actions executed between."""
         t, span = self.t, (self.history - 1) * self.k
+        times = [s for s in range(t - span, t + 1, self.k) if s >= 0]  # observed: act_steps divides k
         for mb, z in zip(self.members, self._encode_all(obs, "observation", extras)):
-            mb.seen = [(s, y) for s, y in mb.seen if s >= t - span] + [(t, z)]
-            mb.z_hist = [y for s, y in mb.seen if (t - s) % self.k == 0]
-        times = [s for s, _ in self.members[0].seen if (t - s) % self.k == 0]
+            mb.seen = {s: y for s, y in mb.seen.items() if s >= t - span} | {t: z}
+            mb.z_hist = [mb.seen[s] for s in times]
         first = t - len(self.executed)  # the env step of executed[0]
         self.a_hist = [torch.as_tensor(np.concatenate(self.executed[s - first:s - first + self.k]), device=self.device)
                        for s in times[:-1]]
@@ -349,16 +349,17 @@ class Agent:
 
     def _mpc_act(self) -> torch.Tensor:
         """MPC's next action: ``(k*A,)`` a macro-action, or ``(A,)`` an env action with sub-steps."""
+        shape = (self.horizon, self.k * self.spec.dim)
+
+        def cost_factory() -> Any:  # MPC builds the cost only when it replans
+            cost = self._cost_fn()
+            # sub-steps: the planner's (1, S, H*k, A) candidates are the cost's (1, S, H, k*A)
+            return lambda acts: cost(acts.reshape(*acts.shape[:2], *shape))
+
         before = self.mpc.last_result
-        if self.sub_step:  # the planner's (1, S, H*k, A) candidates are the cost's (1, S, H, k*A)
-            def cost_factory() -> Any:
-                cost = self._cost_fn()
-                return lambda acts: cost(acts.reshape(*acts.shape[:2], self.horizon, self.k * self.spec.dim))
-            out = self.mpc.act(cost_factory)[0]
-        else:
-            out = self.mpc.act(self._cost_fn)[0]  # the factory runs only when it replans
+        out = self.mpc.act(cost_factory)[0]
         if self.mpc.last_result is not before:  # a fresh plan: remember what it imagines
-            self._imagine(self.mpc.last_result.actions.reshape(1, self.horizon, self.k * self.spec.dim))
+            self._imagine(self.mpc.last_result.actions.reshape(1, *shape))
         return out
 
     @torch.no_grad()
