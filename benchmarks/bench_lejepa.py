@@ -34,16 +34,17 @@ def _final_loss(run: Path, key: str = "train/loss") -> float:
 def _run(data: str, out: Path, minutes: float, steps: int = 0, **kw) -> dict:
     """One pretraining run: ``steps`` fixed steps when > 0 (equal budgets whatever the load),
     else as many as fit in ``minutes``."""
-    from worldjepa.training.pretrain import PretrainConfig, pretrain
+    from worldjepa.configs import PretrainConfig
+    from worldjepa.training.pretrain import pretrain
 
     shutil.rmtree(out, ignore_errors=True)
     budget = dict(steps=steps) if steps > 0 else dict(minutes=minutes, steps=100_000)
-    cfg = PretrainConfig(data=data, out=str(out), log_every=2, **budget, **kw)
+    cfg = PretrainConfig(data=data, out=str(out), log_every=2, progress=False, **budget, **kw)
     t = time.perf_counter()
     res = pretrain(cfg)
     ev = res["eval"]
-    return {"steps": res["step"], "train_s": round(res["seconds"], 1), "wall_s": round(time.perf_counter() - t, 1),
-            "loss": _final_loss(out), "sigreg": _final_loss(out, "train/sigreg") if kw.get("regulariser") != "vicreg" else None,
+    return {"steps": res["step"], "train_s": round(60 * res["minutes"], 1), "wall_s": round(time.perf_counter() - t, 1),
+            "loss": _final_loss(out), "sigreg": _final_loss(out, "train/sigreg") if kw.get("regularizer") != "vicreg" else None,
             "r2": ev["eval/r2"], "r2_xy": ev["eval/r2_per_target"], "rank": ev["eval/rank"],
             "rank_embed": ev["eval/rank_embed"], "proj_std": ev["eval/proj_std"], **kw}
 
@@ -82,7 +83,7 @@ def main() -> None:
 
     if not args.skip_main:
         for reg in ("sigreg", "vicreg", "none"):
-            r = _run(args.data, out / reg, args.minutes, args.steps, regulariser=reg, batch_size=args.batch_size,
+            r = _run(args.data, out / reg, args.minutes, args.steps, regularizer=reg, batch_size=args.batch_size,
                      temporal=args.temporal, seed=args.seed)
             results["main"].append(r)
             print(json.dumps(r), flush=True)
@@ -107,7 +108,7 @@ def main() -> None:
         print("| --- | --- | --- | --- | --- | --- | --- |")
         for r in results["main"]:
             xy = ", ".join(f"{v:.3f}" for v in r["r2_xy"])
-            print(f"| {r['regulariser']} | {r['steps']} | {r['loss']:.4f} | {r['r2']:.3f} ({xy}) | {r['proj_std']:.4f} | {r['rank']:.1f} | "
+            print(f"| {r['regularizer']} | {r['steps']} | {r['loss']:.4f} | {r['r2']:.3f} ({xy}) | {r['proj_std']:.4f} | {r['rank']:.1f} | "
                   f"{r['rank_embed']:.1f} |")
     sel = results["selection"]
     if len(sel) >= 3:

@@ -59,11 +59,11 @@ def main() -> None:
     from scipy.stats import spearmanr
 
     import worldjepa.envs  # noqa: F401  (registers the built-in envs)
-    from worldjepa.agent import load_checkpoint
     from worldjepa.data.dataset import Dataset
+    from worldjepa.world_model import load_world_model
 
     torch.set_num_threads(1)
-    model, meta = load_checkpoint(args.run)
+    model, meta = load_world_model(args.run)
     if model.proprio and model.proprio_key != "state":
         raise SystemExit(f"{args.run} takes proprioception {model.proprio!r}: this script can feed 'state' only")
 

@@ -46,7 +46,7 @@ def part_distance(a: np.ndarray, b: np.ndarray, spec: str) -> float:
 def features(model, frames: np.ndarray, kind: str):
     """(L, H, W, 3) uint8 frames -> (L, F): the latent, the CNN's spatial map, the pixels, or a
     pretraining run's embedding / projection."""
-    from worldjepa.world_model import frames_to_float
+    from worldjepa.nn import frames_to_float
 
     x = frames_to_float(frames)  # (L, 3, H, W)
     if getattr(model, "projector", None) is not None and kind in ("embedding", "projection"):
@@ -83,20 +83,19 @@ def main() -> None:
     import torch
     from scipy.stats import spearmanr
 
-    from worldjepa.agent import load_checkpoint
+    from worldjepa import checkpoint as ckpt
     from worldjepa.data.dataset import Dataset
+    from worldjepa.world_model import load_world_model
 
     torch.set_num_threads(1)
-    from worldjepa.training import checkpoint as ckpt
+    if ckpt.read_meta(args.run).get("kind") == "lejepa":
+        from worldjepa.encoder_model import load_encoder_model
 
-    if ckpt.load(args.run)[1].get("kind") == "lejepa":
-        from worldjepa.training.pretrain import load_model
-
-        model, _ = load_model(args.run)
+        model, _ = load_encoder_model(args.run)
         args.features = "embedding" if args.features == "latent" else args.features
         args.lejepa = True
     else:
-        model, _ = load_checkpoint(args.run)
+        model, _ = load_world_model(args.run)
         args.lejepa = False
     if args.perturb or args.saturation:
         return perturb(model, args)
@@ -165,7 +164,7 @@ def saturation(model, env, states: np.ndarray, latent, args) -> None:
     """Latent MSE against how far the block moved (``--saturation``)."""
     import torch
 
-    from worldjepa.world_model import frames_to_float
+    from worldjepa.nn import frames_to_float
 
     def encoder_out(st: np.ndarray) -> torch.Tensor:
         return model.encoder(frames_to_float(np.stack([env.render_state(s) for s in st])))

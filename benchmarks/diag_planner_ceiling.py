@@ -47,71 +47,79 @@ def main() -> None:
     import torch
 
     import worldjepa.envs  # noqa: F401  (registers the built-in envs)
-    from worldjepa.agent import Agent, load_checkpoint
+    from worldjepa.agent import Agent
+    from worldjepa.config import parse_agent_options
+    from worldjepa.configs import EvalConfig
     from worldjepa.envs.adapter import make_env
-    from worldjepa.eval.protocol import EvalConfig, agent_options, run_protocol
-    from worldjepa.planning import make_latent_cost
+    from worldjepa.eval.protocol import run_protocol
+    from worldjepa.planning import LatentCost
+    from worldjepa.world_model import load_world_model
 
     if args.planner in ("gd", "cem_gd"):
         raise SystemExit(f"--planner {args.planner} differentiates through the predictor; the simulator is not "
                          "differentiable: use cem, icem or mppi")
     torch.set_num_threads(args.threads)
-    model, meta = load_checkpoint(args.run)
+    model, meta = load_world_model(args.run)
     sim = make_env(meta["env_id"], int(meta["frame_size"]))
     if not sim.builtin:
         raise SystemExit(f"{meta['env_id']}: the ceiling needs an env whose state can be restored (built-in envs)")
 
-    class SimulatedAgent(Agent):
-        """The run's agent with the true env in place of the predictor."""
+    class Simulator:
+        """The true env as :class:`~worldjepa.protocols.Dynamics`: candidates ``(1, S, H, k*A)`` are
+        played from the current true state; their frames at each model step are encoded."""
 
         state: np.ndarray | None = None
 
-        def act(self, obs, **info):  # type: ignore[override]
-            self.state = np.asarray(info["state"])
-            return super().act(obs, **info)
-
-        def _outcomes(self, acts: torch.Tensor) -> tuple[list[np.ndarray], list[np.ndarray]]:
-            """Frames and states at each model step of every candidate ``(1, S, H, k*A)``."""
+        def outcomes(self, acts: torch.Tensor) -> tuple[list[np.ndarray], list[np.ndarray]]:
             frames, states = [], []
             for seq in acts[0].cpu().numpy():  # (H, k*A)
                 sim.reset(state=self.state)
                 for macro in seq:
-                    for a in macro.reshape(self.k, -1):
+                    for a in macro.reshape(model.frameskip, -1):
                         frame, extras, _ = sim.step(a)
                     frames.append(frame)
                     states.append(np.asarray(extras["state"]))
             return frames, states
 
-        def _cost_fn(self):  # type: ignore[override]
+        def rollout(self, z_hist: torch.Tensor, a_hist: torch.Tensor, acts: torch.Tensor) -> torch.Tensor:
+            frames, states = self.outcomes(acts)
+            z = model.encode(np.stack(frames), model.proprio_of({"state": np.stack(states)}))  # (S*H, D)
+            return z.reshape(1, acts.shape[1], acts.shape[2], -1)
+
+    simulator = Simulator()
+
+    class Ceiling:
+        """The run's agent (same planner, horizon, replanning, warm start, cost weights) with the
+        true env in place of the predictor; a Policy for the protocol."""
+
+        def __init__(self) -> None:
+            self.agent = Agent(model, meta, args.planner, cost=self.cost, **parse_agent_options(args.agent))
+
+        def cost(self, agent: Agent):
             if args.cost == "state":
-                goal_state = self.goal_state
-
-                def cost(acts: torch.Tensor) -> torch.Tensor:
-                    _, states = self._outcomes(acts)
-                    err = np.array([true_error(sim.unwrapped, s, goal_state) for s in states])
+                def state_cost(acts: torch.Tensor) -> torch.Tensor:
+                    _, states = simulator.outcomes(acts)
+                    err = np.array([true_error(sim.unwrapped, s, self.goal_state) for s in states])
                     err = err.reshape(acts.shape[1], acts.shape[2])  # (S, H)
-                    return torch.as_tensor(err[:, -1] if self.reduce == "final" else err.sum(1))[None].float()
+                    return torch.as_tensor(err[:, -1] if agent.config.reduce == "final" else err.sum(1))[None].float()
 
-                return cost
+                return state_cost
+            z, a = agent.history.context()
+            return LatentCost(simulator, agent.goal, z, a, metric=agent.config.metric, reduce=agent.config.reduce,
+                              path_weights=agent.path_weights, scale=agent.cost_scale)  # the agent's own weights
 
-            def rollout(acts: torch.Tensor) -> torch.Tensor:
-                frames, states = self._outcomes(acts)
-                p = self.model.proprio_of({"state": np.stack(states)})
-                z = self.model.encode(np.stack(frames), p)  # (S*H, D)
-                return z.reshape(1, acts.shape[1], acts.shape[2], -1) * scale
-
-            scale = 1.0 if self.cost_scale is None else self.cost_scale  # the agent's proprio / keypoint weights
-            return make_latent_cost(rollout, self.goal * scale, metric=self.metric, reduce=self.reduce)
-
-        def reset(self, goal_obs, **info):  # type: ignore[override]
+        def reset(self, goal_obs: np.ndarray, **info) -> None:
             self.goal_state = np.asarray(info["goal_state"])
-            super().reset(goal_obs, **info)
+            self.agent.reset(goal_obs, **info)
 
-    agent = SimulatedAgent(model, meta, args.planner, **agent_options(args.agent))
+        def act(self, obs: np.ndarray, **info):
+            simulator.state = np.asarray(info["state"])
+            return self.agent.act(obs, **info)
+
     cfg = EvalConfig(data=args.data, policy=f"{args.run} (true env as predictor, {args.cost} cost)",
-                     planner=args.planner, agent=args.agent, episodes=args.episodes, seed=args.seed)
+                     agent=args.agent, episodes=args.episodes, seed=args.seed, progress=False)
     with torch.no_grad():
-        result = run_protocol(cfg, agent)
+        result = run_protocol(cfg, Ceiling())
     s = result["summary"]
     print(f"{args.run}: true env as the predictor, {args.cost} cost, {args.planner} {args.agent!r}: "
           f"{100 * s['success_rate']:.0f}% [{100 * s['ci95'][0]:.1f}, {100 * s['ci95'][1]:.1f}] over "

@@ -11,8 +11,10 @@ from worldjepa.data.collect import CollectConfig, collect
 from worldjepa.envs.adapter import make_env
 from worldjepa.errors import CheckpointError, ConfigError, WorldJepaError
 from worldjepa.protocols import Policy
-from worldjepa.training.config import SMALL, TrainConfig
+from worldjepa.configs import PRESETS, TrainConfig
 from worldjepa.training.trainer import Trainer
+
+SMALL = PRESETS["train"]["small"]
 
 PLAN = dict(samples=32, iterations=3, elites=4)
 
@@ -111,7 +113,7 @@ def test_final_weight_weighs_the_last_step_of_the_path_cost(pendulum_run):
         agent.reset(goal)
         agent.act(obs)  # one observed embedding in the history
         with torch.no_grad():
-            costs[w] = agent._cost_fn()(acts)  # (1, S)
+            costs[w] = agent.latent_cost()(acts)  # (1, S)
             z = torch.stack(agent.z_hist)[None]
             dist = (agent.model.rollout(z, z.new_zeros(1, 0, 2), acts) - agent.goal).square().mean(-1)  # (1, S, H)
     torch.testing.assert_close(costs[1.0], dist.sum(-1))
@@ -145,11 +147,11 @@ def test_an_ensemble_plans_on_the_mean_of_its_members_costs(pendulum_run, pendul
         agent.reset(goal)
         agent.act(obs)
         with torch.no_grad():
-            costs.append(agent._cost_fn()(acts))  # (1, S)
+            costs.append(agent.latent_cost()(acts))  # (1, S)
     assert not torch.allclose(costs[0], costs[1])  # two seeds, two latent spaces
     torch.testing.assert_close(costs[2], (costs[0] + costs[1]) / 2)
-    assert len(agent.members) == 2 and agent.model is agent.members[0].model
-    assert agent.goal.shape == (1, 16) and len(agent.z_hist) == 1 and len(agent.members[1].z_hist) == 1
+    assert len(agent.models) == 2 and agent.model is agent.models[0]
+    assert agent.goal.shape == (1, 16) and len(agent.z_hist) == 1 and len(agent.history.z[1]) == 1
     # an ensemble of one model twice plans exactly as the model alone
     single, twice = Agent.load(pendulum_run, **PLAN), Agent.load([pendulum_run, pendulum_run], **PLAN)
     for a in (single, twice):
@@ -160,7 +162,7 @@ def test_an_ensemble_plans_on_the_mean_of_its_members_costs(pendulum_run, pendul
 
 
 def test_ensemble_members_must_agree(pendulum_run, tmp_path):
-    from worldjepa.training import checkpoint as ckpt
+    from worldjepa import checkpoint as ckpt
     from worldjepa.world_model import ModelConfig, build_world_model
 
     tensors, meta = ckpt.load(pendulum_run)
@@ -180,7 +182,7 @@ def test_act_steps_replans_within_a_macro_step(pendulum_run):
     env = make_env("Pendulum-v1", 32)
     goal, _ = env.reset(seed=5)
     agent = Agent.load(pendulum_run, act_steps=1, **PLAN)  # frame-skip 2: replan at every env step
-    assert agent.sub_step and agent.k == 2 and agent.history == 3
+    assert agent.sub_step and agent.k == 2 and agent.history_len == 3
     agent.reset(goal)
     obs, _ = env.reset(seed=1)
     plans, actions = [], []
@@ -225,7 +227,7 @@ def test_keypoint_weight_weighs_the_encoders_keypoints_in_the_cost(pendulum_run)
         agent.reset(goal)
         agent.act(obs)
         with torch.no_grad():
-            costs[w] = agent._cost_fn()(acts)  # (1, S)
+            costs[w] = agent.latent_cost()(acts)  # (1, S)
             z = torch.stack(agent.z_hist)[None]
             sq = (agent.model.rollout(z, z.new_zeros(1, 0, 2), acts) - agent.goal).square()  # (1, S, H, 12)
     assert agent.model.latent_dim == 12  # no projector: the latent is the encoder's output; its last 4: keypoints
@@ -244,7 +246,7 @@ def test_eval_takes_an_ensemble_policy(pendulum_run, pendulum_run_seed1):
     env = make_env("Pendulum-v1", 32)
     data = str(pendulum_run.parent / "pendulum.h5")
     agent = make_policy(EvalConfig(data=data, policy=f"{pendulum_run}+{pendulum_run_seed1}"), env)
-    assert isinstance(agent, Agent) and len(agent.members) == 2
+    assert isinstance(agent, Agent) and len(agent.models) == 2
     with pytest.raises(ConfigError, match="'nope' is neither"):
         make_policy(EvalConfig(data=data, policy=f"{pendulum_run}+nope"), env)
     env.close()
@@ -321,4 +323,75 @@ def test_every_planner_drives_the_agent(pendulum_run, planner, opts):
         assert np.all(np.abs(a) <= 2.0 + 1e-6) and np.all(np.isfinite(a))
         obs, _, _ = env.step(a)
     assert all(p.grad is None for p in agent.model.parameters())  # planning never touches the weights
+    env.close()
+
+
+def test_goal_as_an_embedding_plans_as_the_goal_frame(pendulum_run):
+    env = make_env("Pendulum-v1", 32)
+    goal, _ = env.reset(seed=5)
+    obs, _ = env.reset(seed=1)
+    by_frame, by_embedding = Agent.load(pendulum_run, **PLAN), Agent.load(pendulum_run, **PLAN)
+    by_frame.reset(goal)
+    by_embedding.reset(by_frame.encode(goal, "goal frame"))  # (D,) in the model's latent
+    for _ in range(4):
+        np.testing.assert_array_equal(by_frame.act(obs), by_embedding.act(obs))
+    # a new subgoal mid-episode keeps the history (set_goal), reset starts over
+    t = by_embedding.t
+    by_embedding.set_goal(np.zeros(16, np.float32))
+    assert by_embedding.t == t and torch.equal(by_embedding.goal, torch.zeros(1, 16))
+    with pytest.raises(WorldJepaError, match="16 finite values"):
+        by_embedding.set_goal(np.zeros(5, np.float32))
+    with pytest.raises(WorldJepaError, match="2 model"):
+        Agent.load([pendulum_run, pendulum_run], **PLAN).set_goal(np.zeros(16, np.float32))
+    env.close()
+
+
+def test_observe_returns_the_one_step_prediction_error_as_surprise(pendulum_run):
+    """Surprise at step t: the error of the embedding predicted from the context k steps back
+    and the macro-action executed since; nan at the first model step."""
+    from worldjepa.losses import prediction_error
+
+    env = make_env("Pendulum-v1", 32)
+    goal, _ = env.reset(seed=5)
+    obs, _ = env.reset(seed=1)
+    agent = Agent.load(pendulum_run, **PLAN)
+    agent.reset(goal)
+    k, frames, actions, surprises = agent.k, [obs], [], []
+    for t in range(3 * k):
+        actions.append(agent.act(obs))  # observes at steps 0, k, 2k
+        if t % k == 0:
+            surprises.append(agent.surprise)
+        obs, _, _ = env.step(actions[-1])
+        frames.append(obs)
+    z, s = agent.observe(obs)  # step 3k, by hand
+    assert np.isnan(surprises[0]) and np.isfinite(surprises[1:]).all() and s > 0
+    model = agent.model
+    with torch.no_grad():
+        zs = model.encode(np.stack(frames[0:3 * k + 1:k]))  # (4, D): steps 0, k, 2k, 3k
+        a = torch.as_tensor(np.stack([np.concatenate(actions[i:i + k]) for i in range(0, 3 * k, k)]))  # (3, k*A)
+        pred = model.rollout(zs[None, :3], a[None, :2], a[None, None, 2:3])[0, 0, 0]  # context of step 2k -> 3k
+    torch.testing.assert_close(z, zs[3], rtol=1e-5, atol=1e-5)
+    assert s == pytest.approx(float(prediction_error(pred, zs[3])), rel=1e-4)
+    fresh = Agent.load(pendulum_run, **PLAN)
+    fresh.reset(goal)
+    assert np.isnan(fresh.observe(obs)[1])  # nothing to predict from yet
+    env.close()
+
+
+def test_an_injected_cost_replaces_the_latent_cost(pendulum_run):
+    """Agent(cost=...) plans on any cost of the candidates: here, one that wants the largest torque."""
+    model, meta = load_checkpoint(pendulum_run)
+    env = make_env("Pendulum-v1", 32)
+    goal, _ = env.reset(seed=5)
+    obs, _ = env.reset(seed=1)
+    seen = []
+
+    def factory(agent):
+        seen.append(len(agent.history.z[0]))
+        return lambda acts: -acts.sum(dim=(-1, -2))  # (1, S): lower for larger actions
+
+    agent = Agent(model, meta, cost=factory, samples=64, iterations=5, elites=8)
+    agent.reset(goal)
+    a = agent.act(obs)
+    assert seen == [1] and a[0] > 1.5  # built after the first observation; pushed to the bound 2
     env.close()

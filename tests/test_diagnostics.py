@@ -8,10 +8,12 @@ import pytest
 
 from worldjepa.config import from_dict
 from worldjepa.data.collect import CollectConfig, collect
-from worldjepa.training.config import SMALL, TrainConfig
+from worldjepa.configs import PRESETS, TrainConfig
 from worldjepa.training.trainer import Trainer
 
 from tests.conftest import ROOT
+
+SMALL = PRESETS["train"]["small"]
 
 
 def _script(name: str, *args: str) -> subprocess.CompletedProcess:

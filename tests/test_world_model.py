@@ -1,14 +1,17 @@
 """The world model: encode / predict / rollout verbs, its loss, and exact rebuild from config."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 
 from worldjepa.config import from_dict, to_dict
+from worldjepa.configs import EncoderConfig
 from worldjepa.errors import ConfigError, WorldJepaError
 from worldjepa.world_model import ModelConfig, build_world_model
 
-CFG = ModelConfig(channels=(4, 8, 8, 16), encoder_dim=32, latent_dim=8, projector_hidden=32,
+CFG = ModelConfig(encoder=EncoderConfig(channels=(4, 8, 8, 16), dim=32), latent_dim=8, projector_hidden=32,
                   predictor_hidden=32, sigreg_slices=32, frameskip=2, frame_size=16, action_dim=3)
 
 
@@ -24,6 +27,13 @@ def _batch(b=6, t=4, seed=0):
     rng = np.random.default_rng(seed)
     return {"frames": rng.integers(0, 256, (b, t, 16, 16, 3), dtype=np.uint8),
             "actions": rng.standard_normal((b, t, 6)).astype(np.float32)}
+
+
+def _loss(m, batch):
+    """The model's loss of a numpy batch of windows, given as tensors."""
+    p = m.proprio_of(batch)
+    return m.loss(torch.as_tensor(batch["actions"]), frames=torch.as_tensor(batch["frames"]),
+                  proprio=None if p is None else torch.as_tensor(p))
 
 
 def test_encode_accepts_uint8_hwc_and_float_chw_alike():
@@ -53,8 +63,8 @@ def test_rollout_of_one_step_equals_teacher_forced_prediction():
 @pytest.mark.parametrize("reg", ["sigreg", "vicreg", "none"])
 def test_loss_terms_and_gradients(reg):
     torch.manual_seed(0)
-    m = build_world_model(ModelConfig(**{**to_dict(CFG), "channels": CFG.channels, "regularizer": reg}))
-    out = m.loss(_batch())
+    m = build_world_model(replace(CFG, regularizer=reg))
+    out = _loss(m, _batch())
     assert set(out) == {"loss", "pred", "rollout", "reg"}
     assert all(torch.isfinite(v) and v.dim() == 0 for v in out.values())
     expected = out["pred"] + out["rollout"] + 0.1 * out["reg"]
@@ -66,17 +76,15 @@ def test_loss_terms_and_gradients(reg):
 
 def test_inverse_dynamics_term_pldm_variant():
     torch.manual_seed(0)
-    cfg = ModelConfig(**{**to_dict(CFG), "channels": CFG.channels, "regularizer": "vicreg",
-                         "inverse_weight": 0.5})
-    m = build_world_model(cfg)
+    m = build_world_model(replace(CFG, regularizer="vicreg", inverse_weight=0.5))
     b = _batch()
-    out = m.loss(b)
+    out = _loss(m, b)
     assert set(out) == {"loss", "pred", "rollout", "reg", "inverse"}
     torch.testing.assert_close(out["loss"], out["pred"] + out["rollout"] + 0.1 * out["reg"] + 0.5 * out["inverse"])
     # the term is the MSE of the head's action guess from consecutive embeddings
     with torch.no_grad():
         z = m.encode(b["frames"])
-        guess = m.inverse(torch.cat([z[:, :-1], z[:, 1:]], -1))
+        guess = m.inverse(z[:, :-1], z[:, 1:])
     torch.testing.assert_close(out["inverse"].detach(),
                                torch.nn.functional.mse_loss(guess, torch.as_tensor(b["actions"])[:, :-1]))
     out["loss"].backward()
@@ -121,12 +129,12 @@ def test_no_projector_latent_is_the_standardised_encoder_output_and_rebuilds():
                                   "proprio_emb": 4})
     torch.manual_seed(0)
     m = build_world_model(cfg)
-    assert m.visual_dim == cfg.encoder_dim and m.latent_dim == cfg.encoder_dim + 4  # latent_dim 8 does not apply
+    assert m.visual_dim == cfg.encoder.dim and m.latent_dim == cfg.encoder.dim + 4  # latent_dim 8 does not apply
     batch = {**_batch(), "state": np.random.default_rng(1).standard_normal((6, 4, 2)).astype(np.float32)}
     m.train()
-    m.loss(batch)["loss"].backward()  # trains (the predictor and the proprio embedding learn) ...
+    _loss(m, batch)["loss"].backward()  # trains (the predictor and the proprio embedding learn) ...
     assert not list(m.projector.parameters())  # ... the projector has nothing to learn
-    assert m.proprio_enc.weight.grad is not None
+    assert m.proprio_enc.linear.weight.grad is not None
     m.eval()
     m2 = build_world_model(from_dict(ModelConfig, to_dict(cfg))).eval()
     m2.load_state_dict(m.state_dict())  # the running statistics travel with the weights
@@ -134,3 +142,45 @@ def test_no_projector_latent_is_the_standardised_encoder_output_and_rebuilds():
     torch.testing.assert_close(m2.encode(frames, p), m.encode(frames, p), rtol=0, atol=0)
     with pytest.raises(ConfigError, match="projector_layers"):
         ModelConfig(projector_layers=-1)
+
+
+def test_loss_takes_frames_or_features_and_equals_the_prediction_error():
+    """The training terms are the shared prediction error; cached encoder features give the same loss."""
+    from worldjepa.losses import prediction_error
+
+    torch.manual_seed(0)
+    m = build_world_model(replace(CFG, regularizer="none", rollout_weight=0.0)).eval()
+    b = _batch()
+    a = torch.as_tensor(b["actions"])
+    with torch.no_grad():
+        out = m.loss(a, frames=torch.as_tensor(b["frames"]))
+        z = m.encode(b["frames"])
+        want = prediction_error(m.predict(z[:, :-1], a[:, :-1]), z[:, 1:]).mean()
+        feats = m.encoder(torch.as_tensor(b["frames"]).flatten(0, 1).permute(0, 3, 1, 2).float() / 255)
+        cached = m.loss(a, features=feats.view(6, 4, -1))
+    torch.testing.assert_close(out["pred"], want)
+    torch.testing.assert_close(cached["loss"], out["loss"])
+    with pytest.raises(WorldJepaError, match="frames or features"):
+        m.loss(a)
+
+
+def test_checkpoints_of_the_first_layout_still_load(tmp_path):
+    """Library 0.1.0 wrote a flat model config (encoder_dim, channels, ...) and its proprioception
+    weights under other names: both are read."""
+    from worldjepa import checkpoint as ckpt
+    from worldjepa.world_model import load_world_model
+
+    cfg = replace(CFG, proprio="state[0:2]", proprio_dim=2, proprio_emb=4)
+    torch.manual_seed(0)
+    m = build_world_model(cfg).eval()
+    m.proprio_enc.mean.fill_(0.5)
+    old_names = {"proprio_enc.linear.weight": "proprio_enc.weight", "proprio_enc.linear.bias": "proprio_enc.bias",
+                 "proprio_enc.mean": "proprio_mean", "proprio_enc.std": "proprio_std"}
+    tensors = {f"model/{old_names.get(k, k)}": v for k, v in m.state_dict().items()}
+    flat = {k: v for k, v in to_dict(cfg).items() if k != "encoder"}
+    flat.update(encoder="cnn", encoder_dim=32, channels=[4, 8, 8, 16], keypoints=0, patch=8)
+    ckpt.save(tmp_path / "old.safetensors", tensors, {"format": "worldjepa-checkpoint", "model": flat})
+    loaded, _ = load_world_model(tmp_path / "old.safetensors")
+    frames, p = _batch()["frames"][:, 0], np.ones((6, 2), np.float32)
+    torch.testing.assert_close(loaded.encode(frames, p), m.encode(frames, p), rtol=0, atol=0)
+    assert from_dict(ModelConfig, flat) == cfg

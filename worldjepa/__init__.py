@@ -10,16 +10,20 @@ from typing import Any
 from ._version import __version__
 
 __all__ = ["__version__", "Dataset", "WindowDataset", "make_env", "collect", "CollectConfig", "Agent",
-           "load_checkpoint"]
+           "AgentConfig", "PlannerConfig", "History", "load_checkpoint", "load_world_model"]
 
 _LAZY = {
     "Dataset": ("worldjepa.data.dataset", "Dataset"),
     "WindowDataset": ("worldjepa.data.windows", "WindowDataset"),
     "make_env": ("worldjepa.envs.adapter", "make_env"),
     "collect": ("worldjepa.data.collect", "collect"),
-    "CollectConfig": ("worldjepa.data.collect", "CollectConfig"),
+    "CollectConfig": ("worldjepa.configs", "CollectConfig"),
+    "AgentConfig": ("worldjepa.configs", "AgentConfig"),
+    "PlannerConfig": ("worldjepa.configs", "PlannerConfig"),
     "Agent": ("worldjepa.agent", "Agent"),
-    "load_checkpoint": ("worldjepa.agent", "load_checkpoint"),
+    "History": ("worldjepa.agent", "History"),
+    "load_checkpoint": ("worldjepa.world_model", "load_world_model"),
+    "load_world_model": ("worldjepa.world_model", "load_world_model"),
 }
 
 

@@ -3,7 +3,10 @@
 Every command's options are one frozen dataclass whose fields carry their help text in
 ``metadata["help"]``. The CLI builds its flags from those fields, so ``--help``, YAML files,
 ``key=value`` overrides and the JSON saved beside every artefact all speak the same names.
-Unknown keys are errors, never silently dropped.
+Unknown keys are errors, never silently dropped. A config class may rename a key and keep
+reading the old one: ``__aliases__ = {"old_name": "new.dotted.path"}`` (old YAML files, old
+checkpoints), and a nested section may accept a string (``from_str``, e.g. ``encoder: cnn``).
+The dataclasses themselves live in :mod:`worldjepa.configs`.
 """
 
 from __future__ import annotations
@@ -21,7 +24,10 @@ T = TypeVar("T")
 
 
 def opt(default: Any, help: str, **kw: Any) -> Any:
-    """A dataclass field with a default and its help text (shown by ``--help``)."""
+    """A dataclass field with a default and its help text (shown by ``--help``).
+
+    Extra keywords go to the field's metadata: ``flag="planner-seed"`` names its CLI flag
+    (default: the field name), ``cli=False`` keeps it off the command line."""
     if isinstance(default, (list, dict, set)):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata={"help": help, **kw})
     return dataclasses.field(default=default, metadata={"help": help, **kw})
@@ -79,6 +85,8 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     if dataclasses.is_dataclass(tp):
         if isinstance(value, tp):
             return value
+        if isinstance(value, str) and hasattr(tp, "from_str"):
+            value = tp.from_str(value)
         if not isinstance(value, Mapping):
             raise ConfigError(f"{where}: expected a mapping for {tp.__name__}, got {value!r}")
         return from_dict(tp, value, prefix=f"{where}.")
@@ -114,8 +122,63 @@ def _number(value: Any, tp: type, where: str) -> Any:
     raise ConfigError(f"{where}: expected {kind}, got {original!r}")
 
 
+def _apply_aliases(cls: type, data: Mapping[str, Any]) -> dict[str, Any]:
+    """``data`` with the keys ``cls.__aliases__`` renames moved to their new (dotted) place."""
+    aliases = getattr(cls, "__aliases__", {})
+    out = dict(data)
+    for old, new in aliases.items():
+        if old not in out:
+            continue
+        value = out.pop(old)
+        parts, node, tp = new.split("."), out, cls
+        for p in parts[:-1]:
+            tp = _resolve_types(tp)[p]
+            cur = node.get(p)
+            if cur is None:
+                cur = {}
+            elif dataclasses.is_dataclass(cur):
+                cur = to_dict(cur)
+            elif isinstance(cur, str) and hasattr(tp, "from_str"):
+                cur = tp.from_str(cur)
+            if not isinstance(cur, Mapping):
+                raise ConfigError(f"{p}: expected a mapping, got {cur!r}")
+            node[p] = dict(cur)
+            node = node[p]
+        if parts[-1] in node and node[parts[-1]] != value:
+            raise ConfigError(f"{old} (an old name of {new}) and {new} are both given, with different values")
+        node[parts[-1]] = value
+    return out
+
+
+def normalize(cls: type, data: Mapping[str, Any]) -> dict[str, Any]:
+    """``data`` for ``cls`` with old key names moved to their new place and string forms of
+    nested sections expanded, at every level: two normalised mappings merge key by key."""
+    out = _apply_aliases(cls, data)
+    hints = _resolve_types(cls)
+    for name, value in out.items():
+        tp = hints.get(name)
+        if tp is None or not dataclasses.is_dataclass(tp):
+            continue
+        if isinstance(value, str) and hasattr(tp, "from_str"):
+            value = tp.from_str(value)
+        if dataclasses.is_dataclass(value):
+            value = to_dict(value)
+        if isinstance(value, Mapping):
+            out[name] = normalize(tp, value)
+    return out
+
+
+def deep_merge(base: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` updated by ``new``, nested mappings merged rather than replaced."""
+    out = dict(base)
+    for k, v in new.items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else v
+    return out
+
+
 def from_dict(cls: type[T], data: Mapping[str, Any], prefix: str = "") -> T:
     """Build ``cls`` from a mapping; unknown keys and ill-typed values raise ConfigError."""
+    data = _apply_aliases(cls, data)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
@@ -127,7 +190,17 @@ def from_dict(cls: type[T], data: Mapping[str, Any], prefix: str = "") -> T:
             hints.append(f"{prefix}{k}" + (f" (did you mean {prefix}{close[0]}?)" if close else ""))
         raise ConfigError(f"unknown config key(s) for {cls.__name__}: {', '.join(hints)}")
     hints = _resolve_types(cls)
-    kwargs = {k: _coerce(v, hints[k], f"{prefix}{k}") for k, v in data.items()}
+    defaults = {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+                for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING
+                or f.default_factory is not dataclasses.MISSING}  # type: ignore[misc]
+    kwargs = {}
+    for k, v in data.items():
+        tp = hints[k]
+        if dataclasses.is_dataclass(tp) and dataclasses.is_dataclass(defaults.get(k)) and \
+                (isinstance(v, Mapping) or (isinstance(v, str) and hasattr(tp, "from_str"))):
+            # a partial section is laid over the field's own default (PretrainConfig's encoder has its own)
+            v = deep_merge(normalize(tp, to_dict(defaults[k])), normalize(tp, tp.from_str(v) if isinstance(v, str) else v))
+        kwargs[k] = _coerce(v, tp, f"{prefix}{k}")
     try:
         return cls(**kwargs)
     except ConfigError:
@@ -144,6 +217,21 @@ def parse_value(text: str) -> Any:
         return yaml.safe_load(text)
     except yaml.YAMLError:
         return text
+
+
+def parse_agent_options(text: str) -> dict[str, Any]:
+    """``"horizon=8 samples=500,reduce=final"`` -> ``{"horizon": 8, "samples": 500, "reduce": "final"}``
+    (space- or comma-separated ``key=value`` items; values read as JSON when they parse)."""
+    out: dict[str, Any] = {}
+    for item in text.replace(",", " ").split():
+        key, eq, val = item.partition("=")
+        if not eq or not key:
+            raise ConfigError(f"--agent takes key=value items, got {item!r}")
+        try:
+            out[key] = json.loads(val)
+        except ValueError:
+            out[key] = val
+    return out
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:

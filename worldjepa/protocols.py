@@ -34,6 +34,36 @@ class Predictor(Protocol):
 
 
 @runtime_checkable
+class Embedder(Protocol):
+    """Observations to embeddings, the perception half of a world model.
+
+    ``encode(frames, proprio=None)``: frames ``(..., H, W, 3)`` uint8 (or ``(..., 3, H, W)``
+    float in [0, 1]) and, for a model with proprioception, its values ``(..., P)`` ->
+    embeddings ``(..., D)``. ``proprio_of(extras)`` picks those values ``(..., P)`` out of a
+    dict of extras (``None`` for a pixels-only model). ``latent_dim`` is ``D``.
+    """
+
+    latent_dim: int
+
+    def encode(self, frames: Any, proprio: Any = None) -> Any: ...
+
+    def proprio_of(self, extras: dict[str, Any] | None) -> Any: ...
+
+
+@runtime_checkable
+class Dynamics(Protocol):
+    """Imagination in embedding space, the predictive half of a world model.
+
+    ``rollout(z_hist, a_hist, actions)``: the observed history ``(B, Th, D)``, the macro-actions
+    executed between its embeddings ``(B, Th - 1, A)`` and candidate macro-action sequences
+    ``(B, S, H, A)`` -> the embeddings each candidate leads to ``(B, S, H, D)`` (step ``h`` is
+    the embedding after action ``h``).
+    """
+
+    def rollout(self, z_hist: Any, a_hist: Any, actions: Any) -> Any: ...
+
+
+@runtime_checkable
 class CostFn(Protocol):
     """Scores candidate action sequences: ``(B, S, H, A)`` -> ``(B, S)`` (lower is better)."""
 

@@ -1,8 +1,10 @@
-"""Small helpers with no better home: atomic writes, seeding, pretty sizes."""
+"""Small helpers with no better home: atomic writes, file sniffing, seeding, pretty sizes, the
+learning-rate schedule."""
 
 from __future__ import annotations
 
 import os
+import struct
 import tempfile
 from pathlib import Path
 
@@ -53,3 +55,35 @@ def warmup_cosine(step: int, total: int, lr: float, warmup_steps: int, min_ratio
         return lr * (step + 1) / warm
     frac = min(1.0, (step - warm) / max(1, total - warm))
     return lr * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * frac)))
+
+
+def sniff(path: str | Path) -> str:
+    """'safetensors', 'pickle', 'hdf5' or 'unknown', from the first bytes of a file."""
+    with open(path, "rb") as f:
+        head = f.read(16)
+    # safetensors first: its 8-byte little-endian header length may well start with 0x80,
+    # the byte that opens a pickle (protocol >= 2 writes 0x80 then the protocol number)
+    if len(head) >= 9:
+        (n,) = struct.unpack("<Q", head[:8])
+        if head[8:9] == b"{" and 0 < n < 100 * 2**20:
+            return "safetensors"
+    if head[:4] == b"PK\x03\x04" or (head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")):
+        return "pickle"
+    if head[:8] == b"\x89HDF\r\n\x1a\n":
+        return "hdf5"
+    return "unknown"
+
+
+def pick_device(name: str, index: int = 0):  # -> torch.device
+    """``auto`` (CUDA when torch sees a device), ``cpu`` or ``cuda`` (an error without one)."""
+    import torch
+
+    from .errors import WorldJepaError
+
+    if name == "cuda" or (name == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise WorldJepaError("--device cuda, but torch sees no CUDA device")
+        return torch.device("cuda", index)
+    if name not in ("auto", "cpu"):
+        raise WorldJepaError(f"unknown device {name!r}; choose auto, cpu or cuda")
+    return torch.device("cpu")

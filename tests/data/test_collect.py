@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 
-from worldjepa.data.collect import CollectConfig, collect, replay, resolve
+from worldjepa.data.collect import CollectConfig, collect, recorded_config, replay, resolve
 from worldjepa.data.dataset import Dataset
 from worldjepa.envs.adapter import make_env
 
@@ -56,8 +56,7 @@ def test_workers_do_not_change_the_data(tmp_path):
 def test_the_dataset_restores_its_config(tmp_path):
     cfg = CollectConfig(env="worldjepa/TwoRoom-v0", out=str(tmp_path / "d.h5"), episodes=2, steps=5, size=16, seed=3)
     collect(cfg, progress=False)
-    with Dataset(cfg.out) as ds:
-        restored = ds.collect_config()
+    restored = recorded_config(cfg.out)
     assert restored == resolve(cfg) and restored.seed == 3 and restored.policy == "smooth"  # "auto" resolved
 
 

@@ -8,7 +8,7 @@ import pytest
 from worldjepa.data.collect import CollectConfig, collect
 from worldjepa.data.dataset import Dataset
 from worldjepa.errors import ConfigError
-from worldjepa.eval.metrics import wilson_interval
+from worldjepa.metrics import wilson_interval
 from worldjepa.eval.protocol import EvalConfig, draw_pairs, run_protocol
 
 
@@ -105,7 +105,7 @@ def test_cli_prints_table_and_writes_json(cli, tworoom, tmp_path):
 
 
 def test_agent_options_parse_and_reach_the_agent():
-    from worldjepa.eval.protocol import agent_options
+    from worldjepa.config import parse_agent_options as agent_options
 
     assert agent_options("horizon=8 samples=500,reduce=final warm_start=false") == {
         "horizon": 8, "samples": 500, "reduce": "final", "warm_start": False}

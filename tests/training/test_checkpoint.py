@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from worldjepa.errors import CheckpointError
-from worldjepa.training import checkpoint as ckpt
+from worldjepa import checkpoint as ckpt
 
 META = {"env_id": "worldjepa/TwoRoom-v0", "frame_size": 64, "action_space": {"dim": 2}, "model": {"latent": 8}}
 

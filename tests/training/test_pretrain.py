@@ -8,13 +8,17 @@ import pytest
 import torch
 
 from worldjepa.data.collect import CollectConfig, collect
-from worldjepa.errors import WorldJepaError
+from worldjepa.configs import EncoderConfig
+from worldjepa.errors import ConfigError, WorldJepaError
 from worldjepa.eval.probes import evaluate_encoder
-from worldjepa.training import checkpoint as ckpt
+from worldjepa import checkpoint as ckpt
 from worldjepa.training import pretrain as P
 
-TINY = dict(steps=40, batch_size=32, embed_dim=64, proj_hidden=64, proj_dim=16, slices=64, lr=3e-3,
-            log_every=1, probe_every=10, save_every=1000, eval_frames=0)
+P.EncoderConfig = EncoderConfig  # shorthand for the tests below
+
+TINY = dict(steps=40, batch_size=32, encoder=P.EncoderConfig(dim=64, channels=(32, 64, 128, 256)), projector_hidden=64,
+            projector_dim=16, sigreg_slices=64, lr=3e-3, log_every=1, probe_every=10, save_every=1000, eval_frames=0,
+            progress=False, device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -46,9 +50,9 @@ def test_training_lowers_the_loss_beats_the_untrained_encoder_and_writes_loadabl
     late = np.mean([r["train/sigreg"] for r in rows[-10:]])
     assert late < 0.7 * rows[0]["train/sigreg"], (rows[0], late)  # the regulariser is being optimised
     torch.manual_seed(cfg.seed)
-    untrained = evaluate_encoder(P.build_model(cfg, 32), tworoom)
+    untrained = evaluate_encoder(P.build_encoder_model(cfg, 32), tworoom)
     assert result["eval"]["eval/r2"] > untrained["eval/r2"] + 0.05, (result["eval"], untrained)
-    model, meta = P.load_model(run)  # the saved weights give the same evaluation
+    model, meta = P.load_encoder_model(run)  # the saved weights give the same evaluation
     assert meta["step"] == 40 and meta["config"]["steps"] == 40 and meta["model"]["size"] == 32
     assert evaluate_encoder(model, tworoom)["eval/r2"] == pytest.approx(result["eval"]["eval/r2"], abs=1e-9)
     assert json.loads((run / "eval.json").read_text()) == result["eval"]
@@ -64,7 +68,7 @@ def test_no_regulariser_collapses_in_scale_and_drops_the_gaussian_term(tworoom, 
     """
     cfg, result = trained
     rows_sig = _metrics(P.Path(cfg.out))
-    none = P.pretrain(replace(cfg, regulariser="none", out=str(tmp_path / "none")))
+    none = P.pretrain(replace(cfg, regularizer="none", out=str(tmp_path / "none")))
     # collapse of scale: the held-out projections shrink to a point (RankMe is scale-free)
     assert none["eval"]["eval/proj_std"] < 0.05 * result["eval"]["eval/proj_std"], (none["eval"], result["eval"])
     rows = _metrics(tmp_path / "none")
@@ -75,7 +79,7 @@ def test_no_regulariser_collapses_in_scale_and_drops_the_gaussian_term(tworoom, 
 
 def test_vicreg_baseline_runs(tworoom, trained, tmp_path):
     cfg, _ = trained
-    result = P.pretrain(replace(cfg, regulariser="vicreg", steps=5, out=str(tmp_path / "vic")))
+    result = P.pretrain(replace(cfg, regularizer="vicreg", steps=5, out=str(tmp_path / "vic")))
     assert {"train/loss", "train/pred", "train/vicreg"} <= set(result) and np.isfinite(result["train/loss"])
 
 
@@ -100,13 +104,13 @@ def test_temporal_views_pair_nearby_frames_of_one_episode(tworoom, tmp_path):
     res = P.pretrain(cfg)
     assert np.isfinite(res["train/loss"]) and res["train/pred"] > 0
     P.pretrain(replace(cfg, out=str(tmp_path / "u"), stop_at=3))
-    P.pretrain(replace(cfg, out=str(tmp_path / "u")), resume=True)
+    P.pretrain(replace(cfg, out=str(tmp_path / "u"), resume=True))
     a, b = _metrics(tmp_path / "t"), _metrics(tmp_path / "u")
     assert a[-1]["train/loss"] == pytest.approx(b[-1]["train/loss"], rel=1e-6)
     _png_folder(tmp_path / "imgs", per_class=3)  # an image folder: no episodes, so views of the one image
     res = P.pretrain(replace(cfg, data=str(tmp_path / "imgs"), out=str(tmp_path / "v"), steps=2))
     assert np.isfinite(res["train/loss"])
-    assert P.load_model(tmp_path / "v")[1]["config"]["temporal"] == 0  # the run records what it did
+    assert P.load_encoder_model(tmp_path / "v")[1]["config"]["temporal"] == 0  # the run records what it did
 
 
 def test_resume_continues_exactly(tworoom, tmp_path):
@@ -114,13 +118,13 @@ def test_resume_continues_exactly(tworoom, tmp_path):
                             **{**TINY, "steps": 8, "probe_every": 3, "batch_size": 16, "eval_frames": 50})
     P.pretrain(base)
     P.pretrain(replace(base, out=str(tmp_path / "b"), stop_at=4))
-    assert "eval" not in P.pretrain(replace(base, out=str(tmp_path / "b"), stop_at=6), resume=True)
-    P.pretrain(replace(base, out=str(tmp_path / "b")), resume=True)
+    assert "eval" not in P.pretrain(replace(base, out=str(tmp_path / "b"), stop_at=6, resume=True))
+    P.pretrain(replace(base, out=str(tmp_path / "b"), resume=True))
     a, b = _metrics(tmp_path / "a"), _metrics(tmp_path / "b")
     assert [r["step"] for r in b] == list(range(1, 9))
     assert [r["step"] for r in b if "probe/r2" in r] == [3, 6, 8]  # the online probe resumed too
     for ra, rb in zip(a, b):
-        ra.pop("time_s"), rb.pop("time_s")
+        ra.pop("time"), rb.pop("time"), ra.pop("train/steps_per_s", None), rb.pop("train/steps_per_s", None)
         assert ra == pytest.approx(rb, rel=1e-6, abs=1e-9), ra["step"]
     with pytest.raises(WorldJepaError, match="already holds a run"):
         P.pretrain(base)
@@ -150,22 +154,22 @@ def test_image_folder_with_labels(tmp_path):
 
 
 def test_nan_loss_names_the_step_and_keeps_the_last_good_checkpoint(tworoom, tmp_path, monkeypatch):
-    build = P.build_model
+    build = P.build_encoder_model
 
     def poisoned(cfg, size):
         model = build(cfg, size)
         calls = {"n": 0}
 
-        def nan_at_step_3(module, inputs, output):
+        def nan_at_step_4(module, inputs, output):
             calls["n"] += 1
-            return output * float("nan") if calls["n"] == 4 else output  # the 4th forward is step 3
+            return output * float("nan") if calls["n"] == 4 else output  # the 4th forward is step 4 (from 1)
 
-        model.projector.register_forward_hook(nan_at_step_3)
+        model.projector.register_forward_hook(nan_at_step_4)
         return model
 
-    monkeypatch.setattr(P, "build_model", poisoned)
+    monkeypatch.setattr(P, "build_encoder_model", poisoned)
     cfg = P.PretrainConfig(data=str(tworoom), out=str(tmp_path / "run"), **{**TINY, "save_every": 2})
-    with pytest.raises(P.PretrainError, match=r"at step 3 .*from step 2"):
+    with pytest.raises(P.TrainingError, match=r"at step 4: .*\(step 2\) is intact"):
         P.pretrain(cfg)
     tensors, meta = ckpt.load(tmp_path / "run" / ckpt.RESUME_FILE)
     assert meta["step"] == 2 and all(torch.isfinite(t.float()).all() for t in tensors.values())
@@ -173,12 +177,13 @@ def test_nan_loss_names_the_step_and_keeps_the_last_good_checkpoint(tworoom, tmp
 
 def test_cli_help_run_and_errors(cli, tmp_path):
     out = cli("pretrain", "--help", check=True).stdout
-    for flag in ("--data", "--out", "--minutes", "--steps", "--resume", "--regulariser", "--encoder", "--small"):
+    for flag in ("--data", "--out", "--minutes", "--steps", "--resume", "--regularizer", "--encoder", "--small",
+                 "--encoder-dim", "--embed-dim", "--no-progress", "--device"):
         assert flag in out
     _png_folder(tmp_path / "imgs", per_class=4)
     run = tmp_path / "run"
     proc = cli("pretrain", "--data", str(tmp_path / "imgs"), "--out", str(run), "--steps", "3", "--batch-size", "4",
-               "--size", "32", "--no-progress", "embed_dim=32", "slices=32", check=True)
+               "--size", "32", "--no-progress", "--device", "cpu", "embed_dim=32", "slices=32", check=True)
     assert "eval/linear_acc" in proc.stdout and "eval/rank" in proc.stdout
     assert (run / "model.safetensors").is_file() and (run / "eval.json").is_file()
     for data, needle in ((tmp_path / "missing", "no such file"), (tmp_path / "empty", "holds no images")):
@@ -192,12 +197,12 @@ def test_cli_help_run_and_errors(cli, tmp_path):
 def test_vit_tiny_encoder_and_local_views_train_and_reload(tworoom, tmp_path):
     """The ViT-tiny option and local views go through a real (short) run and a reload."""
     cfg = P.PretrainConfig(data=str(tworoom), out=str(tmp_path / "vit"),
-                           **{**TINY, "steps": 3, "batch_size": 8, "eval_frames": 40, "embed_dim": 32},
-                           encoder="vit_tiny", n_local=2)
+                           **{**TINY, "steps": 3, "batch_size": 8, "eval_frames": 40,
+                              "encoder": EncoderConfig(kind="vit_tiny", dim=32)}, n_local=2)
     res = P.pretrain(cfg)
     assert np.isfinite(res["train/loss"]) and "eval/r2" in res["eval"]
-    model, meta = P.load_model(tmp_path / "vit")
-    assert meta["model"]["encoder"] == "vit_tiny"
+    model, meta = P.load_encoder_model(tmp_path / "vit")
+    assert meta["model"]["encoder"]["kind"] == "vit_tiny"
     assert evaluate_encoder(model, tworoom, max_frames=40)["eval/r2"] == pytest.approx(res["eval"]["eval/r2"], abs=1e-9)
 
 
@@ -209,7 +214,7 @@ def test_threads_option_sets_torch_threads_also_on_resume(tworoom, tmp_path):
         P.pretrain(replace(cfg, threads=1, stop_at=2))
         assert torch.get_num_threads() == 1
         torch.set_num_threads(2)
-        P.pretrain(replace(cfg, threads=1), resume=True)  # the launch's value, not the saved run's
+        P.pretrain(replace(cfg, threads=1, resume=True))  # the launch's value, not the saved run's
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(n)

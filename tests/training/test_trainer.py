@@ -8,11 +8,14 @@ import torch
 
 from tests.conftest import DEVICES
 from worldjepa.config import from_dict
+from worldjepa.configs import EncoderConfig
 from worldjepa.data.collect import CollectConfig, collect
 from worldjepa.errors import CheckpointError, ConfigError, WorldJepaError
-from worldjepa.training import checkpoint as ckpt
-from worldjepa.training.config import SMALL, TrainConfig
+from worldjepa import checkpoint as ckpt
+from worldjepa.configs import PRESETS, TrainConfig
 from worldjepa.training.trainer import Trainer, TrainingError
+
+SMALL = PRESETS["train"]["small"]
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -80,7 +83,7 @@ def test_resume_keeps_the_run_length_and_says_so(tworoom, tmp_path, caplog):
         resumed = Trainer(_cfg(tworoom, tmp_path / "run", steps=20, save_every=3, val_every=100, resume=True))
     assert "--steps 20 ignored" in caplog.text and "(--steps 6)" in caplog.text, caplog.text
     assert resumed.fit()["step"] == 6
-    assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["steps"] == 6
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["config"]["steps"] == 6
 
 
 def test_resume_keeps_the_runs_windows_whatever_the_flags_say(tworoom, tmp_path, caplog):
@@ -188,12 +191,12 @@ def test_proprioception_trains_plans_and_is_checked(tmp_path):
     m = trainer.model
     assert m.proprio_dim == 2 and m.latent_dim == m.visual_dim + 4
     vel = trainer.train_data.extras_arrays()["state"][:, 2:4]
-    torch.testing.assert_close(m.proprio_mean, torch.as_tensor(vel.mean(0), dtype=torch.float32))
+    torch.testing.assert_close(m.proprio_enc.mean, torch.as_tensor(vel.mean(0), dtype=torch.float32))
     summary = trainer.fit()
     assert np.isfinite(summary["val/pred_over_copy"])
     model, meta = load_checkpoint(tmp_path / "run")
     assert meta["model"]["proprio_dim"] == 2
-    torch.testing.assert_close(model.proprio_std, m.proprio_std)  # the statistics travel with the weights
+    torch.testing.assert_close(model.proprio_enc.std, m.proprio_enc.std)  # the statistics travel with the weights
     frame = np.zeros((32, 32, 3), np.uint8)
     z1 = model.encode(frame[None], np.array([[0.0, 0.0]], np.float32))
     z2 = model.encode(frame[None], np.array([[1.0, -1.0]], np.float32))
@@ -248,8 +251,7 @@ def test_proprio_spec_is_checked_against_the_dataset_shapes():
 
     from worldjepa.training.trainer import _proprio_dim
 
-    ds = SimpleNamespace(path="d.h5", extras=["state", "info/flag"],
-                         f={"extras": {"state": np.zeros((10, 4)), "info/flag": np.zeros(10)}})
+    ds = SimpleNamespace(path="d.h5", extras=["state", "info/flag"], shapes={"state": (4,), "info/flag": ()})
     assert _proprio_dim("state", ds) == 4 and _proprio_dim("state[2:4]", ds) == 2 and _proprio_dim("state[-1:]", ds) == 1
     with pytest.raises(WorldJepaError, match="one vector per frame"):
         _proprio_dim("info/flag", ds)
@@ -260,16 +262,17 @@ def test_proprio_spec_is_checked_against_the_dataset_shapes():
 def test_encoder_from_a_pretrain_run_frozen_or_finetuned_and_resumed(tworoom, tmp_path):
     from worldjepa.training import pretrain as P
 
-    pcfg = P.PretrainConfig(data=tworoom, out=str(tmp_path / "pre"), steps=3, batch_size=16, embed_dim=48,
-                            channels=(8, 8, 16), proj_hidden=32, proj_dim=8, slices=32, log_every=1,
-                            probe_every=100, save_every=100, eval_frames=0)
+    pcfg = P.PretrainConfig(data=tworoom, out=str(tmp_path / "pre"), steps=3, batch_size=16,
+                            encoder=EncoderConfig(dim=48, channels=(8, 8, 16)), projector_hidden=32, projector_dim=8,
+                            sigreg_slices=32, log_every=1, probe_every=100, save_every=100, eval_frames=0,
+                            progress=False)
     P.pretrain(pcfg)
-    pre, _ = P.load_model(tmp_path / "pre")
+    pre, _ = P.load_encoder_model(tmp_path / "pre")
     want = {k: v.clone() for k, v in pre.encoder.state_dict().items()}
     kw = dict(steps=6, save_every=100, val_every=100, encoder_init=str(tmp_path / "pre"))
     frozen = Trainer(_cfg(tworoom, tmp_path / "frozen", model={**SMALL["model"], "freeze_encoder": True}, **kw))
     # the pretrain run's architecture replaces the encoder flags (SMALL's channels are 8,16,16,32)
-    assert frozen.model_cfg.channels == (8, 8, 16) and frozen.model_cfg.encoder_dim == 48
+    assert frozen.model_cfg.encoder.channels == (8, 8, 16) and frozen.model_cfg.encoder.dim == 48
     for k, v in frozen.model.encoder.state_dict().items():
         assert torch.equal(v, want[k]), k  # starts from the pretrained weights
     # a frozen encoder's outputs are computed once: batches carry them instead of frames
@@ -323,9 +326,9 @@ def test_encoder_init_refuses_a_world_model_and_another_frame_size(tworoom, tmp_
 
     small = tmp_path / "small.h5"
     collect(CollectConfig(env="worldjepa/TwoRoom-v0", out=str(small), episodes=6, steps=12, size=16), progress=False)
-    P.pretrain(P.PretrainConfig(data=str(small), out=str(tmp_path / "pre16"), steps=1, batch_size=8, embed_dim=16,
-                                channels=(8, 8), proj_hidden=16, proj_dim=4, slices=16, probe_every=100,
-                                save_every=100, eval_frames=0))
+    P.pretrain(P.PretrainConfig(data=str(small), out=str(tmp_path / "pre16"), steps=1, batch_size=8,
+                                encoder=EncoderConfig(dim=16, channels=(8, 8)), projector_hidden=16, projector_dim=4,
+                                sigreg_slices=16, probe_every=100, save_every=100, eval_frames=0, progress=False))
     with pytest.raises(CheckpointError, match="16x16 frames, the dataset's are 32x32"):
         Trainer(_cfg(tworoom, tmp_path / "y", encoder_init=str(tmp_path / "pre16")))
 
@@ -345,35 +348,34 @@ def test_encoder_init_takes_a_keypoint_cnn(tworoom, tmp_path):
     from worldjepa.agent import load_checkpoint
     from worldjepa.training import pretrain as P
 
-    P.pretrain(P.PretrainConfig(data=tworoom, out=str(tmp_path / "kp"), steps=1, batch_size=8, embed_dim=24,
-                                channels=(8, 8, 16), keypoints=4, proj_hidden=16, proj_dim=4, slices=16,
-                                probe_every=100, save_every=100, eval_frames=0))
-    pre, meta = P.load_model(tmp_path / "kp")
-    assert meta["model"]["keypoints"] == 4 and pre.encoder.heatmaps.out_channels == 4
+    P.pretrain(P.PretrainConfig(data=tworoom, out=str(tmp_path / "kp"), steps=1, batch_size=8,
+                                encoder=EncoderConfig(dim=24, channels=(8, 8, 16), keypoints=4), projector_hidden=16,
+                                projector_dim=4, sigreg_slices=16, probe_every=100, save_every=100, eval_frames=0,
+                                progress=False))
+    pre, meta = P.load_encoder_model(tmp_path / "kp")
+    assert meta["model"]["encoder"]["keypoints"] == 4 and pre.encoder.heatmaps.out_channels == 4
     trainer = Trainer(_cfg(tworoom, tmp_path / "wm", steps=1, val_every=100, encoder_init=str(tmp_path / "kp"),
                            model={**SMALL["model"], "freeze_encoder": True}))
-    assert trainer.model_cfg.keypoints == 4
+    assert trainer.model_cfg.encoder.keypoints == 4
     trainer.fit()
     model, _ = load_checkpoint(tmp_path / "wm")  # the checkpoint rebuilds the keypoint encoder
     assert all(torch.equal(v, pre.encoder.state_dict()[k]) for k, v in model.encoder.state_dict().items())
-    with pytest.raises(P.PretrainError, match="keypoints"):
-        P.build_model(P.PretrainConfig(data=tworoom, encoder="vit_tiny", keypoints=2), 32)
-    from worldjepa.world_model import ModelConfig
-
     with pytest.raises(ConfigError, match="keypoints"):
-        ModelConfig(encoder="vit_tiny", keypoints=2)
+        P.PretrainConfig(data=tworoom, encoder=EncoderConfig(kind="vit_tiny", keypoints=2))
+    with pytest.raises(ConfigError, match="keypoints"):
+        from_dict(TrainConfig, {"model": {"encoder": "vit_tiny", "keypoints": 2}})  # the old flat names too
 
 
 def test_encoder_init_takes_a_vit_tiny_with_its_patch_size(tworoom, tmp_path):
     from worldjepa.training import pretrain as P
 
-    P.pretrain(P.PretrainConfig(data=tworoom, out=str(tmp_path / "vit"), encoder="vit_tiny", steps=1, batch_size=4,
-                                embed_dim=32, proj_hidden=16, proj_dim=4, slices=16, probe_every=100,
-                                save_every=100, eval_frames=0))
-    pre, _ = P.load_model(tmp_path / "vit")
+    P.pretrain(P.PretrainConfig(data=tworoom, out=str(tmp_path / "vit"), encoder=EncoderConfig(kind="vit_tiny", dim=32),
+                                steps=1, batch_size=4, projector_hidden=16, projector_dim=4, sigreg_slices=16,
+                                probe_every=100, save_every=100, eval_frames=0, progress=False))
+    pre, _ = P.load_encoder_model(tmp_path / "vit")
     trainer = Trainer(_cfg(tworoom, tmp_path / "wm", steps=1, val_every=100, encoder_init=str(tmp_path / "vit"),
                            model={**SMALL["model"], "freeze_encoder": True}))
-    assert trainer.model_cfg.encoder == "vit_tiny" and trainer.model_cfg.encoder_dim == 32
-    assert trainer.model_cfg.patch == pre.encoder.patch_embed.kernel_size[0]
+    assert trainer.model_cfg.encoder.kind == "vit_tiny" and trainer.model_cfg.encoder.dim == 32
+    assert trainer.model_cfg.encoder.patch == pre.encoder.patch_embed.kernel_size[0]
     trainer.fit()
     assert all(torch.equal(v, pre.encoder.state_dict()[k]) for k, v in trainer.model.encoder.state_dict().items())

@@ -9,9 +9,6 @@ from typing import Any
 
 from .common import add_config_args, config_from_args
 
-SMALL = {"episodes": 20, "steps": 50}
-
-
 def register(sub: Any) -> None:
     p = sub.add_parser("envs", help="list the environments worldjepa can collect from",
                        description="List the built-in environments (and, with --all, every registered Gymnasium id).")
@@ -19,7 +16,7 @@ def register(sub: Any) -> None:
     p.add_argument("--env-module", default="", help="import this module first (it registers third-party ids)")
     p.set_defaults(func=cmd_envs)
 
-    from ..data.collect import CollectConfig
+    from ..configs import PRESETS, CollectConfig
 
     p = sub.add_parser("collect", help="record episodes from a Gymnasium environment into an HDF5 dataset",
                        description="Record episodes from any Gymnasium env that renders rgb_array frames. Frames are "
@@ -27,7 +24,7 @@ def register(sub: Any) -> None:
                                    "(observation vector, info['state'], numeric info entries) kept for probes and success checks.",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        epilog="example: worldjepa collect --env worldjepa/TwoRoom-v0 --out data/tworoom.h5 --episodes 200 --workers 2")
-    add_config_args(p, CollectConfig, presets={"small": SMALL})
+    add_config_args(p, CollectConfig, presets=PRESETS["collect"])
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=cmd_collect)
 
@@ -73,7 +70,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     from ..errors import WorldJepaError
-    from ..training.checkpoint import sniff
+    from ..utils import sniff
 
     p = Path(args.path)
     if not p.exists():
@@ -118,7 +115,7 @@ def _fmt(values: list[float]) -> str:
 
 
 def _print_checkpoint(path: Path, as_json: bool = False) -> None:
-    from ..training.checkpoint import read_meta
+    from ..checkpoint import read_meta
 
     meta = read_meta(path)
     tensors = meta.pop("_tensors", {})

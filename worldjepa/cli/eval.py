@@ -10,7 +10,7 @@ from .common import add_config_args, config_from_args
 
 
 def register(sub: Any) -> None:
-    from ..eval.protocol import EvalConfig
+    from ..configs import EvalConfig
 
     p = sub.add_parser(
         "eval", help="evaluate a policy on held-out start/goal pairs (success rate with 95%% CI)",
@@ -20,7 +20,9 @@ def register(sub: Any) -> None:
                     "(reads the true state: ceiling), replay (recorded actions: checks the protocol), or a run directory.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  worldjepa eval --data data/tworoom.h5 --policy runs/tworoom --planner cem --json results.json\n"
-               "  worldjepa eval --data data/tworoom.h5 --policy random,oracle,runs/tworoom   # one table, same pairs")
+               "  worldjepa eval --data data/tworoom.h5 --policy random,oracle,runs/tworoom   # one table, same pairs\n"
+               "  worldjepa eval --data data/tworoom.h5 --policy runs/tworoom --far --planner mppi --horizon 8 --samples 500\n"
+               "  worldjepa eval --data data/pusht.h5 --policy runs/pusht --agent \"act_steps=1 iterations=10\"")
     add_config_args(p, EvalConfig)
     p.set_defaults(func=run)
 

@@ -8,11 +8,8 @@ from typing import Any
 
 from .common import add_config_args, config_from_args
 
-SMALL = {"steps": 200, "batch_size": 32, "embed_dim": 128, "proj_hidden": 256, "slices": 256, "eval_frames": 1000}
-
-
 def register(sub: Any) -> None:
-    from ..training.pretrain import PretrainConfig
+    from ..configs import PRESETS, PretrainConfig
 
     p = sub.add_parser(
         "pretrain", help="LeJEPA self-supervised pretraining of an encoder on frames or images",
@@ -24,24 +21,22 @@ def register(sub: Any) -> None:
         epilog="example: worldjepa pretrain --data data/tworoom.h5 --out runs/lejepa --minutes 5\n"
                "         worldjepa pretrain --out runs/lejepa --resume",
     )
-    add_config_args(p, PretrainConfig, presets={"small": SMALL})
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last.safetensors")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_config_args(p, PretrainConfig, presets=PRESETS["pretrain"])
     p.add_argument("--json", action="store_true", help="print the final result as JSON")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..eval.probes import format_table
+    from ..encoder_model import format_table
     from ..training.pretrain import pretrain
 
     cfg = config_from_args(args)
-    result = pretrain(cfg, resume=args.resume, progress=not args.no_progress)
+    result = pretrain(cfg)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
     losses = ", ".join(f"{k} {v:.4f}" for k, v in result.items() if k.startswith("train/"))
-    print(f"step {result['step']}/{result['total_steps']} in {result['seconds']:.0f} s: {losses}")
+    print(f"step {result['step']}/{result['total_steps']} in {60 * result['minutes']:.0f} s: {losses}")
     print(f"checkpoints in {cfg.out} (model.safetensors, last.safetensors), metrics in {cfg.out}/metrics.jsonl")
     if "eval" in result:
         print("frozen-encoder evaluation (fit on train split, scored on test split):")

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import typing
 from typing import Any
 
-from .common import add_config_args
+from .common import add_config_args, config_from_args
 
 EXAMPLE = """examples:
   worldjepa train --data data/tworoom.h5 --out runs/tworoom --minutes 6
@@ -20,13 +18,8 @@ EXAMPLE = """examples:
   torchrun --nproc-per-node 2 -m worldjepa train --data data/tworoom.h5 --out runs/ddp
 """
 
-# model fields that come from the dataset, not from flags
-_FROM_DATA = ("frame_size", "action_dim", "proprio_dim")
-
-
 def register(sub: Any) -> None:
-    from ..training.config import SMALL, TrainConfig
-    from ..world_model import ModelConfig
+    from ..configs import PRESETS, TrainConfig
 
     p = sub.add_parser("train", help="train a world model (encoder + predictor) on a dataset",
                        description="Train a JEPA world model: teacher-forced (+ open-loop) next-embedding MSE "
@@ -34,49 +27,14 @@ def register(sub: Any) -> None:
                                    "model.safetensors, last.safetensors (exact resume), config.json and "
                                    "metrics.jsonl. Frame size and action space come from the dataset.",
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLE)
-    add_config_args(p, TrainConfig, presets={"small": SMALL}, skip=("model",))
-    hints = typing.get_type_hints(ModelConfig)
-    group = p.add_argument_group("model options (ModelConfig; also model.KEY=VALUE)")
-    for f in dataclasses.fields(ModelConfig):
-        if f.name in _FROM_DATA:
-            continue
-        flag = "--" + f.name.replace("_", "-")
-        help_ = f"{f.metadata.get('help', '')} (default: {f.default!r})"
-        tp = hints[f.name]
-        choices = typing.get_args(tp) if typing.get_origin(tp) is typing.Literal else None
-        if tp is bool:
-            group.add_argument(flag, dest=f"model__{f.name}", default=argparse.SUPPRESS,
-                               action=argparse.BooleanOptionalAction, help=help_)
-            continue
-        group.add_argument(flag, dest=f"model__{f.name}", default=argparse.SUPPRESS, choices=choices,
-                           metavar=None if choices else f.name.upper(), help=help_)
+    add_config_args(p, TrainConfig, presets=PRESETS["train"])
     p.add_argument("--json", action="store_true", help="print the final summary as JSON")
     p.set_defaults(func=run)
 
 
 def train_config_from_args(args: argparse.Namespace) -> Any:
     """defaults < preset < --config file < flags < key=value overrides (model flags included)."""
-    from .. import config as C
-    from ..training.config import TrainConfig
-
-    data: dict[str, Any] = {}
-
-    def merge(src: dict[str, Any]) -> None:
-        for k, v in src.items():
-            if k == "model" and isinstance(v, dict):
-                data["model"] = {**data.get("model", {}), **v}
-            else:
-                data[k] = v
-
-    for name, values in args._presets.items():
-        if getattr(args, f"preset_{name}", False):
-            merge(values)
-    if getattr(args, "config", None):
-        merge(C.load_file(args.config))
-    merge({f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)})
-    merge({"model": {k[len("model__"):]: v for k, v in vars(args).items() if k.startswith("model__")}})
-    data = C.apply_overrides(data, list(args.overrides or []))
-    return C.from_dict(TrainConfig, data)
+    return config_from_args(args)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -88,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     trainer = Trainer(cfg)
     budget = f"{cfg.minutes:g} minutes (<= {cfg.steps} steps)" if cfg.minutes > 0 else f"{trainer.total} steps"
     if trainer.is_main:
-        print(f"training on {cfg.data} ({trainer.meta['env_id']}, {trainer.model_cfg.frame_size}px, "
+        print(f"training on {cfg.data} ({trainer.data_meta['env_id']}, {trainer.model_cfg.frame_size}px, "
               f"{len(trainer.train_data)} train windows) for {budget} -> {cfg.out}")
     summary = trainer.fit()
     trainer.close()  # after a clean finish only: a barrier after one rank failed could wait forever

@@ -10,45 +10,18 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing as mp
-from dataclasses import dataclass
-from typing import Any, Literal
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .._version import __version__
-from ..config import opt, to_dict
-from ..errors import ConfigError, EnvError
+from ..config import from_dict, to_dict
+from ..configs import DEFAULT_EPISODES, CollectConfig
+from ..errors import ConfigError, DatasetError, EnvError
 from ..utils import derive_seed
 
-
-@dataclass(frozen=True)
-class CollectConfig:
-    """How to record a dataset."""
-
-    env: str = opt("worldjepa/TwoRoom-v0", "Gymnasium environment id (any id that renders rgb_array)")
-    out: str = opt("data/dataset.h5", "output HDF5 file")
-    episodes: int = opt(0, "number of episodes to record; 0 = the env's default size (2,000 for TwoRoom, PointMaze "
-                           "and Push-T, 3,000 for Reacher, as in DINO-WM/PLDM; 100 for other envs)")
-    steps: int = opt(100, "actions per episode (an episode ends early if the env terminates)")
-    seed: int = opt(0, "base seed: episode e uses derive_seed(seed, e)")
-    policy: str = opt("auto", "collection policy: random | smooth | expert (Push-T) | auto (expert for Push-T, else smooth)")
-    size: int = opt(64, "frame size in pixels (frames are size x size RGB)")
-    workers: int = opt(1, "worker processes (the result does not depend on it)")
-    env_module: str = opt("", "module to import first so that it registers third-party env ids")
-    append: bool = opt(False, "append episodes to an existing file instead of refusing to overwrite it")
-    compression: Literal["lzf", "gzip", "none"] = opt("lzf", "frame compression in the HDF5 file")
-
-    def __post_init__(self) -> None:
-        if self.episodes < 0 or self.steps < 1:
-            raise ConfigError(f"episodes ({self.episodes}) must be >= 0 and steps ({self.steps}) >= 1")
-        if not 8 <= self.size <= 512:
-            raise ConfigError(f"size {self.size} must be between 8 and 512 pixels")
-        if self.workers < 1:
-            raise ConfigError(f"workers ({self.workers}) must be >= 1")
-
-
-# default dataset sizes (episodes of 100 steps), following the anchors' datasets
-DEFAULT_EPISODES = {"worldjepa/TwoRoom": 2000, "worldjepa/PointMaze": 2000, "worldjepa/Reacher": 3000, "worldjepa/PushT": 2000}
+__all__ = ["CollectConfig", "collect", "recorded_config", "record_episode", "replay", "resolve"]
 
 
 def resolve(cfg: CollectConfig) -> CollectConfig:
@@ -103,8 +76,20 @@ def _worker_episode(args: tuple[CollectConfig, int]) -> dict[str, Any]:
     return record_episode(_WORKER_ENV, cfg, index)
 
 
-def collect(cfg: CollectConfig, progress: bool = True) -> dict[str, Any]:
-    """Record ``cfg.episodes`` episodes into ``cfg.out``; returns a short report."""
+def recorded_config(path: str | Path) -> CollectConfig:
+    """The :class:`CollectConfig` a dataset file was (last) collected with."""
+    from .dataset import Dataset
+
+    with Dataset(path) as ds:
+        if "config" not in ds.meta:
+            raise DatasetError(f"{path} records no collection config")
+        return from_dict(CollectConfig, ds.meta["config"])
+
+
+def collect(cfg: CollectConfig, progress: bool | None = None) -> dict[str, Any]:
+    """Record ``cfg.episodes`` episodes into ``cfg.out``; returns a short report. ``progress``
+    (default: ``cfg.progress``) shows a progress bar."""
+    progress = cfg.progress if progress is None else progress
     from tqdm import tqdm
 
     from ..envs.adapter import make_env

@@ -225,26 +225,34 @@ def split_assignment(num_episodes: int, val: float = 0.1, test: float = 0.1, see
 
 
 class Dataset:
-    """Read-only view of a dataset file: metadata, episodes and splits (lazy: nothing loaded)."""
+    """Read-only view of a dataset file: metadata, episodes, splits and the arrays (lazy: nothing
+    is loaded until asked for).
+
+    Rows are global frame indices (``0 .. num_frames - 1``, episodes stored one after the
+    other); :meth:`rows` gives an episode's or a split's. Readers: :meth:`read_frames`,
+    :meth:`read_actions`, :meth:`read_extra`, :meth:`episode`; shapes per frame:
+    :attr:`shapes`; identity of the content: :meth:`fingerprint`.
+    """
 
     def __init__(self, path: str | Path, val: float = 0.1, test: float = 0.1, split_seed: int = 0) -> None:
         self.path = Path(path)
-        self.f = _open_h5(self.path, rdcc_nbytes=64 * 2**20)
-        self.meta = read_meta(self.f, self.path)
+        self._f = _open_h5(self.path, rdcc_nbytes=64 * 2**20)
+        f = self._f
+        self.meta = read_meta(f, self.path)
         for name in ("frames", "actions", "episodes/start", "episodes/length", "episodes/seed"):
-            if name not in self.f:
+            if name not in f:
                 raise DatasetError(f"{self.path} is incomplete: '{name}' is missing")
-        self.starts = self.f["episodes/start"][:]
-        self.lengths = self.f["episodes/length"][:]
-        self.seeds = self.f["episodes/seed"][:]
-        n = int(self.f["frames"].shape[0])
-        if len(self.starts) and (self.starts[-1] + self.lengths[-1] != n or self.f["actions"].shape[0] != n):
+        self.starts = f["episodes/start"][:]
+        self.lengths = f["episodes/length"][:]
+        self.seeds = f["episodes/seed"][:]
+        n = int(f["frames"].shape[0])
+        if len(self.starts) and (self.starts[-1] + self.lengths[-1] != n or f["actions"].shape[0] != n):
             raise DatasetError(f"{self.path} is truncated: episodes cover {self.starts[-1] + self.lengths[-1]} frames, "
-                               f"the file holds {n} frames and {self.f['actions'].shape[0]} actions")
+                               f"the file holds {n} frames and {f['actions'].shape[0]} actions")
         self.splits = split_assignment(len(self.starts), val, test, split_seed)
         self.extras: list[str] = []
-        if "extras" in self.f:
-            self.f["extras"].visit(lambda k: self.extras.append(k) if hasattr(self.f["extras"][k], "shape") else None)
+        if "extras" in f:
+            f["extras"].visit(lambda k: self.extras.append(k) if hasattr(f["extras"][k], "shape") else None)
 
     def __enter__(self) -> "Dataset":
         return self
@@ -253,7 +261,7 @@ class Dataset:
         self.close()
 
     def close(self) -> None:
-        self.f.close()
+        self._f.close()
 
     @property
     def env_id(self) -> str:
@@ -273,16 +281,70 @@ class Dataset:
 
     @property
     def num_frames(self) -> int:
-        return int(self.f["frames"].shape[0])
+        return int(self._f["frames"].shape[0])
 
-    def collect_config(self) -> Any:
-        """The :class:`~worldjepa.data.collect.CollectConfig` this file was (last) collected with."""
-        from ..config import from_dict
-        from .collect import CollectConfig
+    @property
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        """Shape of one frame's entry per array: ``{"frames": (H, W, 3), "actions": (A,),
+        "<extra>": (...), ...}`` (the arrays hold ``num_frames`` of them)."""
+        out = {"frames": tuple(self._f["frames"].shape[1:]), "actions": tuple(self._f["actions"].shape[1:])}
+        out.update({k: tuple(self._f["extras"][k].shape[1:]) for k in self.extras})
+        return out
 
-        if "config" not in self.meta:
-            raise DatasetError(f"{self.path} records no collection config")
-        return from_dict(CollectConfig, self.meta["config"])
+    def rows(self, episodes: Any = None) -> np.ndarray:
+        """The global frame rows of ``episodes`` (ids, in the given order; default: all), increasing within each."""
+        ids = np.arange(self.num_episodes) if episodes is None else np.asarray(episodes, np.int64).reshape(-1)
+        if len(ids) == 0:
+            return np.zeros(0, np.int64)
+        return np.concatenate([np.arange(self.starts[e], self.starts[e] + self.lengths[e]) for e in ids])
+
+    def read_frames(self, rows: Any = None) -> np.ndarray:
+        """Frames ``(N, H, W, 3)`` uint8 at ``rows`` (a slice, or increasing indices; default: all)."""
+        return self._read(self._f["frames"], rows)
+
+    def read_actions(self, rows: Any = None) -> np.ndarray:
+        """Actions ``(N, A)`` float32 at ``rows`` (the last row of every episode is zero padding)."""
+        return self._read(self._f["actions"], rows)
+
+    def read_extra(self, name: str, rows: Any = None) -> np.ndarray:
+        """Extra ``name`` (e.g. ``"state"``) at ``rows``: ``(N, ...)``."""
+        if name not in self.extras:
+            raise DatasetError(f"{self.path} has no extra {name!r}; it has {', '.join(self.extras) or 'none'}")
+        return self._read(self._f["extras"][name], rows)
+
+    def _read(self, array: Any, rows: Any) -> np.ndarray:
+        if rows is None:
+            return array[:]
+        if isinstance(rows, slice):
+            return array[rows]
+        rows = np.asarray(rows, np.int64)
+        if rows.size and (rows.min() < 0 or rows.max() >= array.shape[0]):
+            raise DatasetError(f"rows out of range: {self.path} holds {array.shape[0]} frames")
+        if rows.size > 1 and np.any(np.diff(rows) <= 0):  # HDF5 reads increasing indices: sort, then undo
+            uniq, inverse = np.unique(rows, return_inverse=True)
+            return array[uniq][inverse]
+        return array[rows]
+
+    def episode_info(self, i: int) -> dict[str, Any]:
+        """Episode ``i``'s first row, length, reset seed and split."""
+        if not 0 <= i < self.num_episodes:
+            raise DatasetError(f"episode {i} out of range: {self.path} has {self.num_episodes}")
+        return {"episode": int(i), "start": int(self.starts[i]), "length": int(self.lengths[i]),
+                "seed": int(self.seeds[i]), "split": SPLITS[int(self.splits[i])]}
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Path, episodes, frames and a SHA-256 of the episode table, all actions and up to 64
+        evenly spaced frames: changes whenever the data a model saw changes, in about a second."""
+        import hashlib
+
+        f = self._f
+        h = hashlib.sha256()
+        for name in ("episodes/start", "episodes/length", "episodes/seed", "actions"):
+            h.update(np.ascontiguousarray(f[name][:]).tobytes())
+        for i in np.linspace(0, self.num_frames - 1, min(64, self.num_frames)).astype(int):
+            h.update(np.ascontiguousarray(f["frames"][int(i)]).tobytes())
+        return {"path": str(self.path.resolve()), "episodes": self.num_episodes, "frames": self.num_frames,
+                "sha256": h.hexdigest()[:16]}
 
     def episode_ids(self, split: str | None = None) -> np.ndarray:
         if split is None:
@@ -296,10 +358,10 @@ class Dataset:
         if not 0 <= i < self.num_episodes:
             raise DatasetError(f"episode {i} out of range: {self.path} has {self.num_episodes}")
         s, L = int(self.starts[i]), int(self.lengths[i])
-        out = {"frames": self.f["frames"][s:s + L], "actions": self.f["actions"][s:s + L - 1],
+        out = {"frames": self._f["frames"][s:s + L], "actions": self._f["actions"][s:s + L - 1],
                "seed": np.int64(self.seeds[i])}
         for k in self.extras:
-            out[k] = self.f["extras"][k][s:s + L]
+            out[k] = self._f["extras"][k][s:s + L]
         return out
 
     def iter_episodes(self, split: str | None = None) -> Iterator[dict[str, np.ndarray]]:
@@ -310,7 +372,7 @@ class Dataset:
 def summarize(path: str | Path) -> dict[str, Any]:
     """A JSON-ready summary: episodes, steps, shapes, sizes, splits and metadata."""
     with Dataset(path) as ds:
-        f = ds.f
+        f = ds._f
         stored = sum(f[k].id.get_storage_size() for k in ("frames", "actions"))
         shapes = {"frames": list(f["frames"].shape), "actions": list(f["actions"].shape)}
         shapes.update({f"extras/{k}": list(f["extras"][k].shape) for k in ds.extras})

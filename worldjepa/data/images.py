@@ -135,11 +135,11 @@ def _dataset_frames(path: Path, split: str, size: int | None, max_frames: int, s
         frames, states, ep_ids, times = [], [], [], []
         for e in eps:
             s, n = int(ds.starts[e]), int(ds.lengths[e])
-            frames.append(ds.f["frames"][s:s + n])  # (L, H, W, 3)
+            frames.append(ds.read_frames(slice(s, s + n)))  # (L, H, W, 3)
             ep_ids.append(np.full(n, e, np.int64))
             times.append(np.arange(n, dtype=np.int64))
             if has_state:
-                states.append(ds.f["extras"]["state"][s:s + n].reshape(n, -1))  # (L, K)
+                states.append(ds.read_extra("state", slice(s, s + n)).reshape(n, -1))  # (L, K)
     f = np.concatenate(frames)
     st = np.concatenate(states).astype(np.float32) if has_state else None
     keep = _cap(np.arange(len(f)), max_frames, seed)
@@ -175,7 +175,7 @@ def load_frames(path: str | Path, split: str = "train", size: int | None = None,
     """
     p = Path(path)
     if p.is_file():
-        from ..training.checkpoint import sniff
+        from ..utils import sniff
 
         if sniff(p) != "hdf5":
             raise DatasetError(f"{p} is neither a worldjepa dataset (.h5) nor a folder of images")

@@ -64,8 +64,8 @@ class WindowDataset:
         nbytes = ds.num_frames * self.frame_size ** 2 * 3
         self.in_memory = nbytes <= max_memory_mb * 2**20
         # actions and extras are ~1000x smaller than frames: always in memory
-        self._small = {"actions": ds.f["actions"][:], **{e: ds.f["extras"][e][:] for e in self.extras}}
-        self._frames: Any = ds.f["frames"][:] if self.in_memory else None
+        self._small = {"actions": ds.read_actions(), **{e: ds.read_extra(e) for e in self.extras}}
+        self._frames: Any = ds.read_frames() if self.in_memory else None
         ds.close()
         self._reader: Any = None
         self._features: np.ndarray | None = None
@@ -81,7 +81,7 @@ class WindowDataset:
         try:
             for i in range(0, len(rows), batch_size):
                 r = rows[i:i + batch_size]
-                out = np.asarray(fn(self._frames[r] if ds is None else ds.f["frames"][r]), np.float32)  # (n, E)
+                out = np.asarray(fn(self._frames[r] if ds is None else ds.read_frames(r)), np.float32)  # (n, E)
                 if feats is None:
                     feats = np.zeros((len(self._small["actions"]), out.shape[-1]), np.float32)
                 feats[r] = out

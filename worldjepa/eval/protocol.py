@@ -16,50 +16,18 @@ and replaying its recorded actions up to ``t``.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Callable
 
 import numpy as np
 
-from ..config import opt, to_dict
+from ..config import to_dict
+from ..configs import EvalConfig
 from ..errors import ConfigError, WorldJepaError
 
+__all__ = ["EvalConfig", "REFERENCE_POLICIES", "draw_pairs", "make_policy", "restore_start", "run_episode",
+           "run_protocol"]
+
 REFERENCE_POLICIES = ("random", "oracle", "replay")
-
-
-@dataclass(frozen=True)
-class EvalConfig:
-    """What to evaluate and under which protocol settings."""
-
-    data: str = opt("", "dataset whose test split supplies the start/goal pairs")
-    policy: str = opt("random", "random | oracle | replay | RUN_DIR (a trained checkpoint) | RUN_A+RUN_B (an ensemble "
-                                "of runs: the mean of their latent costs); several, comma-separated, are evaluated "
-                                "on the same pairs (CLI)")
-    env: str = opt("", "environment id (default: the dataset's; must match it)")
-    planner: str = opt("cem", "planner for a RUN_DIR policy: cem | icem | mppi | gd | cem_gd")
-    agent: str = opt("", "Agent options for a RUN_DIR policy, space- or comma-separated key=value, e.g. "
-                         "'horizon=8 samples=500 reduce=final' (see worldjepa.Agent)")
-    episodes: int = opt(50, "number of start/goal pairs")
-    goal_offset: int = opt(25, "goal = recorded frame this many steps after the start")
-    budget: int = opt(50, "environment steps allowed per episode")
-    seed: int = opt(0, "seed of the start/goal draw (and of the random policy)")
-    far: bool = opt(False, "far-goal variant: goals drawn uniformly from the reachable space")
-    far_budget: int = opt(200, "steps allowed in the far-goal variant")
-    split: Literal["test", "val"] = opt("test", "held-out split the pairs come from")
-    success_threshold: float = opt(0.0, "for envs without success(): success when ||obs - goal_obs|| < this")
-    success_dims: str = opt("", "with --success-threshold: comma-separated indices of the obs vector the "
-                                "distance uses, e.g. 8,9 (default: all)")
-    env_module: str = opt("", "module to import first so that it registers third-party env ids")
-    json: str = opt("", "write the results (summary + per-episode records) to this JSON file")
-    gif: str = opt("", "write a GIF of the first episodes (observation | goal) to this file")
-    gif_episodes: int = opt(3, "episodes shown in the GIF")
-    threads: int = opt(0, "torch CPU threads for a RUN_DIR policy (0 = torch's default)")
-
-    def __post_init__(self) -> None:
-        if not self.data:
-            raise ConfigError("--data is required: the dataset whose held-out episodes give the start/goal pairs")
-        if self.episodes < 1 or self.budget < 1 or self.goal_offset < 1:
-            raise ConfigError("episodes, budget and goal_offset must be >= 1")
 
 
 def draw_pairs(ds: Any, cfg: EvalConfig) -> list[tuple[int, int]]:
@@ -95,25 +63,7 @@ def make_policy(cfg: EvalConfig, env: Any) -> Any:
             raise ConfigError(f"policy {run!r} is neither one of {', '.join(REFERENCE_POLICIES)} nor a run directory")
     from ..agent import Agent
 
-    return Agent.load(runs if len(runs) > 1 else runs[0], planner=cfg.planner, env_id=env.env_id,
-                      **agent_options(cfg.agent))
-
-
-def agent_options(text: str) -> dict[str, Any]:
-    """``"horizon=8 samples=500,reduce=final"`` -> ``{"horizon": 8, "samples": 500, "reduce": "final"}``
-    (values read as JSON when they parse, else kept as strings)."""
-    import json
-
-    out: dict[str, Any] = {}
-    for item in text.replace(",", " ").split():
-        key, eq, val = item.partition("=")
-        if not eq or not key:
-            raise ConfigError(f"--agent takes key=value items, got {item!r}")
-        try:
-            out[key] = json.loads(val)
-        except ValueError:
-            out[key] = val
-    return out
+    return Agent.load(runs if len(runs) > 1 else runs[0], env_id=env.env_id, config=cfg.agent)
 
 
 class _Judge:
@@ -148,15 +98,55 @@ class _Judge:
         return d < self.threshold, d
 
 
-def run_protocol(cfg: EvalConfig, policy: Any = None, progress: bool = True) -> dict[str, Any]:
-    """Evaluate ``policy`` (or the one named by ``cfg.policy``); returns summary + records."""
+def restore_start(env: Any, ep: dict[str, np.ndarray], t: int, restore: bool) -> tuple[np.ndarray, dict[str, Any]]:
+    """The env put at step ``t`` of recorded episode ``ep``: by restoring its recorded state
+    (``restore``, built-in envs), else by resetting with its seed and replaying its actions."""
+    if restore:
+        return env.reset(seed=int(ep["seed"]), state=ep["state"][t])
+    frame, extras = env.reset(seed=int(ep["seed"]))
+    for a in ep["actions"][:t]:
+        frame, extras, _ = env.step(a)
+    return frame, extras
+
+
+def run_episode(env: Any, policy: Any, frame: np.ndarray, extras: dict[str, Any], budget: int,
+                judge: Callable[[Any, Any], tuple[bool, float]] | None = None, goal_state: Any = None,
+                on_step: Callable[[int, np.ndarray, Any, np.ndarray, dict[str, Any]], None] | None = None,
+                ) -> dict[str, Any]:
+    """The one episode loop: ``policy`` acts from ``frame`` until ``judge(state, goal_state)``
+    says success, the env ends the episode, or ``budget`` steps pass. ``on_step(step, before,
+    action, after, extras)`` is called after each env step. Returns ``success`` (``None``
+    without a judge), ``steps`` and ``final_distance``."""
+    key = getattr(judge, "key", lambda: "state")()
+    success, dist = judge(extras[key], goal_state) if judge is not None else (False, None)
+    steps = 0
+    while not success and steps < budget:
+        action = policy.act(frame, state=extras.get("state"), extras=extras)
+        before = frame
+        spec = env.action_spec
+        frame, extras, done = env.step(spec.encode(action) if spec.kind == "discrete" and np.ndim(action) == 0
+                                       else action)  # a discrete env's action as an int, or one-hot
+        steps += 1
+        if judge is not None:
+            success, dist = judge(extras[key], goal_state)
+        if on_step is not None:
+            on_step(steps, before, action, frame, extras)
+        if done:
+            break
+    return {"success": bool(success) if judge is not None else None, "steps": steps, "final_distance": dist}
+
+
+def run_protocol(cfg: EvalConfig, policy: Any = None, progress: bool | None = None) -> dict[str, Any]:
+    """Evaluate ``policy`` (or the one named by ``cfg.policy``); returns summary + records.
+    ``progress`` (default: ``cfg.progress``) shows a progress bar."""
     from tqdm import tqdm
 
     from ..data.dataset import Dataset
     from ..envs.adapter import make_env
+    from ..metrics import summarize
     from .media import save_gif, side_by_side
-    from .metrics import summarize
 
+    progress = cfg.progress if progress is None else progress
     if cfg.threads > 0:
         import torch
 
@@ -180,12 +170,7 @@ def run_protocol(cfg: EvalConfig, policy: Any = None, progress: bool = True) -> 
     for i, (e, t) in enumerate(tqdm(pairs, desc=f"eval {cfg.policy}", unit="ep", disable=not progress)):
         ep = ds.episode(e)
         k = cfg.goal_offset
-        if restore:
-            frame, extras = env.reset(seed=int(ep["seed"]), state=ep["state"][t])
-        else:
-            frame, extras = env.reset(seed=int(ep["seed"]))
-            for a in ep["actions"][:t]:
-                frame, extras, _ = env.step(a)
+        frame, extras = restore_start(env, ep, t, restore)
         if cfg.far:
             goal_state = env.unwrapped.sample_state(rng)
             goal_frame = env.unwrapped.render_state(goal_state) if hasattr(env.unwrapped, "render_state") else None
@@ -197,18 +182,14 @@ def run_protocol(cfg: EvalConfig, policy: Any = None, progress: bool = True) -> 
             goal_extras = {name: ep[name][t + k] for name in ds.extras if name in ep}
         policy.reset(goal_frame, goal_state=goal_state if has_state else None, goal_extras=goal_extras,
                      recorded_actions=ep["actions"][t:t + k])
-        success, dist = judge(extras[judge.key()], goal_state)
-        steps = 0
-        while not success and steps < budget:
-            action = policy.act(frame, state=extras.get("state"), extras=extras)
-            frame, extras, done = env.step(action)
-            steps += 1
-            success, dist = judge(extras[judge.key()], goal_state)
-            if i < cfg.gif_episodes and cfg.gif:
-                gif_frames.append(side_by_side([frame, goal_frame], ["obs", "goal"]))
-            if done:
-                break
-        records.append({"episode": e, "start": t, "success": bool(success), "steps": steps, "final_distance": dist})
+
+        def film(step: int, before: np.ndarray, action: Any, after: np.ndarray, extras: dict[str, Any],
+                 goal_frame: np.ndarray = goal_frame) -> None:
+            gif_frames.append(side_by_side([after, goal_frame], ["obs", "goal"]))
+
+        filming = cfg.gif and i < cfg.gif_episodes
+        record = run_episode(env, policy, frame, extras, budget, judge, goal_state, film if filming else None)
+        records.append({"episode": e, "start": t, **record})
     env.close()
     ds.close()
     summary = summarize(records)

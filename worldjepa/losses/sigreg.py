@@ -268,3 +268,11 @@ class SIGReg(nn.Module):
     def extra_repr(self) -> str:
         return (f"num_slices={self.num_slices}, t_max={self.t_max}, "
                 f"num_points={self.num_points}, seed={self.seed}")
+
+
+class SequenceSIGReg(SIGReg):
+    """SIGReg on world-model embeddings ``(B, T, D)``: each time step is one group of ``B``
+    samples (the frames of a step are not i.i.d. across steps, those of a batch are)."""
+
+    def forward(self, z: Tensor) -> Tensor:
+        return super().forward(z.transpose(0, 1))  # (T, B, D): groups of B samples

@@ -65,3 +65,11 @@ class VICReg(nn.Module):
 
     def extra_repr(self) -> str:
         return f"sim_coeff={self.sim_coeff}, std_coeff={self.std_coeff}, cov_coeff={self.cov_coeff}"
+
+
+class SequenceVICReg(VICReg):
+    """VICReg's variance and covariance terms on world-model embeddings ``(B, T, D)`` taken
+    together (``B * T`` samples), a 0-d tensor: PLDM's regulariser."""
+
+    def forward(self, z: Tensor, z_b: Tensor | None = None) -> Tensor:  # type: ignore[override]
+        return super().forward(z.reshape(-1, z.shape[-1]))["loss"]

@@ -5,8 +5,8 @@ Shapes: frames ``(B, 3, H, W)`` in [0, 1]; embeddings ``(B, D)`` / ``(B, T, D)``
 """
 
 from worldjepa.nn._checks import ShapeError
-from worldjepa.nn.encoders import ENCODERS, CNNEncoder, ViTTiny, build_encoder
-from worldjepa.nn.heads import ActionEncoder, Projector
+from worldjepa.nn.encoders import ENCODERS, CNNEncoder, ViTTiny, build_encoder, encoder_from_config, frames_to_float
+from worldjepa.nn.heads import ActionEncoder, InverseHead, ProprioEncoder, Projector
 from worldjepa.nn.predictors import (
     PREDICTORS,
     PRESETS,
@@ -23,11 +23,15 @@ __all__ = [
     "ActionEncoder",
     "CNNEncoder",
     "GRUPredictor",
+    "InverseHead",
     "MLPPredictor",
+    "ProprioEncoder",
     "Projector",
     "ShapeError",
     "TransformerPredictor",
     "ViTTiny",
     "build_encoder",
     "build_predictor",
+    "encoder_from_config",
+    "frames_to_float",
 ]

@@ -7,14 +7,18 @@ option. Both map [0, 1] pixels to [-1, 1] internally.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from worldjepa.errors import ConfigError
+from worldjepa.errors import ConfigError, WorldJepaError
 from worldjepa.nn._checks import check_shape, init_weights
+
+if TYPE_CHECKING:
+    from worldjepa.configs import EncoderConfig
 
 
 class CNNEncoder(nn.Module):
@@ -163,3 +167,27 @@ def build_encoder(name: str, **kwargs: Any) -> nn.Module:
     if name not in ENCODERS:
         raise ConfigError(f"unknown encoder {name!r}; valid: {', '.join(sorted(ENCODERS))}")
     return ENCODERS[name](**kwargs)
+
+
+def encoder_from_config(cfg: EncoderConfig, size: int) -> nn.Module:
+    """The encoder an :class:`~worldjepa.configs.EncoderConfig` describes, for frames of side ``size``."""
+    if cfg.kind == "cnn":
+        return build_encoder("cnn", size=size, channels=tuple(cfg.channels), out_dim=cfg.dim, keypoints=cfg.keypoints)
+    return build_encoder(cfg.kind, size=size, patch=cfg.patch, out_dim=cfg.dim)
+
+
+def frames_to_float(frames: Any, device: torch.device | str | None = None) -> torch.Tensor:
+    """uint8 ``(..., H, W, 3)`` (numpy or torch) -> float ``(..., 3, H, W)`` in [0, 1];
+    float ``(..., 3, H, W)`` passes through (moved to ``device``)."""
+    if isinstance(frames, np.ndarray):
+        frames = np.ascontiguousarray(frames) if frames.flags.writeable else np.array(frames)
+    x = torch.as_tensor(frames)
+    if x.dtype == torch.uint8:
+        if x.dim() < 3 or x.shape[-1] != 3:
+            raise WorldJepaError(f"uint8 frames must be (..., H, W, 3), got {tuple(x.shape)}")
+        x = x.to(device).movedim(-1, -3)  # (..., 3, H, W)
+        return x.float() / 255.0
+    if not x.is_floating_point() or x.dim() < 3 or x.shape[-3] != 3:
+        raise WorldJepaError(f"frames must be uint8 (..., H, W, 3) or float (..., 3, H, W), "
+                             f"got {x.dtype} {tuple(x.shape)}")
+    return x.to(device)

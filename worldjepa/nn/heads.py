@@ -1,7 +1,9 @@
-"""Small MLP heads: the BatchNorm projector (LeJEPA/LeWM) and the action encoder."""
+"""Small heads: the BatchNorm projector (LeJEPA/LeWM), the action encoder, the proprioception
+encoder and the inverse-dynamics head."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -71,3 +73,66 @@ class ActionEncoder(nn.Module):
         if a.dim() == 0 or a.shape[-1] != self.action_dim:
             check_shape("actions", a, ("...", self.action_dim))
         return self.net(a)  # (..., out_dim)
+
+
+class ProprioEncoder(nn.Module):
+    """Proprioception (the agent's own state, e.g. a velocity) -> an embedding appended to the latent.
+
+    ``spec`` names a dataset extra and an optional slice (``"state[2:4]"``). Values ``(..., P)``
+    are standardised by the training data's mean and std (buffers, saved with the weights;
+    :meth:`set_stats`), then mapped by a ``Linear(P, out_dim)``.
+    """
+
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    def __init__(self, spec: str, dim: int, out_dim: int = 16):
+        super().__init__()
+        from worldjepa.configs import parse_proprio
+
+        if dim < 1:
+            raise ValueError(f"proprio {spec!r} needs dim >= 1 values per frame (filled from the dataset), got {dim}")
+        self.spec, self.dim, self.out_dim = spec, dim, out_dim
+        self.key, self.slice = parse_proprio(spec)
+        self.linear = nn.Linear(dim, out_dim)
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("std", torch.ones(dim))
+
+    def values(self, extras: dict | None) -> np.ndarray:
+        """This input's values ``extras[key][..., slice]`` ``(..., P)`` float32 from a dict of
+        extras (a batch, an env step's ``info``); a clear error when they are missing."""
+        from worldjepa.errors import WorldJepaError
+
+        value = extras.get(self.key) if extras is not None else None
+        if value is None:
+            raise WorldJepaError(f"this model takes proprioception {self.spec!r}: pass the "
+                                 f"'{self.key}' values along with the frames")
+        value = np.asarray(value.detach().cpu() if torch.is_tensor(value) else value, np.float32)
+        value = value[..., self.slice]  # (..., P): one vector per frame
+        if value.ndim == 0 or value.shape[-1] != self.dim:
+            raise WorldJepaError(f"proprio {self.spec!r}: expected {self.dim} values per frame, got shape {value.shape}")
+        return value
+
+    def set_stats(self, values: np.ndarray) -> None:
+        """Standardise by the mean and std of ``values`` ``(N, P)``."""
+        v = torch.as_tensor(np.asarray(values, np.float64).reshape(-1, self.dim))
+        self.mean.copy_(v.mean(0).float())
+        self.std.copy_(v.std(0).clamp_min(1e-6).float())
+
+    def forward(self, p: torch.Tensor) -> torch.Tensor:
+        """``(..., P)`` -> ``(..., out_dim)``."""
+        return self.linear((p - self.mean) / self.std)
+
+
+class InverseHead(nn.Sequential):
+    """PLDM's inverse-dynamics head: ``z_t, z_t+1`` ``(..., D)`` each -> the action between them ``(..., A)``.
+
+    ``Linear(2D, hidden) -> GELU -> Linear(hidden, A)``. It keeps the embedding informative
+    about what the agent controls; planning never uses it.
+    """
+
+    def __init__(self, dim: int, action_dim: int, hidden: int = 256):
+        super().__init__(nn.Linear(2 * dim, hidden), nn.GELU(), nn.Linear(hidden, action_dim))
+
+    def forward(self, z: torch.Tensor, z_next: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return super().forward(torch.cat([z, z_next], -1))  # (..., A)

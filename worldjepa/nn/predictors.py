@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from worldjepa.configs import TRANSFORMER_SIZES
 from worldjepa.errors import ConfigError
 from worldjepa.nn._checks import check_rollout, check_shape, init_weights
 from worldjepa.nn.transformer import TransformerPredictor
@@ -124,14 +125,7 @@ PREDICTORS: dict[str, type[nn.Module]] = {
     "gru": GRUPredictor,
 }
 
-# Sizes of the transformer predictor (kwargs of TransformerPredictor besides dim/action_dim).
-# lewm follows LeWM's released config: 6 blocks of width 192, 16 heads of 64, MLP 2048.
-PRESETS: dict[str, dict[str, Any]] = {
-    "tiny": dict(depth=2, width=32, heads=2, history=3, mlp_ratio=2.0, dropout=0.0),
-    "small": dict(depth=4, width=128, heads=4, history=3, mlp_ratio=4.0, dropout=0.1),
-    "lewm": dict(depth=6, width=192, heads=16, head_dim=64, mlp_dim=2048, history=3,
-                 dropout=0.1),
-}
+PRESETS = TRANSFORMER_SIZES  # the transformer sizes, kept in worldjepa.configs
 
 
 def build_predictor(name: str, *, preset: str | None = None, **kwargs: Any) -> nn.Module:

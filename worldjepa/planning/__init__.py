@@ -12,7 +12,7 @@ from typing import Any
 from .base import BasePlanner, PlanResult
 from .cem import CEM
 from .cem_gd import CEMGD
-from .cost import latent_cost, make_latent_cost
+from .cost import LatentCost, MeanCost, latent_cost, make_latent_cost
 from .gradient import GradientPlanner
 from .icem import ICEM, colored_noise
 from .mpc import MPC
@@ -37,4 +37,4 @@ def make_planner(name: str, **kwargs: Any) -> BasePlanner | CEMGD:
 
 
 __all__ = ["BasePlanner", "PlanResult", "CEM", "ICEM", "MPPI", "GradientPlanner", "CEMGD",
-           "MPC", "PLANNERS", "make_planner", "latent_cost", "make_latent_cost", "colored_noise"]
+           "MPC", "PLANNERS", "make_planner", "LatentCost", "MeanCost", "latent_cost", "make_latent_cost", "colored_noise"]

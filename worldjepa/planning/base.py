@@ -56,7 +56,8 @@ class BasePlanner:
         high: upper action bound, a float or ``(A,)``; every returned action is <= it.
         samples: candidates ``S`` evaluated per iteration (restarts for gradient descent).
         iterations: optimisation iterations per :meth:`plan` call.
-        elites: candidates kept to refit the distribution (sampling planners).
+        elites: candidates kept to refit the distribution (sampling planners); default
+            ``min(30, samples)``.
         init_std: initial standard deviation as a fraction of the half-range
             ``(high - low) / 2`` of the bounds (stable-worldmodel calls it ``var_scale``).
         seed: seed of the planner's own ``torch.Generator`` (one per device).
@@ -74,7 +75,7 @@ class BasePlanner:
         high: Bound = 1.0,
         samples: int = 300,
         iterations: int = 30,
-        elites: int = 30,
+        elites: int | None = None,
         init_std: float = 1.0,
         seed: int = 0,
         horizon: int | None = None,
@@ -91,6 +92,8 @@ class BasePlanner:
                              f"high={self.high}")
         if samples < 1 or iterations < 1:
             raise ValueError(f"samples and iterations must be >= 1, got {samples}, {iterations}")
+        if elites is None:
+            elites = min(30, samples)
         if not 1 <= elites <= samples:
             raise ValueError(f"elites must be in [1, samples={samples}], got {elites}")
         if init_std <= 0:

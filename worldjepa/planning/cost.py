@@ -1,14 +1,21 @@
-"""Latent cost: how far imagined embeddings are from the goal embedding."""
+"""Latent cost: how far imagined embeddings are from the goal embedding.
+
+:func:`latent_cost` scores predicted embeddings; :class:`LatentCost` turns a world model's
+dynamics, the observed history, a goal embedding and the cost's weights into one
+:class:`~worldjepa.protocols.CostFn` a planner calls; :class:`MeanCost` averages several (an
+ensemble).
+"""
 
 from __future__ import annotations
 
-from typing import Callable, Literal
+from typing import Callable, Literal, Sequence
 
+import torch
 from torch import Tensor
 
-from ..protocols import CostFn
+from ..losses.prediction import Metric, prediction_error
+from ..protocols import CostFn, Dynamics
 
-Metric = Literal["mse", "l1"]
 Reduce = Literal["final", "sum", "mean_path"]
 
 
@@ -40,13 +47,7 @@ def latent_cost(pred: Tensor, goal: Tensor, metric: Metric = "mse", reduce: Redu
     else:
         raise ValueError(f"goal must be (B, D) = {(B, D)} or (B, H, D) = {(B, H, D)}, "
                          f"got {tuple(goal.shape)}")
-    diff = pred - goal  # (B, S, H, D)
-    if metric == "mse":
-        dist = diff.square().mean(dim=-1)  # (B, S, H)
-    elif metric == "l1":
-        dist = diff.abs().mean(dim=-1)  # (B, S, H)
-    else:
-        raise ValueError(f"metric must be 'mse' or 'l1', got {metric!r}")
+    dist = prediction_error(pred, goal, metric=metric)  # (B, S, H)
     if reduce == "final":
         if path_weights is not None:
             raise ValueError("path_weights only apply to reduce='sum' or 'mean_path'")
@@ -77,4 +78,47 @@ def make_latent_cost(rollout: Callable[[Tensor], Tensor], goal: Tensor, *,
     return cost_fn
 
 
-__all__ = ["latent_cost", "make_latent_cost"]
+class LatentCost:
+    """The cost of candidate macro-action sequences for one world model: ``(B, S, H, A) -> (B, S)``.
+
+    Args:
+        dynamics: a :class:`~worldjepa.protocols.Dynamics` (a world model's ``rollout``).
+        goal: ``(B, D)`` goal embedding (or ``(B, H, D)``, one per step).
+        z_hist: ``(B, Th, D)`` observed embeddings, oldest first.
+        a_hist: ``(B, Th - 1, A)`` macro-actions executed between them.
+        metric, reduce, path_weights: as in :func:`latent_cost`.
+        scale: optional ``(D,)`` per-dimension scale applied to imagined and goal embeddings
+            alike (a part of the latent weighted ``w`` under MSE gets ``sqrt(w)``).
+    Candidates are moved to the history's device and the cost comes back on theirs.
+    """
+
+    def __init__(self, dynamics: Dynamics, goal: Tensor, z_hist: Tensor, a_hist: Tensor, *,
+                 metric: Metric = "mse", reduce: Reduce = "sum", path_weights: Tensor | None = None,
+                 scale: Tensor | None = None) -> None:
+        self.dynamics, self.z_hist, self.a_hist, self.scale = dynamics, z_hist, a_hist, scale
+        self.goal = goal if scale is None else goal * scale
+        self.metric, self.reduce, self.path_weights = metric, reduce, path_weights
+
+    def imagine(self, actions: Tensor) -> Tensor:
+        """``(B, S, H, A)`` -> the (scaled) embeddings they lead to ``(B, S, H, D)``."""
+        pred = self.dynamics.rollout(self.z_hist, self.a_hist, actions.to(self.z_hist.device))
+        return pred if self.scale is None else pred * self.scale
+
+    def __call__(self, actions: Tensor) -> Tensor:
+        cost = latent_cost(self.imagine(actions), self.goal, self.metric, self.reduce, self.path_weights)
+        return cost.to(actions.device)  # (B, S)
+
+
+class MeanCost:
+    """The mean of several costs of the same candidates (an ensemble of world models)."""
+
+    def __init__(self, costs: Sequence[CostFn]) -> None:
+        self.costs = list(costs)
+
+    def __call__(self, actions: Tensor) -> Tensor:
+        if len(self.costs) == 1:
+            return self.costs[0](actions)
+        return torch.stack([c(actions) for c in self.costs]).mean(0)  # (B, S)
+
+
+__all__ = ["LatentCost", "MeanCost", "latent_cost", "make_latent_cost"]

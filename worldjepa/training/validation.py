@@ -2,7 +2,7 @@
 
 Metrics (namespaced ``val/…``), on a fixed set of windows of the dataset's val split:
 
-* ``val/pred_mse_h{h}``: MSE between the embedding imagined ``h`` model steps open-loop from
+* ``val/pred_mse_h{h}``: the prediction error (:func:`~worldjepa.losses.prediction_error`, MSE) between the embedding imagined ``h`` model steps open-loop from
   the first frame (its actions given) and the encoded frame ``h`` steps later;
 * ``val/copy_mse_h{h}``: the same for the "copy the last embedding" baseline (nothing moves);
 * ``val/pred_over_copy``: their ratio summed over horizons (< 1: the model beats copying);
@@ -58,7 +58,8 @@ class Validator:
 
     @torch.no_grad()
     def __call__(self, model: Any, chunk: int = 64) -> dict[str, float]:
-        from ..eval.probes import linear_r2, rankme
+        from ..losses import prediction_error
+        from ..metrics import linear_r2, rankme
 
         was_training = model.training
         model.eval()
@@ -76,8 +77,8 @@ class Validator:
         out: dict[str, float] = {}
         ratio_num = ratio_den = 0.0
         for h in range(1, self.horizon + 1):
-            pred = float((imagined[:, h - 1] - z[:, h]).square().mean())
-            copy = float((z[:, 0] - z[:, h]).square().mean())
+            pred = float(prediction_error(imagined[:, h - 1], z[:, h], reduction="mean"))
+            copy = float(prediction_error(z[:, 0], z[:, h], reduction="mean"))
             out[f"val/pred_mse_h{h}"], out[f"val/copy_mse_h{h}"] = pred, copy
             ratio_num, ratio_den = ratio_num + pred, ratio_den + copy
         out["val/pred_over_copy"] = ratio_num / max(ratio_den, 1e-12)

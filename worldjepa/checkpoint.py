@@ -15,7 +15,8 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from ..errors import CheckpointError
+from .errors import CheckpointError
+from .utils import sniff
 
 MODEL_FILE = "model.safetensors"
 RESUME_FILE = "last.safetensors"
@@ -34,29 +35,12 @@ def resolve(path: str | Path, prefer: str = MODEL_FILE) -> Path:
     return p
 
 
-def sniff(path: Path) -> str:
-    """'safetensors', 'pickle', 'hdf5' or 'unknown', from the first bytes of a file."""
-    with open(path, "rb") as f:
-        head = f.read(16)
-    # safetensors first: its 8-byte little-endian header length may well start with 0x80,
-    # the byte that opens a pickle (protocol >= 2 writes 0x80 then the protocol number)
-    if len(head) >= 9:
-        (n,) = struct.unpack("<Q", head[:8])
-        if head[8:9] == b"{" and 0 < n < 100 * 2**20:
-            return "safetensors"
-    if head[:4] == b"PK\x03\x04" or (head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")):
-        return "pickle"
-    if head[:8] == b"\x89HDF\r\n\x1a\n":
-        return "hdf5"
-    return "unknown"
-
-
 def save(path: str | Path, tensors: dict[str, Any], meta: dict[str, Any]) -> None:
     """Write ``tensors`` (name -> torch.Tensor) and ``meta`` (JSON-able) atomically."""
     import torch
     from safetensors.torch import save as st_save
 
-    from ..utils import atomic_write_bytes
+    from .utils import atomic_write_bytes
 
     flat = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
     for k, v in flat.items():

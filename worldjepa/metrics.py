@@ -1,0 +1,158 @@
+"""Pure metrics: success rates with confidence intervals, and probes of embeddings.
+
+No I/O and no model code, so every layer may use them. Probes take numpy or torch inputs
+(torch loads inside the functions), work on the CPU in float64 and are deterministic:
+
+- :func:`wilson_interval`, :func:`summarize`: success rate and its 95% CI over episodes;
+- :func:`linear_r2`: ridge regression from embeddings to targets (e.g. the agent's
+  position), fitted on one set and scored (R^2 per target and mean) on another;
+- :func:`linear_accuracy`: a multinomial logistic-regression probe on labels;
+- :func:`knn_accuracy`: k-nearest-neighbour classification (cosine similarity);
+- :func:`rankme`: the effective rank of embeddings (RankMe, Garrido et al. 2023):
+  ``exp(entropy(singular values / sum))``, between 1 (collapsed) and ``min(N, D)``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+
+from .errors import WorldJepaError
+
+__all__ = ["knn_accuracy", "linear_accuracy", "linear_r2", "rankme", "summarize", "wilson_interval"]
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """95% Wilson score interval of a binomial proportion (well behaved at 0% and 100%)."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = successes / n
+    denom = 1 + z * z / n
+    center = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, round(center - half, 12)), min(1.0, round(center + half, 12)))
+
+
+def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Aggregate per-episode records (``success``, ``final_distance``, ``steps``)."""
+    n = len(records)
+    wins = [r for r in records if r["success"]]
+    lo, hi = wilson_interval(len(wins), n)
+    dists = [r["final_distance"] for r in records if r.get("final_distance") is not None]
+    return {
+        "episodes": n,
+        "successes": len(wins),
+        "success_rate": len(wins) / n if n else 0.0,
+        "ci95": [lo, hi],
+        "mean_final_distance": sum(dists) / len(dists) if dists else None,
+        "mean_steps_to_success": sum(r["steps"] for r in wins) / len(wins) if wins else None,
+    }
+
+
+def _t(x: Any) -> Any:
+    import torch
+
+    if torch.is_tensor(x):
+        return x.detach().to("cpu", torch.float64)
+    return torch.as_tensor(np.asarray(x), dtype=torch.float64)
+
+
+def _check(z_train: Any, y_train: Any, z_test: Any, y_test: Any) -> None:
+    """Raise WorldJepaError unless train/test pairs have matching lengths and feature dims."""
+    if len(z_train) != len(y_train) or len(z_test) != len(y_test):
+        raise WorldJepaError(f"probe: {len(z_train)} train embeddings vs {len(y_train)} targets, "
+                             f"{len(z_test)} test embeddings vs {len(y_test)} targets")
+    if len(z_train) < 2 or len(z_test) < 1:
+        raise WorldJepaError(f"probe: need >= 2 train and >= 1 test samples, got {len(z_train)} and {len(z_test)}")
+    if np.shape(z_train)[1:] != np.shape(z_test)[1:]:
+        raise WorldJepaError(f"probe: train and test embeddings differ in shape: "
+                             f"{tuple(np.shape(z_train))} vs {tuple(np.shape(z_test))}")
+
+
+def _standardise(train: Any, test: Any) -> tuple[Any, Any]:
+    mu, sd = train.mean(0, keepdim=True), train.std(0, keepdim=True).clamp_min(1e-8)
+    return (train - mu) / sd, (test - mu) / sd
+
+
+def linear_r2(z_train: Any, y_train: Any, z_test: Any, y_test: Any, ridge: float = 1e-3) -> dict[str, Any]:
+    """Ridge regression ``y ~ z``; R^2 on the test set per target column and averaged.
+
+    z: (N, D), y: (N, K). Features are standardised on the training set; ``ridge`` is
+    relative to the number of training samples.
+    """
+    _check(z_train, y_train, z_test, y_test)
+    import torch
+
+    zt, zs = _standardise(_t(z_train), _t(z_test))
+    yt, ys = _t(y_train), _t(y_test)
+    if yt.ndim == 1:
+        yt, ys = yt[:, None], ys[:, None]
+    X = torch.cat([zt, torch.ones(len(zt), 1, dtype=zt.dtype)], 1)  # (N, D + 1)
+    Xs = torch.cat([zs, torch.ones(len(zs), 1, dtype=zs.dtype)], 1)
+    reg = ridge * len(X) * torch.eye(X.shape[1], dtype=X.dtype)
+    reg[-1, -1] = 0.0  # no penalty on the bias
+    W = torch.linalg.solve(X.T @ X + reg, X.T @ yt)  # (D + 1, K)
+    pred = Xs @ W
+    ss_res = ((ys - pred) ** 2).sum(0)
+    ss_tot = ((ys - ys.mean(0)) ** 2).sum(0).clamp_min(1e-12)
+    r2 = 1.0 - ss_res / ss_tot  # (K,)
+    return {"r2": float(r2.mean()), "r2_per_target": r2.tolist()}
+
+
+def linear_accuracy(z_train: Any, labels_train: Any, z_test: Any, labels_test: Any, steps: int = 300,
+                    weight_decay: float = 1e-4) -> float:
+    """Accuracy of a logistic-regression probe (full-batch L-BFGS on standardised features)."""
+    _check(z_train, labels_train, z_test, labels_test)
+    import torch
+
+    zt, zs = _standardise(_t(z_train), _t(z_test))
+    yt = torch.as_tensor(np.asarray(labels_train), dtype=torch.long)
+    ys = torch.as_tensor(np.asarray(labels_test), dtype=torch.long)
+    n_cls = int(max(yt.max(), ys.max())) + 1
+    lin = torch.nn.Linear(zt.shape[1], n_cls, dtype=torch.float64)
+    torch.nn.init.zeros_(lin.weight)
+    torch.nn.init.zeros_(lin.bias)
+    opt = torch.optim.LBFGS(lin.parameters(), max_iter=steps, line_search_fn="strong_wolfe")
+
+    def closure() -> Any:
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(lin(zt), yt) + weight_decay * lin.weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    with torch.no_grad():
+        return float((lin(zs).argmax(1) == ys).double().mean())
+
+
+def knn_accuracy(z_train: Any, labels_train: Any, z_test: Any, labels_test: Any, k: int = 20) -> float:
+    """k-NN accuracy with cosine similarity and a majority vote."""
+    _check(z_train, labels_train, z_test, labels_test)
+    import torch
+
+    zt = torch.nn.functional.normalize(_t(z_train), dim=1)
+    zs = torch.nn.functional.normalize(_t(z_test), dim=1)
+    yt = torch.as_tensor(np.asarray(labels_train), dtype=torch.long)
+    ys = torch.as_tensor(np.asarray(labels_test), dtype=torch.long)
+    idx = (zs @ zt.T).topk(min(k, len(zt)), dim=1).indices  # (Ns, k)
+    votes = torch.nn.functional.one_hot(yt[idx], int(yt.max()) + 1).sum(1)  # (Ns, C)
+    return float((votes.argmax(1) == ys).double().mean())
+
+
+def rankme(z: Any, eps: float = 1e-7, center: bool = False) -> float:
+    """Effective rank of (N, D) embeddings: 1 means collapsed to a line, D means full use.
+
+    ``center=True`` removes the mean embedding first, so a constant offset (which carries
+    no information, and dominates the spectrum of an encoder without output normalisation)
+    does not count as one used dimension; a constant batch then has rank ~0 -> reported 1.
+    """
+    import torch
+
+    x = _t(z)
+    if center:
+        x = x - x.mean(0, keepdim=True)
+    s = torch.linalg.svdvals(x)
+    p = s / s.sum().clamp_min(eps) + eps
+    return float(torch.exp(-(p * p.log()).sum()))

@@ -1,0 +1,380 @@
+"""The one training loop: ``train`` (world models) and ``pretrain`` (LeJEPA encoders) subclass it.
+
+A run directory holds ``model.safetensors`` (weights, for inference), ``last.safetensors``
+(weights + optimiser + every RNG + step, for resume), ``config.json`` (the checkpoint's
+metadata, readable) and ``metrics.jsonl`` (one JSON object per line: ``step``, ``time`` in
+seconds, metrics namespaced ``train/…``, ``val/…``, ``probe/…``). The loop owns what every
+run needs, once:
+
+* the run directory: a new run refuses a folder that holds one, ``--resume`` continues it;
+* the budget: ``steps``, or ``--minutes``, which fixes the step count from the mean speed of
+  the first steps (re-estimated in the first 60% of the budget; past 110% it stops);
+* the learning rate: linear warm-up, then cosine decay (:func:`worldjepa.utils.warmup_cosine`);
+* AdamW with weight decay on weight matrices only (biases, norm layers and other 1-D
+  parameters are not decayed);
+* the guard: a NaN/Inf loss or gradient stops the run naming the step, the last good
+  checkpoint left intact;
+* exact resume: weights, optimiser, the numpy sampler, torch's RNG (and CUDA's) per rank, the
+  step, the elapsed time and the task's own state, so a resumed run's losses equal an
+  uninterrupted run's;
+* ``torchrun``: each rank samples with seed + rank, DDP averages gradients, rank 0 writes.
+
+A subclass says what is trained: :meth:`setup` (data, and the saved run's options on resume),
+:meth:`build_model`, :meth:`batch_loss` (one batch's loss terms), and optionally
+:meth:`after_update`, :meth:`periodic` (validation, probe reports), :meth:`describe`
+(checkpoint metadata) and :meth:`task_state` / :meth:`load_task_state` (extra state to resume).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .. import checkpoint as ckpt
+from .._version import __version__
+from ..config import to_dict
+from ..errors import CheckpointError, WorldJepaError
+from ..utils import pick_device
+
+logger = logging.getLogger(__name__)
+CALIBRATION_STEPS = 20  # with --minutes, the step count is fixed after timing this many steps
+
+
+class TrainingError(WorldJepaError):
+    """Training cannot go on (e.g. a NaN/Inf loss); the message names the step."""
+
+
+def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """AdamW groups of the trainable parameters: weight decay on matrices and kernels (``dim >= 2``),
+    none on biases, norm layers' scales and other vectors."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    return [{"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
+            {"params": [p for p in params if p.dim() < 2], "weight_decay": weight_decay}]
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """The rows of a ``metrics.jsonl``; a torn last line (a killed writer) is dropped."""
+    rows = []
+    for line in path.read_text().splitlines() if path.is_file() else []:
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            continue
+    return rows
+
+
+class TrainingLoop:
+    """One run of a training loop from a config with the loop's common fields (``out``, ``steps``,
+    ``minutes``, ``resume``, ``seed``, ``device``, ``threads``, ``lr``, ``weight_decay``,
+    ``min_lr_ratio``, ``grad_clip``, ``log_every``, ``save_every``, ``progress``)."""
+
+    kind = "model"  # the checkpoint's kind
+
+    def __init__(self, cfg: Any) -> None:
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.device = pick_device(cfg.device, int(os.environ.get("LOCAL_RANK", "0")))
+        if cfg.threads > 0:
+            torch.set_num_threads(cfg.threads)
+        self._owns_group = self.world > 1 and not torch.distributed.is_initialized()
+        if self._owns_group:
+            torch.distributed.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+        self.run_dir = Path(cfg.out)
+        last = self.run_dir / ckpt.RESUME_FILE
+        if cfg.resume and not last.is_file():
+            raise CheckpointError(f"--resume: {last} does not exist (nothing to resume)")
+        if not cfg.resume and last.is_file():
+            raise WorldJepaError(f"{self.run_dir} already holds a run; pass --resume to continue it or choose "
+                                 "another --out")
+        self.resume_meta = ckpt.read_meta(last) if cfg.resume else None
+        self.cfg = self.setup(cfg)
+        torch.manual_seed(self.cfg.seed)
+        self.model = self.build_model().to(self.device)
+        self.net: torch.nn.Module = self.model
+        if self.world > 1:
+            if self.device.type == "cuda":
+                self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+            self.net = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        self.opt = torch.optim.AdamW(param_groups(self.model, self.cfg.weight_decay), lr=self.cfg.lr)
+        self.rng = np.random.default_rng([self.cfg.seed, self.rank] if self.kind != "lejepa" else self.cfg.seed)
+        self.step, self.total, self.elapsed = 0, self.cfg.steps, 0.0
+        self.calibrated = self.cfg.minutes <= 0
+        self.saved_step: int | None = None
+        self.last_val: dict[str, float] = {}
+        self.losses: dict[int, float] = {}  # step -> loss of the steps run in this process
+        self.tb: Any = None
+        if self.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        if self.resume_meta is not None:
+            self._restore()
+
+    # ----------------------------------------------------------------- what a subclass says
+    def setup(self, cfg: Any) -> Any:
+        """Load the data; on resume (``self.resume_meta``) adopt what the saved run fixes. Returns the config."""
+        return cfg
+
+    def build_model(self) -> torch.nn.Module:
+        raise NotImplementedError
+
+    def batch_loss(self) -> dict[str, Tensor]:
+        """The loss terms of one freshly sampled batch (``"loss"`` + named terms), through ``self.net``."""
+        raise NotImplementedError
+
+    def after_update(self) -> None:
+        """After each optimiser step (e.g. an online probe's own update)."""
+
+    def periodic(self, last: bool) -> dict[str, float]:
+        """Metrics due at this step (validation, probe reports), ``last`` at the run's last step."""
+        return {}
+
+    def describe(self) -> dict[str, Any]:
+        """What the checkpoint metadata says of the model and its data."""
+        return {}
+
+    def task_state(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
+        """Extra tensors and JSON state a resume needs (beyond weights, optimiser and RNGs)."""
+        return {}, {}
+
+    def load_task_state(self, tensors: dict[str, Tensor], info: dict[str, Any]) -> None:
+        pass
+
+    def budget_reserve(self) -> float:
+        """Fraction of a step's time to keep free per step in a --minutes budget (e.g. validation)."""
+        return 0.0
+
+    # ------------------------------------------------------------------------ checkpoints
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def checkpoint_meta(self) -> dict[str, Any]:
+        return {"format": "worldjepa-checkpoint", "kind": self.kind, **self.describe(), "config": to_dict(self.cfg),
+                "library_version": __version__, "step": self.step, "total_steps": self.total,
+                "finished": self.step >= self.total, "val": self.last_val}
+
+    def save(self) -> None:
+        """Write ``model.safetensors``, ``last.safetensors`` and ``config.json``. Every rank must
+        call it (each rank's RNG states are gathered); only rank 0 writes."""
+        mine = {"numpy": self.rng.bit_generator.state, "torch": torch.get_rng_state().tolist(),
+                "cuda": torch.cuda.get_rng_state(self.device).tolist() if self.device.type == "cuda" else None}
+        states = [mine]
+        if self.world > 1:
+            states = [None] * self.world
+            torch.distributed.all_gather_object(states, mine)
+        task_tensors, task_info = self.task_state()
+        self.saved_step = self.step
+        if not self.is_main:
+            return
+        weights = {f"model/{k}": v for k, v in self.model.state_dict().items()}
+        opt_tensors, opt_info = ckpt.flatten_optimizer(self.opt.state_dict())
+        rng = {}
+        for r, st in enumerate(states):  # one entry per rank
+            rng[f"rng/torch/{r}"] = torch.tensor(st["torch"], dtype=torch.uint8)
+            if st["cuda"] is not None:
+                rng[f"rng/cuda/{r}"] = torch.tensor(st["cuda"], dtype=torch.uint8)
+        resume = {"optimizer": opt_info, "numpy_rng": [st["numpy"] for st in states], "elapsed": self.elapsed,
+                  "calibrated": self.calibrated, "world_size": self.world, "task": task_info}
+        meta = self.checkpoint_meta()
+        ckpt.save(self.run_dir / ckpt.RESUME_FILE, {**weights, **opt_tensors, **rng, **task_tensors},
+                  {**meta, "resume": resume})
+        ckpt.save(self.run_dir / ckpt.MODEL_FILE, weights, meta)
+        from ..utils import atomic_write_text
+
+        atomic_write_text(self.run_dir / "config.json", json.dumps(meta, indent=2) + "\n")
+
+    def _restore(self) -> None:
+        from ..world_model import model_weights
+
+        tensors, meta = ckpt.load(self.run_dir / ckpt.RESUME_FILE)
+        if "resume" not in meta:
+            raise CheckpointError(f"cannot resume {self.run_dir}: its last.safetensors was written by an older "
+                                  f"worldjepa ({meta.get('library_version')}) in another layout")
+        self.model.load_state_dict(model_weights(tensors))
+        r = meta["resume"]
+        self.opt.load_state_dict(ckpt.unflatten_optimizer(tensors, r["optimizer"]))
+        if r.get("world_size", 1) != self.world:
+            raise CheckpointError(f"cannot resume {self.run_dir} exactly: it was trained by {r.get('world_size', 1)} "
+                                  f"process(es), this launch has {self.world}")
+        self.rng.bit_generator.state = r["numpy_rng"][self.rank]
+        torch.set_rng_state(tensors[f"rng/torch/{self.rank}"])
+        if f"rng/cuda/{self.rank}" in tensors and self.device.type == "cuda":
+            torch.cuda.set_rng_state(tensors[f"rng/cuda/{self.rank}"], self.device)
+        self.step, self.total, self.elapsed = int(meta["step"]), int(meta["total_steps"]), float(r["elapsed"])
+        self.calibrated, self.last_val, self.saved_step = bool(r["calibrated"]), meta.get("val", {}), self.step
+        self.load_task_state(tensors, r.get("task", {}))
+        path = self.run_dir / "metrics.jsonl"
+        if self.is_main and path.is_file():  # drop lines logged after the checkpoint (and a torn last one)
+            from ..utils import atomic_write_text
+
+            keep = [row for row in read_metrics(path) if row.get("step", 0) <= self.step]
+            atomic_write_text(path, "".join(json.dumps(row) + "\n" for row in keep))
+        logger.info("resumed %s at step %d of %d", self.run_dir, self.step, self.total)
+
+    # -------------------------------------------------------------------------- the loop
+    def lr_at(self, step: int) -> float:
+        """Learning rate of step ``step`` (0-based) of this run."""
+        from ..utils import warmup_cosine
+
+        return warmup_cosine(step, self.total, self.cfg.lr, self.warmup_steps(), self.cfg.min_lr_ratio)
+
+    def warmup_steps(self) -> int:
+        return int(self.cfg.warmup_steps)
+
+    def train_step(self) -> dict[str, float]:
+        """One optimiser step on a freshly sampled batch; raises TrainingError on NaN/Inf."""
+        from ..losses import SIGRegError
+
+        self.model.train()
+        lr = self.lr_at(self.step)
+        for group in self.opt.param_groups:
+            group["lr"] = lr
+        try:
+            terms = self.batch_loss()
+        except SIGRegError as e:
+            raise self._nan_error(f"{e}") from None
+        vals = {k: float(v.detach()) for k, v in terms.items()}
+        loss = vals["loss"]
+        if not math.isfinite(loss):
+            detail = ", ".join(f"{k} {v}" for k, v in vals.items() if k != "loss")
+            raise self._nan_error(f"loss is {loss} ({detail})")
+        self.opt.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        clip = self.cfg.grad_clip if self.cfg.grad_clip > 0 else float("inf")
+        gnorm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip))
+        if not math.isfinite(gnorm):
+            raise self._nan_error(f"gradient norm is {gnorm}")
+        self.opt.step()
+        self.after_update()
+        self.step += 1
+        self.losses[self.step] = loss
+        return {**{f"train/{k}": v for k, v in vals.items()}, "train/lr": lr, "train/grad_norm": gnorm}
+
+    def _nan_error(self, what: str) -> TrainingError:
+        kept = (f"the last good checkpoint {self.run_dir / ckpt.RESUME_FILE} (step {self.saved_step}) is intact"
+                if self.saved_step is not None else "no checkpoint had been written yet")
+        return TrainingError(f"non-finite values at step {self.step + 1}: {what}; training stopped and "
+                             f"saved nothing; {kept}. Lower --lr or check the data.")
+
+    def _calibrate(self) -> None:
+        """Fix the step count that fits the --minutes budget from the mean speed so far (on a
+        shared CPU the speed swings 10x within minutes; the mean is the steadier guess);
+        the same on every rank."""
+        per_step = (self.elapsed - self._calib_mark[1]) / max(1, self.step - self._calib_mark[0])
+        total = self.step + int((self.cfg.minutes * 60 - self.elapsed) / per_step)
+        total = int(total / (1 + self.budget_reserve()))
+        t = torch.tensor([max(self.step + 1, min(self.cfg.steps, total))])
+        if self.world > 1:
+            torch.distributed.broadcast(t, 0)
+        self.total, self.calibrated = int(t), True
+        logger.debug("%.2f s/step -> %d steps fit in %.1f minutes", per_step, self.total, self.cfg.minutes)
+
+    def _maybe_calibrate(self) -> bool:
+        """With --minutes: calibrate after the first steps, then re-estimate every
+        ``CALIBRATION_STEPS`` steps in the first 60% of the budget; past 110% of it, stop."""
+        if self.cfg.minutes <= 0:
+            return False
+        if self.elapsed > 66 * self.cfg.minutes and self.total > self.step:
+            logger.warning("over the --minutes budget; stopping at step %d", self.step)
+            self.total = self.step
+            return True
+        due = self.step % CALIBRATION_STEPS == 0 and (not self.calibrated or self.elapsed < 36 * self.cfg.minutes)
+        if due:
+            self._calibrate()
+        return due
+
+    def log(self, row: dict[str, float]) -> None:
+        """Append one line to ``metrics.jsonl`` (and TensorBoard when it is on)."""
+        if not self.is_main or not row:
+            return
+        with open(self.run_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps({"step": self.step, "time": round(self.elapsed, 3), **row}) + "\n")
+        if self.tb is not None:
+            for k, v in row.items():
+                self.tb.add_scalar(k, v, self.step)
+
+    def _open_tensorboard(self) -> None:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:  # optional: metrics.jsonl always has everything
+            return
+        self.tb = SummaryWriter(str(self.run_dir / "tb"))
+
+    def fit(self, stop_at: int | None = None) -> dict[str, Any]:
+        """Train to the step budget (or to ``stop_at``, leaving the run resumable); returns a summary.
+
+        Writes checkpoints every ``save_every`` steps and at the end; Ctrl-C saves and stops.
+        """
+        from tqdm import tqdm
+
+        if self.is_main:
+            self._open_tensorboard()
+        bar = tqdm(total=self.total, initial=self.step, desc=self.kind, unit="step",
+                   disable=not (self.cfg.progress and self.is_main), dynamic_ncols=True)
+        t0 = time.perf_counter() - self.elapsed
+        self._calib_mark = (self.step, self.elapsed)
+        metrics: dict[str, float] = {}
+        try:
+            while self.step < self.total and (stop_at is None or self.step < stop_at):
+                metrics = self.train_step()
+                self.elapsed = time.perf_counter() - t0
+                if self._maybe_calibrate():
+                    bar.total = self.total
+                last = self.step == self.total or self.step == stop_at
+                row = {**metrics, "train/steps_per_s": self.step / max(self.elapsed, 1e-9)} \
+                    if self.step % self.cfg.log_every == 0 or last else {}
+                self.log({**row, **self.periodic(self.step == self.total)})
+                if self.step % self.cfg.save_every == 0 or self.step == self.total:
+                    self.save()
+                ratio = self.last_val.get("val/pred_over_copy")  # none before the first validation
+                bar.set_postfix(loss=f"{metrics['train/loss']:.4f}", **({} if ratio is None else {"val": f"{ratio:.3f}"}))
+                bar.update(1)
+        except KeyboardInterrupt:
+            logger.warning("interrupted at step %d: saving %s", self.step, self.run_dir / ckpt.RESUME_FILE)
+            self.save()
+            raise
+        finally:
+            bar.close()
+            if self.tb is not None:
+                self.tb.close()
+        if self.saved_step != self.step:
+            self.save()
+        return {"step": self.step, "total_steps": self.total, "minutes": self.elapsed / 60, **metrics, **self.last_val}
+
+    def close(self) -> None:
+        """Tear down the process group this loop started (torchrun), all ranks together: a
+        rank that tears down or exits while gloo's threads still talk to another aborts
+        (SIGABRT). So: a barrier; then, through the launcher's key-value store (not gloo's
+        sockets), every rank waits until all have left it before destroying the group, and until
+        all have destroyed it before going on to exit."""
+        if not (self._owns_group and torch.distributed.is_initialized()):
+            return
+        dist = torch.distributed
+        store = getattr(dist.distributed_c10d, "_get_default_store", lambda: None)()
+        world = dist.get_world_size()
+        dist.barrier()
+
+        def all_reach(key: str) -> None:
+            if store is None:
+                return
+            try:
+                store.add(key, 1)
+                deadline = time.monotonic() + 60
+                while store.add(key, 0) < world and time.monotonic() < deadline:
+                    time.sleep(0.01)
+            except RuntimeError:  # the store's host (rank 0 without torchrun) has gone: all are done
+                pass
+
+        all_reach("worldjepa/close/left_barrier")
+        dist.destroy_process_group()
+        all_reach("worldjepa/close/destroyed")
+        self._owns_group = False
