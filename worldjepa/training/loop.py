@@ -58,7 +58,7 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, 
     none on biases, norm layers' scales and other vectors."""
     params = [p for p in model.parameters() if p.requires_grad]
     return [{"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
-            {"params": [p for p in params if p.dim() < 2], "weight_decay": weight_decay}]
+            {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
@@ -106,7 +106,7 @@ class TrainingLoop:
             self.net = torch.nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         self.opt = torch.optim.AdamW(param_groups(self.model, self.cfg.weight_decay), lr=self.cfg.lr)
-        self.rng = np.random.default_rng([self.cfg.seed, self.rank] if self.kind != "lejepa" else self.cfg.seed)
+        self.rng = np.random.default_rng([self.cfg.seed, self.rank])
         self.step, self.total, self.elapsed = 0, self.cfg.steps, 0.0
         self.calibrated = self.cfg.minutes <= 0
         self.saved_step: int | None = None
