@@ -76,6 +76,13 @@ def test_resume_reproduces_the_uninterrupted_run(tworoom, tmp_path, device):
     assert part.losses[6] == full.losses[6]
 
 
+def test_a_timed_run_never_passes_its_step_cap(tworoom, tmp_path):
+    """--minutes with room to spare: the run stops at --steps, also when the cap falls on a
+    re-estimate of the budget (every 20 steps)."""
+    summary = Trainer(_cfg(tworoom, tmp_path / "run", steps=20, minutes=10, val_every=100, save_every=100)).fit()
+    assert summary["step"] == summary["total_steps"] == 20
+
+
 def test_resume_keeps_the_run_length_and_says_so(tworoom, tmp_path, caplog):
     # the cosine schedule depends on the run's length, so an exact resume cannot change it
     Trainer(_cfg(tworoom, tmp_path / "run", steps=6, save_every=3, val_every=100)).fit(stop_at=3)

@@ -272,7 +272,7 @@ class TrainingLoop:
         per_step = (self.elapsed - self._calib_mark[1]) / max(1, self.step - self._calib_mark[0])
         total = self.step + int((self.cfg.minutes * 60 - self.elapsed) / per_step)
         total = int(total / (1 + self.budget_reserve()))
-        t = torch.tensor([max(self.step + 1, min(self.cfg.steps, total))])
+        t = torch.tensor([max(min(self.step + 1, self.cfg.steps), min(self.cfg.steps, total))])  # never past --steps
         if self.world > 1:
             torch.distributed.broadcast(t, 0)
         self.total, self.calibrated = int(t), True
