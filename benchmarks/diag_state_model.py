@@ -193,7 +193,7 @@ def main() -> None:
 
     import gymnasium as gym
 
-    step_fn = gym.make(env_id).unwrapped._advance  # the dataset's env's own pure (state, action) -> state step
+    step_fn = gym.make(env_id).unwrapped.advance  # the dataset's env's own pure (state, action) -> state step
 
     def simulate(state: np.ndarray, acts: torch.Tensor) -> torch.Tensor:
         """Candidates ``(N, H, 2k)`` played in the true physics from ``state`` -> features ``(N, H, 9)``."""

@@ -104,14 +104,14 @@ def test_d4_augmentation_maps_push_t_transitions_to_transitions():
         acts = rng.uniform(-1, 1, (4, 2))
         states = [s]
         for a in acts:
-            states.append(env._advance(states[-1], a))
+            states.append(env.advance(states[-1], a))
         g_rng = np.random.default_rng(i)
         gs, ga = d4(np.array(states), acts, g_rng)
         g_rng = np.random.default_rng(i)
         seen.add(tuple(g_rng.random(3) < 0.5))  # which of the 8 symmetries this case drew
         replay = [gs[0]]
         for a in ga:
-            replay.append(env._advance(replay[-1], a))
+            replay.append(env.advance(replay[-1], a))
         replay = np.array(replay)
         angle = np.array([wrap(x) for x in replay[:, 4] - gs[:, 4]])
         assert np.abs(np.delete(replay - gs, 4, axis=1)).max() < 1e-6 and np.abs(angle).max() < 1e-6, i

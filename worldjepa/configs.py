@@ -7,14 +7,14 @@ the Python API and the JSON saved beside every artefact all speak the same names
 live in ``__post_init__``. Importing this module loads no torch: ``worldjepa --help`` stays
 fast.
 
-This file is long (about 400 lines) on purpose: it is the single place where an option is
-defined, documented and range-checked.
+This file is long (about 480 lines) on purpose: it is the single place where an option is
+defined, documented and range-checked, so it reads as a table, not as code.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from .config import opt, parse_agent_options

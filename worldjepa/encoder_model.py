@@ -123,9 +123,8 @@ def evaluate_encoder(run_or_model: Any, data: str | Path,
     (mean per-dimension std of the projected test embeddings: RankMe is scale-free, so a
     collapse of scale shows here, not there) and the counts.
     """
-    import torch
-
-    from ..encoder_model import embed, load_encoder_model
+    from .data.images import load_frames
+    from .metrics import knn_accuracy, linear_accuracy, linear_r2, rankme
 
     if isinstance(run_or_model, torch.nn.Module):
         model = run_or_model

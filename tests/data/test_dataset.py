@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from worldjepa.data.dataset import Dataset, DatasetWriter, split_assignment
+from worldjepa.data.dataset import Dataset, split_assignment
+from worldjepa.data.writer import DatasetWriter
 from worldjepa.data.windows import WindowDataset
 from worldjepa.errors import DatasetError
 

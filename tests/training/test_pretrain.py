@@ -9,7 +9,7 @@ import torch
 
 from worldjepa.data.collect import CollectConfig, collect
 from worldjepa.configs import EncoderConfig
-from worldjepa.errors import ConfigError, WorldJepaError
+from worldjepa.errors import WorldJepaError
 from worldjepa.eval.probes import evaluate_encoder
 from worldjepa import checkpoint as ckpt
 from worldjepa.training import pretrain as P

@@ -2,7 +2,8 @@
 one goal-conditioned policy (:class:`Agent`)."""
 
 from ..world_model import load_world_model as load_checkpoint
-from .agent import Agent, agent_config, check_frame
+from .agent import Agent, agent_config
 from .history import History
+from .inputs import check_frame
 
 __all__ = ["Agent", "History", "agent_config", "check_frame", "load_checkpoint"]

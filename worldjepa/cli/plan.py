@@ -46,7 +46,6 @@ def _frame_bank(model: Any, ds: Any, n: int) -> tuple[Any, np.ndarray]:
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
     import torch
 
     from ..agent import Agent

@@ -93,7 +93,7 @@ def collect(cfg: CollectConfig, progress: bool | None = None) -> dict[str, Any]:
     from tqdm import tqdm
 
     from ..envs.adapter import make_env
-    from .dataset import DatasetWriter
+    from .writer import DatasetWriter
 
     from .policies import POLICIES
 

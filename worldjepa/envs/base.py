@@ -93,6 +93,11 @@ class WorldEnv(gym.Env):
             self._state = self.check_state(self.sample_state(self.np_random))
         return self._obs(), self._info()
 
+    def advance(self, state: np.ndarray, action: Any) -> np.ndarray:
+        """The state one step after ``state`` under ``action`` (checked and clipped), without
+        touching the env: its physics as a pure function (for models of the true dynamics)."""
+        return self._advance(np.asarray(state, np.float64), self.check_action(action))
+
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Advance one control step. Out-of-range actions are clipped to ``action_space``."""
         if self._state is None:

@@ -351,30 +351,9 @@ class TrainingLoop:
         return {"step": self.step, "total_steps": self.total, "minutes": self.elapsed / 60, **metrics, **self.last_val}
 
     def close(self) -> None:
-        """Tear down the process group this loop started (torchrun), all ranks together: a
-        rank that tears down or exits while gloo's threads still talk to another aborts
-        (SIGABRT). So: a barrier; then, through the launcher's key-value store (not gloo's
-        sockets), every rank waits until all have left it before destroying the group, and until
-        all have destroyed it before going on to exit."""
-        if not (self._owns_group and torch.distributed.is_initialized()):
-            return
-        dist = torch.distributed
-        store = getattr(dist.distributed_c10d, "_get_default_store", lambda: None)()
-        world = dist.get_world_size()
-        dist.barrier()
+        """Tear down the process group this loop started (torchrun), all ranks together."""
+        if self._owns_group:
+            from .distributed import close_process_group
 
-        def all_reach(key: str) -> None:
-            if store is None:
-                return
-            try:
-                store.add(key, 1)
-                deadline = time.monotonic() + 60
-                while store.add(key, 0) < world and time.monotonic() < deadline:
-                    time.sleep(0.01)
-            except RuntimeError:  # the store's host (rank 0 without torchrun) has gone: all are done
-                pass
-
-        all_reach("worldjepa/close/left_barrier")
-        dist.destroy_process_group()
-        all_reach("worldjepa/close/destroyed")
-        self._owns_group = False
+            close_process_group()
+            self._owns_group = False
