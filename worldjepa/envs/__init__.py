@@ -18,6 +18,7 @@ import gymnasium as gym
 _SPECS: dict[str, tuple[str, dict[str, Any]]] = {
     "worldjepa/TwoRoom-v0": ("worldjepa.envs.tworoom:TwoRoomEnv", {"random_door": False}),
     "worldjepa/TwoRoomRandomDoor-v0": ("worldjepa.envs.tworoom:TwoRoomEnv", {"random_door": True}),
+    "worldjepa/TwoRoomSwitch-v0": ("worldjepa.envs.tworoom_switch:TwoRoomSwitchEnv", {}),  # door opened by a switch
     "worldjepa/PointMaze-UMaze-v0": ("worldjepa.envs.pointmaze:PointMazeEnv", {"layout": "umaze"}),
     "worldjepa/PointMaze-Medium-v0": ("worldjepa.envs.pointmaze:PointMazeEnv", {"layout": "medium"}),
     "worldjepa/PointMaze-Large-v0": ("worldjepa.envs.pointmaze:PointMazeEnv", {"layout": "large"}),

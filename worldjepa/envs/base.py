@@ -5,7 +5,8 @@
   clipped to the action space), ``reset(options={"state": s})``, reward-free ``step``, and
   ``render`` drawing the current state at ``size x size`` pixels.
   A subclass writes only its physics (``_advance``), its drawing (``_draw``),
-  ``sample_state`` and the goal verbs (``success``, ``distance``, ``oracle_action``).
+  ``sample_state`` (and ``sample_start`` where episodes start elsewhere) and the goal
+  verbs (``success``, ``distance``, ``oracle_action``).
 * :class:`Canvas`: paints disks, boxes and segments into a float image with edges weighted
   by coverage, so that sub-pixel motion still changes the frame (world models see it).
 * :func:`move_point`: moves a point through axis-aligned solid boxes without ever entering
@@ -48,6 +49,10 @@ class WorldEnv(gym.Env):
         """A valid, reachable state drawn from ``rng`` (float64, shape of the observation)."""
         raise NotImplementedError
 
+    def sample_start(self, rng: np.random.Generator) -> np.ndarray:
+        """The start state of ``reset()`` without a given state; ``sample_state`` unless overridden."""
+        return self.sample_state(rng)
+
     def _advance(self, state: np.ndarray, action: np.ndarray) -> np.ndarray:
         """The next state after one (already checked and clipped) action; must not mutate."""
         raise NotImplementedError
@@ -84,13 +89,13 @@ class WorldEnv(gym.Env):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        """Start from ``options["state"]`` if given, else from a state sampled with ``self.np_random``."""
+        """Start from ``options["state"]`` if given, else from ``sample_start(self.np_random)``."""
         super().reset(seed=seed)
         options = options or {}
         if "state" in options and options["state"] is not None:
             self._state = self.check_state(options["state"])
         else:
-            self._state = self.check_state(self.sample_state(self.np_random))
+            self._state = self.check_state(self.sample_start(self.np_random))
         return self._obs(), self._info()
 
     def advance(self, state: np.ndarray, action: Any) -> np.ndarray:
