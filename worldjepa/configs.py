@@ -401,7 +401,8 @@ class EvalConfig:
     __aliases__: ClassVar[dict[str, str]] = {"planner": "agent.planner.name"}
 
     data: str = opt("", "dataset whose test split supplies the start/goal pairs")
-    policy: str = opt("random", "random | oracle | replay | RUN_DIR (a trained checkpoint) | RUN_A+RUN_B (an ensemble "
+    policy: str = opt("random", "random | oracle | straight (straight at the goal, blind to walls: PointMaze, "
+                                "TwoRoomSwitch) | replay | RUN_DIR (a trained checkpoint) | RUN_A+RUN_B (an ensemble "
                                 "of runs: the mean of their latent costs); several, comma-separated, are evaluated "
                                 "on the same pairs (CLI)")
     env: str = opt("", "environment id (default: the dataset's; must match it)")

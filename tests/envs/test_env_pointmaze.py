@@ -7,9 +7,24 @@ from worldjepa.envs.pointmaze import (
     MAX_SPEED,
     TRAIN_LAYOUT_SEEDS,
     PointMazeEnv,
+    cell_distances,
     is_heldout_layout,
+    parse_layout,
     procedural_layout,
+    shortest_path,
 )
+
+# a loop: from S, G is 8 moves down the left side (10 by the right); the cell above G is 8 by the right
+# (10 by the left); P is a walled-in pocket
+HAND_MADE = """
+#######
+#S....#
+#.###.#
+#.#...#
+#.#.###
+#.#G#P#
+#...###
+#######"""
 
 
 def overlaps_wall(walls, x, y):
@@ -92,3 +107,78 @@ def test_layout_seed_changes_the_frame_and_unknown_layout_is_an_error():
 
     with pytest.raises(EnvError, match="unknown layout"):
         PointMazeEnv(layout="spiral")
+
+
+def test_bfs_finds_the_known_shortest_path_on_a_hand_made_layout():
+    lines = HAND_MADE.strip().splitlines()
+    find = {ch: (r, line.index(ch)) for r, line in enumerate(lines) for ch in "SGP" if ch in line}
+    walls = parse_layout(HAND_MADE.replace("S", ".").replace("G", ".").replace("P", "."))
+    dist = cell_distances(walls, find["G"])
+    assert dist[find["S"]] == 8 and dist[find["G"]] == 0
+    assert dist[find["P"]] == -1 and np.all(dist[walls] == -1)  # cut off, and walls
+    path = shortest_path(dist, find["S"])
+    assert path == [(1, 1), (2, 1), (3, 1), (4, 1), (5, 1), (6, 1), (6, 2), (6, 3), (5, 3)]  # down the left side
+    assert shortest_path(dist, find["P"]) == []
+    # the right side this time, though the search tries moving down first
+    assert shortest_path(cell_distances(walls, (3, 3)), find["S"]) == [
+        (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (2, 5), (3, 5), (3, 4), (3, 3)]
+    assert cell_distances(walls, (0, 0)).max() == -1  # a goal in a wall reaches nothing
+
+
+def far_pairs(env, n, seed, min_cells=6.0):
+    rng = np.random.default_rng(seed)
+    pairs = []
+    while len(pairs) < n:
+        start, goal = env.sample_state(rng), env.sample_state(rng)
+        if env.path_length(start, goal) >= min_cells:
+            pairs.append((start, goal))
+    return pairs
+
+
+@pytest.mark.parametrize("layout", ["medium", "large"])
+def test_path_oracle_reaches_far_goals_round_the_walls(layout):
+    env = PointMazeEnv(layout=layout)
+    reached, per_cell = 0, []
+    for start, goal in far_pairs(env, 60, seed=0):
+        state = start
+        for t in range(200):  # the far-goal budget of the protocol
+            state = env.advance(state, env.oracle_action(state, goal))
+            if env.success(state, goal):
+                reached += 1
+                per_cell.append((t + 1) / env.path_length(start, goal))
+                break
+    assert reached >= 59, reached  # >= 98% of 60
+    assert np.mean(per_cell) < 8.0  # ~6.5 steps per cell (0.2 cells a step at most): no dawdling
+
+
+def test_straight_controller_is_blocked_by_a_wall_that_the_oracle_goes_round():
+    env = PointMazeEnv(layout="medium")
+    start, goal = np.array([1.5, 1.5, 0.0, 0.0]), np.array([5.5, 1.5, 0.0, 0.0])  # cells (1, 3), (1, 4) are walls
+    assert env.path_length(start, goal) >= 6 and env.distance(start, goal) == 4.0
+    results = {}
+    for name in ("oracle_action", "straight_oracle_action"):
+        state = start
+        for t in range(200):
+            state = env.advance(state, getattr(env, name)(state, goal))
+            if env.success(state, goal):
+                break
+        results[name] = (env.success(state, goal), state)
+    assert results["oracle_action"][0]
+    ok, state = results["straight_oracle_action"]
+    assert not ok and state[0] < 3.0 - AGENT_R + 1e-9 and abs(state[1] - 1.5) < 0.05  # pressed on the wall
+
+
+@pytest.mark.parametrize("layout", ["medium", "large"])
+def test_path_length_is_nearly_symmetric_and_at_least_the_straight_distance(layout):
+    env = PointMazeEnv(layout=layout)
+    rng = np.random.default_rng(1)
+    for _ in range(300):
+        a, b = env.sample_state(rng), env.sample_state(rng)
+        ab, ba = env.path_length(a, b), env.path_length(b, a)
+        assert ab >= env.distance(a, b) - 1e-12
+        assert len(env.path(a, b)) == len(env.path(b, a))  # the same number of moves either way
+        assert abs(ab - ba) < 1.0  # only the end pieces of tied shortest paths may differ
+        n = len(env.path(a, b)) - 1
+        assert max(n - 2, 0) <= ab <= n + 2.0  # about the number of moves
+    a = np.array([1.3, 1.7, 0.0, 0.0])
+    assert env.path_length(a, np.array([1.8, 1.2, 0, 0])) == pytest.approx(env.distance(a, np.array([1.8, 1.2])))

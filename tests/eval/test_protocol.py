@@ -44,6 +44,21 @@ def test_far_goals_and_seed_changes_pairs(tworoom):
         assert draw_pairs(ds, EvalConfig(data=str(tworoom), seed=1)) != draw_pairs(ds, EvalConfig(data=str(tworoom), seed=2))
 
 
+def test_straight_baseline_on_pointmaze_and_refused_without_straight_oracle_action(tworoom, tmp_path):
+    from worldjepa.errors import WorldJepaError
+
+    out = tmp_path / "maze.h5"
+    collect(CollectConfig(env="worldjepa/PointMaze-Medium-v0", out=str(out), episodes=10, steps=40, size=16),
+            progress=False)
+    res = {p: run_protocol(EvalConfig(data=str(out), policy=p, episodes=20, far=True, seed=3), progress=False)
+           for p in ("oracle", "straight")}
+    assert res["oracle"]["summary"]["success_rate"] == 1.0  # the path-following oracle is the ceiling
+    assert res["straight"]["summary"]["success_rate"] <= 0.75  # heading straight at the goal runs into walls
+    assert res["straight"]["config"]["policy"] == "straight"
+    with pytest.raises(WorldJepaError, match="straight_oracle_action"):
+        run_protocol(EvalConfig(data=str(tworoom), policy="straight", episodes=2), progress=False)
+
+
 def test_third_party_env_starts_by_replaying_actions(tmp_path):
     out = tmp_path / "pendulum.h5"
     collect(CollectConfig(env="Pendulum-v1", out=str(out), episodes=20, steps=40, size=16), progress=False)

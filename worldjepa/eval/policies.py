@@ -3,6 +3,9 @@
 - ``random``: uniform random actions (the floor any learned model must beat);
 - ``oracle``: the env's ``oracle_action(state, goal_state)``, which reads the true state
   (an upper-bound sanity check, not a learned policy);
+- ``straight``: the env's ``straight_oracle_action(state, goal_state)``, a controller
+  heading straight for the goal, blind to walls (PointMaze, TwoRoomSwitch): what a planner
+  that does not find its way around obstacles gets;
 - ``replay``: the recorded actions that led from the start to the goal in the dataset, then
   zero actions; on a deterministic env it must succeed ~100%: a check that starts and goals
   are restored correctly.
@@ -46,6 +49,19 @@ class OraclePolicy:
 
     def act(self, obs: np.ndarray, state: np.ndarray | None = None, **info: Any) -> np.ndarray:
         a = self.env.unwrapped.oracle_action(state, self.goal_state)
+        return self.env.action_spec.encode(a)
+
+
+class StraightLinePolicy(OraclePolicy):
+    def __init__(self, env: Any) -> None:  # OraclePolicy's goal handling, not its oracle_action check
+        if not hasattr(env.unwrapped, "straight_oracle_action"):
+            raise WorldJepaError(f"{env.env_id} has no straight_oracle_action(state, goal_state); the straight "
+                                 "policy needs one (PointMaze and TwoRoomSwitch have it)")
+        self.env = env
+        self.goal_state: np.ndarray | None = None
+
+    def act(self, obs: np.ndarray, state: np.ndarray | None = None, **info: Any) -> np.ndarray:
+        a = self.env.unwrapped.straight_oracle_action(state, self.goal_state)
         return self.env.action_spec.encode(a)
 
 

@@ -27,7 +27,7 @@ from ..errors import ConfigError, WorldJepaError
 __all__ = ["EvalConfig", "REFERENCE_POLICIES", "draw_pairs", "make_policy", "restore_start", "run_episode",
            "run_protocol"]
 
-REFERENCE_POLICIES = ("random", "oracle", "replay")
+REFERENCE_POLICIES = ("random", "oracle", "straight", "replay")
 
 
 def draw_pairs(ds: Any, cfg: EvalConfig) -> list[tuple[int, int]]:
@@ -47,12 +47,14 @@ def draw_pairs(ds: Any, cfg: EvalConfig) -> list[tuple[int, int]]:
 def make_policy(cfg: EvalConfig, env: Any) -> Any:
     from pathlib import Path
 
-    from .policies import OraclePolicy, RandomGoalPolicy, ReplayPolicy
+    from .policies import OraclePolicy, RandomGoalPolicy, ReplayPolicy, StraightLinePolicy
 
     if cfg.policy == "random":
         return RandomGoalPolicy(env.action_spec, cfg.seed)
     if cfg.policy == "oracle":
         return OraclePolicy(env)
+    if cfg.policy == "straight":
+        return StraightLinePolicy(env)
     if cfg.policy == "replay":
         if cfg.far:
             raise ConfigError("the replay policy has no recorded actions toward far goals")
