@@ -94,6 +94,7 @@ def test_metrics_and_results_are_as_documented(files):
     assert set(result) == {"summary", "records", "protocol", "config", "env_id"}
     assert {"episodes", "successes", "success_rate", "ci95", "mean_final_distance", "mean_steps_to_success",
             "seconds"} <= set(result["summary"])
-    assert set(result["records"][0]) == {"episode", "start", "success", "steps", "final_distance"}
+    assert set(result["records"][0]) == {"episode", "start", "success", "steps", "final_distance", "start_state",
+                                         "goal_state"}
     assert set(result["protocol"]) == {"goal_offset", "budget", "split", "far", "restore"}
     assert result["config"]["agent"]["planner"]["name"] == "cem"  # the agent's options are recorded

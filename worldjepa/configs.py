@@ -213,6 +213,12 @@ class AgentConfig:
                                       "with keypoints and --projector-layers 0)")
     warm_start: bool = opt(True, "start each plan from the previous one, shifted")
     device: Device = opt("auto", "where the model plans: auto (cuda when present) | cpu | cuda")
+    memory: str = opt("", "a long-term memory file (`worldjepa memory build`): far goals are reached through a "
+                          "route of remembered places, the MPC planning each short leg; '' = flat MPC")
+    route_lookahead: float = opt(10.0, "with --memory: a subgoal lies at most this many env steps ahead along the "
+                                       "route")
+    route_stall: int = opt(6, "with --memory: model steps without progress before the leg's edge is penalised "
+                              "and the route searched again")
 
     @classmethod
     def from_str(cls, text: str) -> dict[str, Any]:
@@ -222,6 +228,9 @@ class AgentConfig:
     def __post_init__(self) -> None:
         _at_least(self, 1, "horizon", "replan_every")
         _at_least(self, 0, "final_weight", "proprio_weight", "keypoint_weight")
+        _at_least(self, 1, "route_stall")
+        if not self.route_lookahead > 0:
+            raise ConfigError(f"route_lookahead must be > 0, got {self.route_lookahead}")
         if self.replan_every > self.horizon:
             raise ConfigError(f"replan_every ({self.replan_every}) must be <= horizon ({self.horizon})")
         if self.final_weight != 1.0 and self.reduce == "final":
@@ -413,6 +422,11 @@ class EvalConfig:
     seed: int = opt(0, "seed of the start/goal draw (and of the random policy)")
     far: bool = opt(False, "far-goal variant: goals drawn uniformly from the reachable space")
     far_budget: int = opt(200, "steps allowed in the far-goal variant")
+    far_min_steps: int = opt(0, "far goals only at least this many env steps away along the shortest way: the env's "
+                                "oracle (which reads the true state) is simulated from the start to measure it, "
+                                "and nearer goals are drawn again; 0 = any goal")
+    far_budget_factor: float = opt(0.0, "with --far-min-steps: each pair's budget is this times the oracle's steps "
+                                        "(e.g. 3); 0 = --far-budget for every pair")
     split: Literal["test", "val"] = opt("test", "held-out split the pairs come from")
     success_threshold: float = opt(0.0, "for envs without success(): success when ||obs - goal_obs|| < this")
     success_dims: str = opt("", "with --success-threshold: comma-separated indices of the obs vector the "
@@ -429,6 +443,9 @@ class EvalConfig:
         if not self.data:
             raise ConfigError("--data is required: the dataset whose held-out episodes give the start/goal pairs")
         _at_least(self, 1, "episodes", "budget", "goal_offset", "far_budget")
+        _at_least(self, 0, "far_min_steps", "far_budget_factor")
+        if (self.far_min_steps or self.far_budget_factor) and not self.far:
+            raise ConfigError("--far-min-steps and --far-budget-factor apply to far goals: add --far")
         _at_least(self, 0, "success_threshold", "gif_episodes", "threads")
 
 
@@ -455,6 +472,33 @@ class PlanConfig:
         _at_least(self, 1, "goal_offset", "budget", "nn_frames")
 
 
+@dataclass(frozen=True)
+class MemoryBuildConfig:
+    """A long-term memory from a run and a dataset (``worldjepa memory build``)."""
+
+    run: str = opt("", "the world model whose embeddings are remembered (a `worldjepa train` run)")
+    data: str = opt("", "the reward-free recordings to remember (a dataset of the run's env)")
+    out: str = opt("memory.db", "the memory file (SQLite) to write")
+    split: Literal["train", "val", "test"] = opt("train", "which episodes of the dataset")
+    stride: int = opt(1, "remember every N-th frame of each episode")
+    radius: float = opt(0.0, "landmark radius in latent distance (0 = calibrated: the median distance of frames "
+                             "--radius-steps env steps apart)")
+    radius_steps: int = opt(3, "env steps whose typical latent distance sets the landmark radius")
+    edge_steps: int = opt(10, "landmarks an episode joined within this many env steps are linked")
+    capacity: int = opt(0, "keep at most this many entries (the most surprising and novel); 0 = all")
+    merge_radius: float = opt(0.0, "entries closer than this to a kept one are merged into it (0 = off)")
+    overwrite: bool = opt(False, "replace an existing memory file")
+    seed: int = opt(0, "seed of the landmark order")
+    threads: int = opt(0, "torch CPU threads (0 = torch's default)")
+    progress: bool = opt(True, "show a progress bar (--no-progress: none)")
+
+    def __post_init__(self) -> None:
+        _at_least(self, 1, "stride", "radius_steps", "edge_steps")
+        _at_least(self, 0, "radius", "capacity", "merge_radius", "threads")
+        if not 0 <= self.seed < 2**32:
+            raise ConfigError(f"seed must be in [0, 2^32), got {self.seed}")
+
+
 # --------------------------------------------------------------------------------- presets
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "collect": {"small": {"episodes": 20, "steps": 50}},
@@ -473,6 +517,7 @@ and demos (seconds on a CPU). Flags still win over a preset."""
 DEFAULT_EPISODES: dict[str, int] = {"worldjepa/TwoRoom": 2000, "worldjepa/PointMaze": 2000,
                                     "worldjepa/Reacher": 3000, "worldjepa/PushT": 2000}
 
-__all__ = ["AgentConfig", "CollectConfig", "DEFAULT_EPISODES", "EncoderConfig", "EvalConfig", "ModelConfig",
+__all__ = ["AgentConfig", "CollectConfig", "DEFAULT_EPISODES", "EncoderConfig", "EvalConfig", "MemoryBuildConfig",
+           "ModelConfig",
            "PLANNER_OPTIONS", "PRESETS", "PlanConfig", "PlannerConfig", "PretrainConfig", "TRANSFORMER_SIZES",
            "TrainConfig", "parse_proprio", "split_agent_options"]

@@ -31,7 +31,8 @@ from .errors import CheckpointError, ConfigError, WorldJepaError
 from .losses.prediction import prediction_error
 from .nn import frames_to_float
 
-__all__ = ["ModelConfig", "WorldModel", "build_world_model", "frames_to_float", "load_world_model", "parse_proprio"]
+__all__ = ["ModelConfig", "WorldModel", "build_world_model", "frames_to_float", "load_world_model", "model_fingerprint",
+           "parse_proprio"]
 
 
 class WorldModel(nn.Module):
@@ -235,3 +236,16 @@ def load_world_model(path: str | Path, device: str | torch.device = "cpu") -> tu
     except RuntimeError as e:
         raise CheckpointError(f"{path}: weights do not fit its model config: {str(e).splitlines()[0]}") from None
     return model.to(device).eval(), meta
+
+
+def model_fingerprint(model: nn.Module) -> str:
+    """16 hex digits of a SHA-256 over the model's state dict (names, shapes, dtypes, values):
+    what a memory of embeddings must match, whatever file the weights came from."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, t in sorted(model.state_dict().items()):
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()[:16]

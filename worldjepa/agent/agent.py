@@ -77,7 +77,7 @@ class Agent:
 
     def __init__(self, model: Any, meta: dict[str, Any], planner: str | None = None, *,
                  config: AgentConfig | None = None, cost: Callable[["Agent"], CostFn] | None = None,
-                 **options: Any) -> None:
+                 memory: Any = None, **options: Any) -> None:
         from ..envs.adapter import ActionSpec
         from ..planning import MPC, make_planner
 
@@ -127,6 +127,8 @@ class Agent:
         self.history = History(self.k, self.history_len, self.k * self.spec.dim, len(self.models))
         self.imagined: Tensor | None = None  # (H, D) embeddings the last plan expects (member 0)
         self.surprise: float = float("nan")  # of the last observation
+        self.final_goal: Tensor | None = None  # (1, D) the goal of the episode (goals[0] may be a subgoal)
+        self.router = self._router(memory if memory is not None else cfg.memory)
         self.reset_history()
 
     # ----------------------------------------------------------------------- properties
@@ -196,6 +198,27 @@ class Agent:
         self.history.reset()
         self.queue: list[np.ndarray] = []  # (A,) sub-actions of the current macro-action
         self.mpc.reset()
+        if self.router is not None:
+            self.router.reset()
+
+    def _router(self, memory: Any) -> Any:
+        """A :class:`~worldjepa.memory.Router` from a memory file, a map or a router (or ``None``)."""
+        if memory is None or (isinstance(memory, str) and not memory):
+            return None
+        from ..memory import MemoryMap, Router, load_map
+
+        if len(self.models) > 1:
+            raise WorldJepaError("a long-term memory is built in one model's latent: use it with a single run, "
+                                 "not an ensemble")
+        if isinstance(memory, Router):
+            return memory
+        if not isinstance(memory, MemoryMap):
+            memory = load_map(memory, self.model)
+        return Router(memory, lookahead=self.config.route_lookahead, stall=self.config.route_stall)
+
+    def episode_info(self) -> dict[str, Any]:
+        """What the episode's reasoning did (route found, fallback to flat MPC, replans), for eval's records."""
+        return {"memory": dict(self.router.info)} if self.router is not None else {}
 
     def reset(self, goal_obs: np.ndarray, **info: Any) -> None:
         """Start an episode toward ``goal_obs`` ((H, W, 3) uint8, any size; or an embedding: see
@@ -218,9 +241,12 @@ class Agent:
                     raise WorldJepaError(f"goal embedding for model {i} must hold {m.latent_dim} finite values, got "
                                          f"shape {tuple(np.shape(zs[i]))}")
                 self.goals[i] = z
-            return
-        extras = _gather(info, "goal_") if any(m.proprio for m in self.models) else None
-        self.goals = [g[None] for g in self._encode_all(goal, "goal frame", extras)]  # (1, D) each
+        else:
+            extras = _gather(info, "goal_") if any(m.proprio for m in self.models) else None
+            self.goals = [g[None] for g in self._encode_all(goal, "goal frame", extras)]  # (1, D) each
+        self.final_goal = self.goals[0]
+        if self.router is not None:
+            self.router.reset()  # a new goal: a new route
 
     @torch.no_grad()
     def encode(self, frame: Any, what: str = "observation", extras: dict[str, Any] | None = None) -> Tensor:
@@ -268,16 +294,26 @@ class Agent:
             raise WorldJepaError("call agent.reset(goal_obs) before agent.act(obs)")
         if self.sub_step:  # plans of env actions; MPC replans every act_steps calls
             if self.t % self.act_steps == 0:
-                self.observe(obs, **info)
+                self._follow_route(self.observe(obs, **info)[0])
             vec = self._mpc_act().detach().cpu().numpy()  # (A,)
         else:
             if not self.queue:  # a macro-step boundary
-                self.observe(obs, **info)
+                self._follow_route(self.observe(obs, **info)[0])
                 self.queue = list(self._mpc_act().detach().cpu().numpy().reshape(self.k, self.spec.dim))
             vec = self.queue.pop(0)
         action = self.spec.decode(vec)
         self.history.record(self.spec.encode(action))  # what the env really gets (clipped / one-hot)
         return np.asarray(action) if self.spec.kind == "box" else action
+
+    def _follow_route(self, z: Tensor) -> None:
+        """With a memory: aim the planner at the route's next subgoal (or at the goal itself)."""
+        if self.router is None or self.final_goal is None:
+            return
+        here = z.detach().cpu().numpy()
+        if not (self.router.info["routed"] or self.router.info["fallback"]):
+            self.router.start(here, self.final_goal[0].detach().cpu().numpy())
+        sub = self.router.subgoal(here)
+        self.goals[0] = self.final_goal if sub is None else torch.as_tensor(sub, device=self.device)[None]
 
     def latent_cost(self) -> CostFn:
         """The cost of candidate macro-action sequences ``(1, S, H, k*A) -> (1, S)`` from the current

@@ -81,29 +81,35 @@ def run(args: argparse.Namespace) -> int:
     judge = (lambda s, g: (bool(u.success(s, g)), float(u.distance(s, g)))) if can_judge else None
     bank = _frame_bank(agent.model, ds, cfg.nn_frames) if cfg.gif else None
     agent.reset(goal, goal_extras={name: ep[name][goal_t] for name in ds.extras if name in ep})
-    panels: list[tuple[np.ndarray, np.ndarray]] = []
+    panels: list[tuple[np.ndarray, np.ndarray, np.ndarray | None, str]] = []
     last: dict[str, Any] = {"obs": obs, "extras": extras}
 
     def on_step(step: int, before: np.ndarray, action: Any, after: np.ndarray, ex: dict[str, Any]) -> None:
         if bank is not None:
             nearest = int(torch.cdist(agent.imagined[:1], bank[0]).argmin())  # next model step's embedding
-            panels.append((before, bank[1][nearest]))
+            panels.append((before, bank[1][nearest], *_subgoal_panel(agent, goal)))
         last.update(obs=after, extras=ex)
 
     record = run_episode(env, agent, obs, extras, cfg.budget, judge, goal_state, on_step)
     obs, extras, steps = last["obs"], last["extras"], record["steps"]
     with torch.no_grad():
-        latent = float((agent.encode(obs, extras=extras if agent.model.proprio else None) - agent.goal[0])
+        latent = float((agent.encode(obs, extras=extras if agent.model.proprio else None) - agent.final_goal[0])
                        .square().mean())
     result = {"env_id": meta["env_id"], "episode": int(test[cfg.episode]), "start": cfg.start,
               "goal_offset": cfg.goal_offset, "steps": steps, "budget": cfg.budget,
-              "success": record["success"], "latent_distance": latent, "distance": record["final_distance"]}
+              "success": record["success"], "latent_distance": latent, "distance": record["final_distance"],
+              **agent.episode_info()}
     if cfg.gif and panels:
         from ..eval.media import save_gif, side_by_side
 
         scale = max(1, 128 // int(meta["frame_size"]))
-        frames = [side_by_side([o, im, goal], ["observation", "imagined", "goal"], scale=scale) for o, im in panels]
-        frames.append(side_by_side([obs, obs, goal], ["observation", "final", "goal"], scale=scale))
+        routed = agent.router is not None
+        frames = [side_by_side([o, im, sub, goal] if routed else [o, im, goal],
+                               ["observation", "imagined", label, "goal"] if routed else
+                               ["observation", "imagined", "goal"], scale=scale) for o, im, sub, label in panels]
+        frames.append(side_by_side([obs, obs, goal, goal] if routed else [obs, obs, goal],
+                                   ["observation", "final", "goal", "goal"] if routed else
+                                   ["observation", "final", "goal"], scale=scale))
         result["gif"] = str(save_gif(cfg.gif, frames, fps=8))
     env.close()
     ds.close()
@@ -118,3 +124,18 @@ def run(args: argparse.Namespace) -> int:
         print(f"  wrote {result['gif']}")
     return 0
 
+
+def _subgoal_panel(agent: Any, goal: np.ndarray) -> tuple[np.ndarray, str]:
+    """With a memory: the current subgoal's remembered frame (enlarged to the frame size) and its
+    place on the route, "subgoal 3/12"; the goal itself on the last leg or without a route."""
+    import numpy as np
+
+    r = agent.router
+    if r is None or not r.active or r.target >= len(r.route) - 1 or r.map.thumbs is None:
+        return goal, "goal" if r is None else f"last leg ({r.pos}/{max(1, len(r.route) - 1)})"
+    thumb = r.map.thumbs[r.route[r.target]]  # (h, w, 3)
+    rep = max(1, goal.shape[0] // thumb.shape[0])
+    big = np.repeat(np.repeat(thumb, rep, 0), rep, 1)[:goal.shape[0], :goal.shape[1]]
+    frame = np.zeros_like(goal)
+    frame[:big.shape[0], :big.shape[1]] = big
+    return frame, f"subgoal {r.target}/{len(r.route) - 1}"

@@ -15,6 +15,7 @@ and replaying its recorded actions up to ``t``.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any, Callable
 
@@ -30,15 +31,16 @@ __all__ = ["EvalConfig", "REFERENCE_POLICIES", "draw_pairs", "make_policy", "res
 REFERENCE_POLICIES = ("random", "oracle", "straight", "replay")
 
 
-def draw_pairs(ds: Any, cfg: EvalConfig) -> list[tuple[int, int]]:
-    """(episode, start step) pairs from the held-out split, fixed by ``cfg.seed``."""
+def draw_pairs(ds: Any, cfg: EvalConfig, rng: np.random.Generator | None = None,
+               n: int | None = None) -> list[tuple[int, int]]:
+    """(episode, start step) pairs from the held-out split, fixed by ``cfg.seed`` (or drawn from ``rng``)."""
     eps = [int(e) for e in ds.episode_ids(cfg.split) if ds.lengths[e] > cfg.goal_offset]
     if not eps:
         raise WorldJepaError(f"{ds.path}: no {cfg.split}-split episode is longer than goal_offset={cfg.goal_offset} "
                              f"({len(ds.episode_ids(cfg.split))} {cfg.split} episodes); collect more or longer episodes")
-    rng = np.random.default_rng([cfg.seed, 2024])
+    rng = np.random.default_rng([cfg.seed, 2024]) if rng is None else rng
     pairs = []
-    for _ in range(cfg.episodes):
+    for _ in range(cfg.episodes if n is None else n):
         e = eps[int(rng.integers(len(eps)))]
         pairs.append((e, int(rng.integers(0, ds.lengths[e] - cfg.goal_offset))))
     return pairs
@@ -98,6 +100,27 @@ class _Judge:
         diff = np.asarray(cur, np.float64).ravel() - np.asarray(goal, np.float64).ravel()
         d = float(np.linalg.norm(diff if self.dims is None else diff[self.dims]))
         return d < self.threshold, d
+
+
+def _far_goal(sim: Any, start: np.ndarray, goal: np.ndarray, rng: np.random.Generator, min_steps: int,
+              tries: int = 200) -> tuple[np.ndarray, int] | None:
+    """A goal state the env's oracle needs at least ``min_steps`` steps to reach from ``start``
+    (redrawn from ``sample_state`` until one is), and that count; ``None`` after ``tries`` draws."""
+    u = sim.unwrapped
+    for _ in range(tries):
+        sim.reset(state=start)
+        state = np.asarray(start, np.float64)
+        for n in range(1, 10 * min_steps + 1):
+            _, extras, _ = sim.step(sim.action_spec.encode(u.oracle_action(state, goal)))
+            state = extras["state"]
+            if u.success(state, goal):
+                break
+        else:
+            n = 0  # not reached: never a goal
+        if n >= min_steps:
+            return goal, n
+        goal = u.sample_state(rng)
+    return None
 
 
 def restore_start(env: Any, ep: dict[str, np.ndarray], t: int, restore: bool) -> tuple[np.ndarray, dict[str, Any]]:
@@ -168,13 +191,34 @@ def run_protocol(cfg: EvalConfig, policy: Any = None, progress: bool | None = No
     pairs = draw_pairs(ds, cfg)
     rng = np.random.default_rng([cfg.seed, 7])
     budget = cfg.far_budget if cfg.far else cfg.budget
-    records, gif_frames, t0 = [], [], time.time()
+    if cfg.far_min_steps and not (restore and hasattr(env.unwrapped, "oracle_action")):
+        raise ConfigError(f"--far-min-steps measures the way with the env's oracle from a restored state; "
+                          f"{env_id} has no oracle_action or no restorable state")
+    records, gif_frames, t0, sim = [], [], time.time(), None
     for i, (e, t) in enumerate(tqdm(pairs, desc=f"eval {cfg.policy}", unit="ep", disable=not progress)):
         ep = ds.episode(e)
         k = cfg.goal_offset
         frame, extras = restore_start(env, ep, t, restore)
+        extra: dict[str, Any] = {}
         if cfg.far:
             goal_state = env.unwrapped.sample_state(rng)
+            if cfg.far_min_steps:  # far along the way, not only in a straight line: the oracle measures it
+                sim = sim or make_env(env_id, ds.frame_size, cfg.env_module or None)
+                found = _far_goal(sim, ep["state"][t], goal_state, rng, cfg.far_min_steps)
+                for _ in range(100):  # a start with no goal that far (a dead end of a small maze): another start
+                    if found is not None:
+                        break
+                    e = draw_pairs(ds, cfg, rng=rng, n=1)[0][0]
+                    ep = ds.episode(e)
+                    t = int(rng.integers(0, len(ep["frames"])))
+                    frame, extras = restore_start(env, ep, t, restore)
+                    found = _far_goal(sim, ep["state"][t], env.unwrapped.sample_state(rng), rng, cfg.far_min_steps)
+                if found is None:
+                    raise WorldJepaError(f"{env_id}: no goal {cfg.far_min_steps}+ oracle steps away from 100 starts; "
+                                         "lower --far-min-steps")
+                goal_state, oracle_steps = found
+                budget = math.ceil(cfg.far_budget_factor * oracle_steps) if cfg.far_budget_factor else cfg.far_budget
+                extra.update(oracle_steps=oracle_steps, budget=budget)
             goal_frame = env.unwrapped.render_state(goal_state) if hasattr(env.unwrapped, "render_state") else None
             if goal_frame is None:
                 raise WorldJepaError(f"{env_id} cannot render an arbitrary goal state (no render_state)")
@@ -191,13 +235,20 @@ def run_protocol(cfg: EvalConfig, policy: Any = None, progress: bool | None = No
 
         filming = cfg.gif and i < cfg.gif_episodes
         record = run_episode(env, policy, frame, extras, budget, judge, goal_state, film if filming else None)
-        records.append({"episode": e, "start": t, **record})
+        extra.update(policy.episode_info() if hasattr(policy, "episode_info") else {})  # e.g. what the memory did
+        if judge.key() == "state":  # where it started and what it aimed at, for breakdowns (same room, other room)
+            extra.update(start_state=np.asarray(ep["state"][t]).tolist(), goal_state=np.asarray(goal_state).tolist())
+        records.append({"episode": e, "start": t, **record, **extra})  # (e, t): a far goal may have moved the start
     env.close()
+    if sim is not None:
+        sim.close()
     ds.close()
     summary = summarize(records)
     summary["seconds"] = time.time() - t0
     result = {"summary": summary, "config": to_dict(cfg), "env_id": env_id, "records": records,
-              "protocol": {"goal_offset": cfg.goal_offset, "budget": budget, "split": cfg.split, "far": cfg.far,
+              "protocol": {"goal_offset": cfg.goal_offset, "budget": cfg.far_budget if cfg.far else cfg.budget,
+                           "split": cfg.split, "far": cfg.far, "far_min_steps": cfg.far_min_steps,
+                           "far_budget_factor": cfg.far_budget_factor,
                            "restore": "state" if restore else "replay of recorded actions"}}
     if cfg.gif and gif_frames:
         save_gif(cfg.gif, gif_frames)

@@ -1,0 +1,149 @@
+"""``worldjepa memory build|query|stats|events``: the agent's long-term memory, from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from .common import add_config_args, config_from_args
+
+EXAMPLE = """examples:
+  worldjepa memory build --run runs/tworoom --data data/tworoom.h5 --out mem.db
+  worldjepa memory query mem.db --frame goal.png           # where and when did I see this?
+  worldjepa memory stats mem.db
+  worldjepa memory events mem.db --limit 20
+  worldjepa eval --data data/tworoom.h5 --policy runs/tworoom --far --memory mem.db   # reason over it
+"""
+
+
+def register(sub: Any) -> None:
+    from ..configs import MemoryBuildConfig
+
+    p = sub.add_parser("memory", help="build and query a long-term memory (what was seen, where, when)",
+                       description="A long-term memory: the frames of reward-free recordings embedded by a world "
+                                   "model, with where and when they were seen and how surprising they were, in one "
+                                   "SQLite file, and a map of remembered places that `eval --memory` and `plan "
+                                   "--memory` search for routes to far goals.",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLE)
+    verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
+    b = verbs.add_parser("build", help="remember a dataset's frames with a run's encoder, and build the map",
+                         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLE)
+    add_config_args(b, MemoryBuildConfig)
+    b.add_argument("--json", action="store_true", help="print the stats as JSON")
+    b.set_defaults(func=cmd_build)
+    q = verbs.add_parser("query", help="the remembered moments nearest to a frame: where and when it was seen")
+    q.add_argument("memory", help="a memory file")
+    q.add_argument("--frame", required=True, help="an image file (png/jpg), any size")
+    q.add_argument("--run", default="", help="the run whose encoder embeds the frame (default: the one the memory "
+                                             "was built with)")
+    q.add_argument("-k", type=int, default=5, help="how many nearest moments (default: 5)")
+    q.add_argument("--json", action="store_true", help="print as JSON")
+    q.set_defaults(func=cmd_query)
+    for verb, fn, text in (("stats", cmd_stats, "entries, events, episodes, the map, the file"),
+                           ("events", cmd_events, "the events the memory was segmented into (new at surprise peaks)")):
+        v = verbs.add_parser(verb, help=text)
+        v.add_argument("memory", help="a memory file")
+        v.add_argument("--json", action="store_true", help="print as JSON")
+        if verb == "events":
+            v.add_argument("--limit", type=int, default=30, help="print at most this many (default: 30; 0 = all)")
+        v.set_defaults(func=fn)
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from ..memory import build_memory
+
+    cfg = config_from_args(args)
+    if not cfg.run or not cfg.data:
+        from ..errors import WorldJepaError
+
+        raise WorldJepaError("pass --run RUN_DIR (the encoder) and --data FILE (the recordings to remember)")
+    if cfg.threads > 0:
+        import torch
+
+        torch.set_num_threads(cfg.threads)
+    stats = build_memory(cfg.run, cfg.data, cfg.out, split=cfg.split, stride=cfg.stride, radius=cfg.radius,
+                         radius_steps=cfg.radius_steps, edge_steps=cfg.edge_steps, capacity=cfg.capacity,
+                         merge_radius=cfg.merge_radius, overwrite=cfg.overwrite, seed=cfg.seed, progress=cfg.progress)
+    if args.json:
+        print(json.dumps(stats, indent=2))
+        return 0
+    print(f"memory {cfg.out}: {stats['entries']} entries from {stats['episodes']} episodes, {stats['events']} events; "
+          f"map of {stats['landmarks']} landmarks and {stats['edges']} edges (landmark radius {stats['radius']:.4f})")
+    return 0
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ..agent import check_frame
+    from ..envs.adapter import resize_frame
+    from ..errors import WorldJepaError
+    from ..memory import MemoryStore
+    from ..world_model import load_world_model, model_fingerprint
+
+    try:
+        from PIL import Image
+
+        with Image.open(args.frame) as im:
+            frame = np.asarray(im.convert("RGB"))
+    except (OSError, ValueError) as e:
+        raise WorldJepaError(f"cannot read image {args.frame}: {e}") from None
+    if args.k < 1:
+        raise WorldJepaError(f"-k must be >= 1, got {args.k}")
+    with MemoryStore.open(args.memory, readonly=True) as store:
+        run = args.run or store.meta.get("run", "")
+        if not run:
+            raise WorldJepaError(f"{args.memory} records no run: pass --run")
+        model, meta = load_world_model(run)
+        if model_fingerprint(model) != store.fingerprint:
+            raise WorldJepaError(f"{args.memory} was built with another model than {run} (fingerprint "
+                                 f"{store.fingerprint}, the run's {model_fingerprint(model)})")
+        if model.proprio:
+            raise WorldJepaError(f"{run} also takes proprioception: a frame alone does not give its embedding")
+        z = model.encode(resize_frame(check_frame(frame, "--frame"), int(meta["frame_size"]))[None])[0]
+        ids, dists = store.nearest(z.detach().numpy(), k=args.k)
+        hits = store.get(ids[0])
+    rows = [{"entry": int(i), "episode": int(e), "step": int(s), "time": float(t), "event": int(ev), "distance": float(d)}
+            for i, e, s, t, ev, d in zip(ids[0], hits["episode"], hits["step"], hits["time"], hits["event"], dists[0])]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{args.frame}: the {len(rows)} nearest remembered moments in {args.memory}")
+    print(f"{'entry':>7} {'episode':>7} {'step':>5} {'event':>5} {'distance':>9}")
+    for r in rows:
+        print(f"{r['entry']:>7} {r['episode']:>7} {r['step']:>5} {r['event']:>5} {r['distance']:>9.4f}")
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from ..memory import MemoryStore
+
+    with MemoryStore.open(args.memory, readonly=True) as store:
+        stats = store.stats()
+        graph = store.graph()
+    if graph is not None:
+        stats.update(landmarks=int(len(graph[0])), edges=int(len(graph[1])), map=graph[3])
+    if args.json:
+        print(json.dumps(stats, indent=2, default=str))
+        return 0
+    width = max(len(k) for k in stats)
+    for k, v in stats.items():
+        print(f"{k:>{width}}  {v}")
+    return 0
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    from ..memory import MemoryStore
+
+    with MemoryStore.open(args.memory, readonly=True) as store:
+        events = store.events()
+    shown = events if not args.limit else events[:args.limit]
+    if args.json:
+        print(json.dumps(shown, indent=2))
+        return 0
+    print(f"{len(events)} events in {args.memory}" + (f" (the first {len(shown)})" if len(shown) < len(events) else ""))
+    print(f"{'event':>6} {'episode':>7} {'steps':>11} {'entries':>7}")
+    for e in shown:
+        print(f"{e['event']:>6} {e['episode']:>7} {e['start_step']:>5}-{e['end_step']:<5} {e['entries']:>7}")
+    return 0

@@ -1,0 +1,185 @@
+"""A map from memory: remembered places (landmarks) joined by the moves seen between them.
+
+Built from embeddings of recorded frames and where they were seen (episode, step), with no
+knowledge of the env: nothing here reads a state layout.
+
+* **Landmarks** sparsify the memory: an entry becomes a landmark when it lies farther than
+  ``radius`` (latent Euclidean distance) from every landmark chosen before it (a greedy cover;
+  entries visited in a seeded random order). Every entry is then assigned to its nearest
+  landmark.
+* **Edges** come from temporal adjacency in the recordings: when an episode passes from the
+  place of landmark ``u`` to that of ``v`` within ``max_gap`` env steps, ``u -> v`` is an edge
+  weighted by the fewest env steps seen between them (directed: a move seen one way only is
+  not assumed to reverse). What the recordings never did, the map never proposes. Only entries
+  in a landmark's core (within ``core * radius`` of it) count as being at that place: an entry
+  at the edge of a cell may lie on the far side of a thin wall from the landmark, and would
+  otherwise join the two sides.
+* :func:`calibrate` reads the typical latent distance of frames a few env steps apart from
+  the recordings themselves, which sets the landmark radius (and how close counts as reached).
+* :class:`MemoryMap` localises an embedding (its nearest landmark), searches routes (Dijkstra,
+  :mod:`scipy.sparse.csgraph`) and down-weights an edge that failed in execution.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["MemoryMap", "build_map", "calibrate", "greedy_landmarks", "temporal_edges"]
+
+
+def _sq_dists(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Squared Euclidean distances ``(N, M)`` between rows of ``a`` ``(N, D)`` and ``b`` ``(M, D)``."""
+    d = (a * a).sum(1)[:, None] - 2.0 * a @ b.T + (b * b).sum(1)[None, :]
+    return np.maximum(d, 0.0)
+
+
+def nearest(points: np.ndarray, queries: np.ndarray, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the nearest row of ``points`` ``(M, D)`` for each query ``(N, D)``, and its distance."""
+    idx, dist = np.empty(len(queries), np.int64), np.empty(len(queries))
+    for i in range(0, len(queries), chunk):
+        d = _sq_dists(queries[i:i + chunk], points)  # (n, M)
+        j = d.argmin(1)
+        idx[i:i + chunk], dist[i:i + chunk] = j, np.sqrt(d[np.arange(len(j)), j])
+    return idx, dist
+
+
+def calibrate(z: np.ndarray, episodes: np.ndarray, steps: np.ndarray, gap: int) -> float:
+    """Median latent distance between entries ``gap`` env steps apart in the same episode."""
+    order = np.lexsort((steps, episodes))
+    z, episodes, steps = z[order], episodes[order], steps[order]
+    key = {(int(e), int(s)): i for i, (e, s) in enumerate(zip(episodes, steps))}
+    pairs = [(i, key[(int(e), int(s) + gap)]) for i, (e, s) in enumerate(zip(episodes, steps))
+             if (int(e), int(s) + gap) in key]
+    if not pairs:
+        raise ValueError(f"no two entries {gap} env steps apart in one episode: record longer episodes")
+    a, b = np.asarray(pairs).T
+    return float(np.median(np.linalg.norm(z[a] - z[b], axis=1)))
+
+
+def greedy_landmarks(z: np.ndarray, radius: float, seed: int = 0, chunk: int = 1024) -> np.ndarray:
+    """Indices of a greedy ``radius``-cover of the rows of ``z`` ``(N, D)``: every row lies within
+    ``radius`` of some landmark, and landmarks are more than ``radius`` apart."""
+    order = np.random.default_rng(seed).permutation(len(z))
+    chosen: list[int] = []
+    marks = np.zeros((0, z.shape[1]), z.dtype)
+    r2 = radius * radius
+    for start in range(0, len(order), chunk):
+        block = order[start:start + chunk]
+        far = _sq_dists(z[block], marks).min(1) > r2 if len(marks) else np.ones(len(block), bool)
+        new: list[int] = []
+        for i in block[far]:  # the few candidates: check them against this chunk's new landmarks too
+            if not new or ((z[new] - z[i]) ** 2).sum(1).min() > r2:
+                new.append(int(i))
+        chosen += new
+        marks = z[chosen]
+    return np.asarray(chosen, np.int64)
+
+
+def temporal_edges(assign: np.ndarray, episodes: np.ndarray, steps: np.ndarray,
+                   max_gap: int) -> tuple[np.ndarray, np.ndarray]:
+    """Edges ``(E, 2)`` between landmarks an episode passed from one to the other within
+    ``max_gap`` env steps, weighted ``(E,)`` by the fewest steps seen for each."""
+    best: dict[tuple[int, int], int] = {}
+    order = np.lexsort((steps, episodes))
+    a, e, s = assign[order], episodes[order], steps[order]
+    start = 0
+    for end in np.append(np.flatnonzero(np.diff(e)) + 1, len(e)):  # one episode at a time
+        ea, es = a[start:end], s[start:end]
+        for i in range(len(ea)):
+            j = i + 1
+            while j < len(ea) and es[j] - es[i] <= max_gap:
+                if ea[j] != ea[i]:
+                    key = (int(ea[i]), int(ea[j]))
+                    gap = int(es[j] - es[i])
+                    if gap < best.get(key, 1 << 30):
+                        best[key] = gap
+                j += 1
+        start = end
+    if not best:
+        return np.zeros((0, 2), np.int64), np.zeros(0)
+    edges = np.asarray(list(best), np.int64)
+    return edges, np.asarray([best[tuple(x)] for x in edges.tolist()], np.float64)
+
+
+def build_map(z: np.ndarray, episodes: np.ndarray, steps: np.ndarray, *, radius: float, max_gap: int,
+              core: float = 0.5, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Landmarks ``(K,)`` (indices into ``z``), edges ``(E, 2)`` (indices into the landmarks),
+    their weights ``(E,)`` in env steps, and every entry's landmark ``(N,)``."""
+    z = np.asarray(z, np.float32)
+    episodes, steps = np.asarray(episodes), np.asarray(steps)
+    marks = greedy_landmarks(z, radius, seed)
+    assign, dist = nearest(z[marks], z)
+    inner = dist <= core * radius  # entries at a place for sure
+    edges, weights = temporal_edges(assign[inner], episodes[inner], steps[inner], max_gap)
+    return marks, edges, weights, assign
+
+
+@dataclass
+class MemoryMap:
+    """Landmark embeddings ``(K, D)`` and a weighted directed graph over them.
+
+    Args:
+        z: ``(K, D)`` the landmarks' embeddings.
+        edges: ``(E, 2)`` landmark index pairs ``u -> v``.
+        weights: ``(E,)`` expected env steps along each edge.
+        radius: the landmark radius (latent distance) the map was built with.
+    """
+
+    z: np.ndarray
+    edges: np.ndarray
+    weights: np.ndarray
+    radius: float
+    info: dict[str, Any] = field(default_factory=dict)
+    thumbs: np.ndarray | None = None  # (K, h, w, 3) uint8 small frames of the landmarks, when remembered
+
+    def __post_init__(self) -> None:
+        self.z = np.asarray(self.z, np.float32)
+        self.edges = np.asarray(self.edges, np.int64).reshape(-1, 2)
+        self.weights = np.asarray(self.weights, np.float64).reshape(-1)
+        self._csr: Any = None
+
+    @property
+    def size(self) -> int:
+        return len(self.z)
+
+    def localize(self, z: np.ndarray) -> tuple[int, float]:
+        """The landmark nearest to embedding ``z`` ``(D,)`` and its distance."""
+        idx, dist = nearest(self.z, np.asarray(z, np.float32).reshape(1, -1))
+        return int(idx[0]), float(dist[0])
+
+    def graph(self) -> Any:
+        """The graph as a scipy CSR matrix (built once; penalising an edge rebuilds it)."""
+        if self._csr is None:
+            from scipy.sparse import csr_matrix
+
+            k = self.size
+            self._csr = csr_matrix((self.weights, (self.edges[:, 0], self.edges[:, 1])), shape=(k, k))
+        return self._csr
+
+    def route(self, src: int, dst: int) -> tuple[list[int], float] | None:
+        """The cheapest route ``[src, ..., dst]`` (landmark indices) and its cost in env steps;
+        ``None`` when ``dst`` cannot be reached from ``src``."""
+        from scipy.sparse.csgraph import dijkstra
+
+        if src == dst:
+            return [src], 0.0
+        dist, pred = dijkstra(self.graph(), directed=True, indices=src, return_predecessors=True)
+        if not np.isfinite(dist[dst]):
+            return None
+        path = [dst]
+        while path[-1] != src:
+            path.append(int(pred[path[-1]]))
+        return path[::-1], float(dist[dst])
+
+    def edge_weight(self, u: int, v: int) -> float:
+        hit = np.flatnonzero((self.edges[:, 0] == u) & (self.edges[:, 1] == v))
+        return float(self.weights[hit[0]]) if len(hit) else float("inf")
+
+    def penalize(self, u: int, v: int, factor: float = 4.0) -> None:
+        """Make edge ``u -> v`` ``factor`` times dearer (an edge that failed in execution)."""
+        hit = (self.edges[:, 0] == u) & (self.edges[:, 1] == v)
+        self.weights[hit] *= factor
+        self._csr = None

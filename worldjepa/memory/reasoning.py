@@ -1,0 +1,116 @@
+"""Reasoning over the map: which remembered place to aim at next, on the way to a far goal.
+
+A :class:`Router` turns a goal too far for one plan into a sequence of near subgoals: it
+localises the start and the goal in the :class:`~worldjepa.memory.graph.MemoryMap` (their
+nearest landmarks), searches the cheapest route between them, and at every model step gives
+the agent the embedding to plan toward: the farthest landmark on the route at most
+``lookahead`` env steps ahead of where the agent is, and the goal itself on the last leg.
+The agent's world-model MPC drives each leg. The route advances when the agent comes within
+``reach`` (latent distance) of a landmark on it; when a leg makes no progress for ``stall``
+model steps, the edge ahead is made dearer and the route is searched again from where the
+agent is. A goal the map cannot reach leaves the router inactive: the agent then plans toward
+the goal directly (flat MPC), and :attr:`Router.info` says so.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .graph import MemoryMap
+
+__all__ = ["Router"]
+
+
+class Router:
+    """Subgoals along a route of remembered places.
+
+    Args:
+        memory_map: landmarks and the moves between them.
+        lookahead: how far ahead along the route a subgoal may be, in env steps (the
+            calibration in ANCHORS.md: subgoals ~10 steps apart work, far ones do not).
+        stall: model steps without progress along the route before the edge ahead is
+            penalised and the route searched again.
+        reach: latent distance at which a landmark counts as reached (default: the map's radius).
+        penalty: factor an edge's weight is multiplied by when it failed.
+        max_replans: searches again at most this many times per episode, then goes flat.
+    """
+
+    def __init__(self, memory_map: MemoryMap, *, lookahead: float = 10.0, stall: int = 6,
+                 reach: float | None = None, penalty: float = 4.0, max_replans: int = 10) -> None:
+        if lookahead <= 0 or stall < 1:
+            raise ValueError(f"lookahead must be > 0 and stall >= 1, got {lookahead}, {stall}")
+        self.map = memory_map
+        self.lookahead, self.stall, self.penalty, self.max_replans = lookahead, stall, penalty, max_replans
+        self.reach = float(memory_map.radius if reach is None else reach)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the route (a new episode or a new goal); edge penalties are kept: a failed
+        move stays suspect for the rest of the router's life."""
+        self.route: list[int] = []
+        self.cum = np.zeros(0)  # (R,) env steps from route[0] to route[j]
+        self.pos = 0  # index on the route of the last landmark reached
+        self.target = 0  # index on the route of the current subgoal
+        self.goal: np.ndarray | None = None
+        self.active = False
+        self._since_progress = 0
+        self.info: dict[str, Any] = {"routed": False, "fallback": False, "route_nodes": 0, "route_steps": 0.0,
+                                     "replans": 0, "reached": 0}
+
+    def start(self, z_now: np.ndarray, z_goal: np.ndarray) -> bool:
+        """Search a route from ``z_now`` to ``z_goal`` (embeddings ``(D,)``); False (and flat MPC)
+        when the map cannot connect them."""
+        self.goal = np.asarray(z_goal, np.float32).reshape(-1)
+        ok = self._search(z_now)
+        self.info["routed"], self.info["fallback"] = ok, not ok
+        return ok
+
+    def _search(self, z_now: np.ndarray) -> bool:
+        src, _ = self.map.localize(z_now)
+        dst, _ = self.map.localize(self.goal)
+        found = self.map.route(src, dst)
+        if found is None:
+            self.active = False
+            return False
+        self.route, cost = found
+        weights = [self.map.edge_weight(u, v) for u, v in zip(self.route[:-1], self.route[1:])]
+        self.cum = np.concatenate([[0.0], np.cumsum(weights)])
+        self.pos, self.active, self._since_progress = 0, True, 0
+        self.info.update(route_nodes=len(self.route), route_steps=float(cost))
+        return True
+
+    def subgoal(self, z_now: np.ndarray) -> np.ndarray | None:
+        """The embedding ``(D,)`` to plan toward from ``z_now``, or ``None`` for the goal itself
+        (the last leg, or no route)."""
+        if not self.active:
+            return None
+        z_now = np.asarray(z_now, np.float32).reshape(-1)
+        marks = self.map.z[self.route]  # (R, D)
+        dist = np.linalg.norm(marks - z_now, axis=1)
+        ahead = np.flatnonzero(dist[self.pos:] < self.reach)
+        new = self.pos + int(ahead.max()) if len(ahead) else self.pos  # the farthest one reached (it may skip some)
+        if new > self.pos:
+            self.info["reached"] += new - self.pos
+            self.pos, self._since_progress = new, 0
+        else:
+            self._since_progress += 1
+        if self._since_progress >= self.stall:
+            return self._replan(z_now)
+        within = np.flatnonzero(self.cum - self.cum[self.pos] <= self.lookahead)
+        self.target = max(int(within.max()), min(self.pos + 1, len(self.route) - 1))
+        if self.target >= len(self.route) - 1:
+            return None  # the last leg: plan toward the goal itself
+        return marks[self.target]
+
+    def _replan(self, z_now: np.ndarray) -> np.ndarray | None:
+        """The leg stalled: the edge ahead is made dearer and the route searched from here."""
+        if self.pos + 1 < len(self.route):
+            self.map.penalize(self.route[self.pos], self.route[self.pos + 1], self.penalty)
+        self.info["replans"] += 1
+        if self.info["replans"] > self.max_replans or not self._search(z_now):
+            self.active = False
+            self.info["fallback"] = True
+            return None
+        return self.subgoal(z_now)
