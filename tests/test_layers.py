@@ -21,7 +21,7 @@ LAYERS: list[set[str]] = [
     {"losses", "nn", "envs", "augment"},  # tensors and physics, no I/O of ours
     {"data", "checkpoint", "planning"},  # files, and search over costs
     {"world_model", "encoder_model"},  # models assembled from parts, and their checkpoints
-    {"training", "agent"},  # loops that fit models; the policy that uses them
+    {"training", "agent", "memory"},  # loops that fit models; the policy that uses them; what it remembers
     {"eval"},  # protocols and probes over agents and models
     {"cli", "__init__", "__main__"},  # the command line and the lazy public API
 ]
