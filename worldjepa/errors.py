@@ -24,3 +24,14 @@ class CheckpointError(WorldJepaError):
 
 class EnvError(WorldJepaError):
     """An unknown environment id, an env that cannot render, or a bad action."""
+
+
+class MemoryFileError(WorldJepaError):
+    """A memory file that is missing, corrupt, truncated, not a worldjepa memory, or built with
+    another world model (embedding size or fingerprint). Named so as not to shadow the builtin
+    ``MemoryError``."""
+
+
+class MemoryInputError(MemoryFileError, ValueError):
+    """Entries or a map that cannot be written to a memory file as given (NaN or inf, a wrong
+    shape or size); nothing was written."""

@@ -1,0 +1,259 @@
+"""Memory store: batched inserts/s, exact nearest-neighbour latency, bytes per entry; and
+whether an approximate index (faiss IVF) or sqlite-vec would pay, side by side.
+
+    PYTHONPATH=. python benchmarks/bench_memory.py [--dim 64] [--repeats 300] [--out /tmp/wj-bench-mem]
+        [--peer-python /work/peer-faiss-venv/bin/python] [--peer-sizes 10000,100000,1000000] [--no-peer]
+
+Targets (the memory-store issue): >= 10,000 inserts/s in batches at 10^4 entries, and a single
+query under 1 ms at 10^5 entries of D = 64. Latencies are the median (and 90th percentile) of
+one call each, every call with a different query (a stored embedding plus noise).
+
+The peers live in their own virtual environment, never a project dependency:
+``python -m venv /work/peer-faiss-venv && /work/peer-faiss-venv/bin/pip install faiss-cpu
+sqlite-vec pysqlite3-binary numpy`` (pysqlite3: this Python's sqlite3 module cannot load
+extensions). The comparison runs in a subprocess with that python, on the same synthetic
+embeddings, alternating ours (the store's in-RAM :class:`VectorIndex`, which needs only numpy)
+and the peer at every repeat, so load on the machine hits both alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+
+
+def embeddings(n: int, dim: int, seed: int = 0) -> np.ndarray:
+    """(n, dim) float32 from a mixture of 256 Gaussian clusters (spread 0.3 around unit-variance
+    centres): neighbours are meaningful, as in a trajectory's embeddings, and IVF has structure to use."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((256, dim)).astype(np.float32)
+    out = np.empty((n, dim), np.float32)
+    for s in range(0, n, 100_000):
+        m = min(n, s + 100_000) - s
+        out[s:s + m] = centres[rng.integers(0, 256, m)] + 0.3 * rng.standard_normal((m, dim)).astype(np.float32)
+    return out
+
+
+def queries(x: np.ndarray, count: int, seed: int = 1) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (x[rng.integers(0, len(x), count)] + 0.05 * rng.standard_normal((count, x.shape[1]))).astype(np.float32)
+
+
+def latency(fns: list, qs: np.ndarray) -> list[tuple[float, float]]:
+    """(median, p90) milliseconds per call of each ``fn(q)``, calls alternating between them."""
+    for fn in fns:
+        for q in qs[:20]:
+            fn(q)
+    times = [[] for _ in fns]
+    for q in qs:
+        for i, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            fn(q)
+            times[i].append(time.perf_counter() - t0)
+    return [(1e3 * float(np.median(t)), 1e3 * float(np.percentile(t, 90))) for t in times]
+
+
+def fill(path: Path, x: np.ndarray, batch: int, extra=None, **create) -> tuple[float, int]:
+    """Seconds to add ``x`` to a new store at ``path`` in batches of ``batch``, and its entries.
+    ``extra(rng, n)``: more columns of a batch (thumbnails, ...)."""
+    from worldjepa.memory import MemoryStore
+
+    with MemoryStore.create(path, dim=x.shape[1], fingerprint="bench", overwrite=True, **create) as mem:
+        rng = np.random.default_rng(0)
+        t0 = time.perf_counter()
+        for s in range(0, len(x), batch):
+            e = min(len(x), s + batch)
+            more = extra(rng, e - s) if extra else {}
+            mem.add(x[s:e], episode=s // 1000, step=np.arange(s, e) % 1000, surprise=rng.random(e - s), **more)
+        sec = time.perf_counter() - t0
+        return sec, len(mem)  # closing folds the WAL into the file
+
+
+def bench_inserts(out: Path, dim: int) -> None:
+    x = embeddings(10_000, dim)
+    print("\n| inserts into a new store, up to 10^4 entries, D = %d | batch | entries/s | bytes/entry |" % dim)
+    print("|---|---:|---:|---:|")
+    frames = lambda rng, n: {"thumbnail": rng.integers(0, 256, (n, 64, 64, 3), dtype=np.uint8),  # noqa: E731
+                             "state": rng.standard_normal((n, 4)), "action": rng.standard_normal((n, 2))}
+    dup = np.concatenate([x[:5000], x[:5000] + 1e-3 * np.random.default_rng(2).standard_normal((5000, dim))])
+    cases = [("embedding + episode/step/surprise", x, 1, {}), ("", x, 10, {}), ("", x, 100, {}), ("", x, 1000, {}),
+             ("+ 64x64 frame -> 16x16 thumbnail, state, action", x, 100, {"extra": frames}),
+             ("durable=True (fsync every commit)", x, 100, {"durable": True}),
+             ("capacity 5,000 (the second half evicts)", x, 100, {"capacity": 5000}),
+             ("merge_radius 0.01, every entry seen twice", dup, 100, {"merge_radius": 0.01})]
+    for name, data, batch, kw in cases:
+        path = out / "ins.db"
+        sec, n = fill(path, data, batch, **kw)
+        per = path.stat().st_size / n
+        print(f"| {name} | {batch:,} | {len(data) / sec:,.0f} | {per:,.0f} |", flush=True)
+
+
+def bench_queries(out: Path, dim: int, repeats: int) -> None:
+    from worldjepa.memory import MemoryStore
+
+    print("\n| nearest neighbours, one query (MemoryStore.nearest) | entries | k = 1 ms (p90) | k = 10 ms (p90) "
+          "| 100 queries at once, ms |")
+    print("|---|---:|---:|---:|---:|")
+    for n in (1_000, 10_000, 100_000):
+        x = embeddings(n, dim)
+        path = out / f"q{n}.db"
+        fill(path, x, 1000)
+        with MemoryStore.open(path, dim=dim, readonly=True) as mem:
+            t0 = time.perf_counter()
+            mem.nearest(x[0])
+            first = time.perf_counter() - t0
+            qs = queries(x, repeats)
+            (m1, p1), (m10, p10) = latency([lambda q: mem.nearest(q, 1), lambda q: mem.nearest(q, 10)], qs)
+            t0 = time.perf_counter()
+            for _ in range(5):
+                mem.nearest(qs[:100], 10)
+            many = (time.perf_counter() - t0) / 5
+        print(f"| open + first query (loads the matrix: {first * 1e3:,.0f} ms) | {n:,} | {m1:.3f} ({p1:.3f}) | "
+              f"{m10:.3f} ({p10:.3f}) | {1e3 * many:.1f} |", flush=True)
+    # a reader's refresh after another process appended: only the new rows are read
+    with MemoryStore.open(path, dim=dim, readonly=True) as reader, MemoryStore.open(path, dim=dim) as writer:
+        reader.nearest(x[0])
+        writer.add(embeddings(1000, dim, seed=9), episode=999, step=np.arange(1000))
+        t0 = time.perf_counter()
+        reader.nearest(x[0])
+        refresh = time.perf_counter() - t0
+        writer.close()
+    print(f"\nA reader's first query after another process appended 1,000 entries to the 10^5 store: "
+          f"{refresh * 1e3:.1f} ms (reads only the new rows).")
+
+
+def peer_worker(sizes: list[int], dim: int, repeats: int) -> dict:
+    """Runs under the peer python: ours (VectorIndex) vs faiss flat / IVF vs sqlite-vec, interleaved."""
+    sys.path.insert(0, str(HERE.parent))
+    from worldjepa.memory.index import VectorIndex
+
+    res: dict = {"rows": []}
+    try:
+        import faiss
+
+        res["faiss"] = faiss.__version__
+        faiss.omp_set_num_threads(os.cpu_count())
+    except ImportError as e:
+        faiss, res["faiss_error"] = None, str(e)
+    try:
+        import pysqlite3
+        import sqlite_vec
+
+        res["sqlite_vec"] = sqlite_vec.__version__ if hasattr(sqlite_vec, "__version__") else "?"
+    except ImportError as e:
+        sqlite_vec, res["sqlite_vec_error"] = None, str(e)
+    k = 10
+    for n in sizes:
+        x = embeddings(n, dim)
+        qs = queries(x, repeats)
+        exact = VectorIndex(dim)
+        exact.append(np.arange(n, dtype=np.int64), x)
+        truth = exact.knn(qs, k)[0]  # (R, k)
+        row = {"n": n}
+        fns, names = [lambda q: exact.knn(q[None], k)], ["ours"]
+        if faiss is not None:
+            flat = faiss.IndexFlatL2(dim)
+            flat.add(x)
+            fns.append(lambda q: flat.search(q[None], k))
+            names.append("faiss_flat")
+            nlist = int(round(np.sqrt(n)))
+            t0 = time.perf_counter()
+            ivf = faiss.IndexIVFFlat(faiss.IndexFlatL2(dim), dim, nlist)
+            ivf.train(x[np.random.default_rng(3).permutation(n)[:min(n, 64 * nlist)]])
+            ivf.add(x)
+            row["ivf_build_s"], row["nlist"] = time.perf_counter() - t0, nlist
+            for nprobe in (4, 16):
+                ivf.nprobe = nprobe
+                got = ivf.search(qs, k)[1]
+                row[f"ivf{nprobe}_recall"] = float(np.mean([len(set(a) & set(b)) / k for a, b in zip(got, truth)]))
+            ivf4 = lambda q: (setattr(ivf, "nprobe", 4), ivf.search(q[None], k))  # noqa: E731
+            ivf16 = lambda q: (setattr(ivf, "nprobe", 16), ivf.search(q[None], k))  # noqa: E731
+            fns += [ivf4, ivf16]
+            names += ["ivf4", "ivf16"]
+        if sqlite_vec is not None and n <= 100_000:
+            conn = pysqlite3.connect(":memory:")
+            conn.enable_load_extension(True)
+            sqlite_vec.load(conn)
+            conn.execute(f"CREATE VIRTUAL TABLE v USING vec0(embedding float[{dim}])")
+            t0 = time.perf_counter()
+            for s in range(0, n, 1000):
+                conn.executemany("INSERT INTO v(rowid, embedding) VALUES (?, ?)",
+                                 [(int(i), x[i].tobytes()) for i in range(s, min(n, s + 1000))])
+            row["vec_insert_per_s"] = n / (time.perf_counter() - t0)
+            sql = "SELECT rowid, distance FROM v WHERE embedding MATCH ? AND k = ?"
+            got = [[r[0] for r in conn.execute(sql, (q.tobytes(), k))] for q in qs[:50]]
+            row["vec_recall"] = float(np.mean([len(set(a) & set(b)) / k for a, b in zip(got, truth)]))
+            fns.append(lambda q: conn.execute(sql, (q.tobytes(), k)).fetchall())
+            names.append("sqlite_vec")
+        for name, (med, p90) in zip(names, latency(fns, qs)):
+            row[name] = [med, p90]
+        res["rows"].append(row)
+    return res
+
+
+def print_peer(res: dict) -> None:
+    print(f"\nSide by side in one process (faiss {res.get('faiss', res.get('faiss_error'))}, sqlite-vec "
+          f"{res.get('sqlite_vec', res.get('sqlite_vec_error'))}), k = 10, one query per call, ms median (p90); "
+          "IVF: nlist = sqrt(N), trained on 64 x nlist vectors, recall@10 against the exact answer:")
+    print("\n| entries | ours (exact) | faiss IndexFlatL2 (exact) | faiss IVF nprobe 4 | IVF nprobe 16 | "
+          "IVF build s | sqlite-vec vec0 (exact) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for r in res["rows"]:
+        f = lambda key: f"{r[key][0]:.3f} ({r[key][1]:.3f})" if key in r else "-"  # noqa: E731
+        ivf = lambda p: f"{f(f'ivf{p}')}, recall {r[f'ivf{p}_recall']:.2f}" if f"ivf{p}" in r else "-"  # noqa: E731
+        vec = f"{f('sqlite_vec')} ({r['vec_insert_per_s']:,.0f} inserts/s)" if "sqlite_vec" in r else "-"
+        build = f"{r['ivf_build_s']:.1f}" if "ivf_build_s" in r else "-"
+        print(f"| {r['n']:,} | {f('ours')} | {f('faiss_flat')} | {ivf(4)} | {ivf(16)} | {build} | {vec} |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dim", type=int, default=64)
+    ap.add_argument("--repeats", type=int, default=300)
+    ap.add_argument("--out", default="/tmp/wj-bench-mem")
+    ap.add_argument("--peer-python", default="/work/peer-faiss-venv/bin/python")
+    ap.add_argument("--peer-sizes", default="10000,100000,1000000")
+    ap.add_argument("--no-peer", action="store_true")
+    ap.add_argument("--peer-worker", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    sizes = [int(s) for s in args.peer_sizes.split(",")]
+    if args.peer_worker:
+        print(json.dumps(peer_worker(sizes, args.dim, args.repeats)))
+        return
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    import sqlite3
+
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores (shared), python {platform.python_version()}, "
+          f"numpy {np.__version__}, SQLite {sqlite3.sqlite_version}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
+          f"load average {os.getloadavg()[0]:.1f}")
+    bench_inserts(out, args.dim)
+    bench_queries(out, args.dim, args.repeats)
+    if args.no_peer:
+        return
+    if not Path(args.peer_python).exists():
+        print(f"\n(no peer: {args.peer_python} is missing; see the docstring to install faiss-cpu and sqlite-vec)")
+        return
+    proc = subprocess.run([args.peer_python, __file__, "--peer-worker", "--dim", str(args.dim), "--repeats",
+                           str(min(args.repeats, 200)), "--peer-sizes", args.peer_sizes],
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(HERE.parent)})
+    if proc.returncode != 0:
+        print(f"\n(peer run failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode})")
+        return
+    print_peer(json.loads(proc.stdout.strip().splitlines()[-1]))
+    shutil.rmtree(out, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,216 @@
+"""Exact nearest neighbours over a memory's embeddings, held in RAM as one float32 matrix.
+
+:class:`VectorIndex` answers k-nearest-neighbour queries by Euclidean distance exactly, in
+about one pass over the matrix: squared distances up to a per-query constant come from one
+matrix product, ``||x||^2 - 2 x.q`` with ``||x||^2`` cached; the candidates are re-ranked with
+distances computed directly in float64; a rounding bound on the float32 expansion certifies
+that no other row can be closer, and the few queries it cannot certify (near-ties among rows
+of large norm) are re-ranked over every row the bound leaves in play. Results therefore equal
+a float64 brute force, ties broken by the lower id.
+
+:func:`scan_batch` is the insertion-time pass of a store: for each incoming embedding, the
+distance to the nearest other entry (the stored ones and the batch's earlier ones) and, with a
+merge radius, which entry it duplicates.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["VectorIndex", "scan_batch"]
+
+BLOCK = 128  # rows per block of the candidate search: a query reads one minimum per block first
+EXTRA = 2  # candidates beyond k re-ranked exactly: one more than k lets the rounding bound certify the k-th
+_U = 2.0 ** -24  # unit roundoff of float32
+_CHUNK_ELEMS = 2 ** 22  # (queries x rows) per matrix product: 16 MB of float32 scratch
+
+
+class VectorIndex:
+    """The embeddings of a store in id order: ``ids`` (M,) int64 and ``vectors`` (M, D) float32.
+
+    Rows live in a buffer whose length is a multiple of :data:`BLOCK`; rows past ``n`` are zero
+    with a squared norm of +inf, so they are never anyone's neighbour.
+    """
+
+    def __init__(self, dim: int) -> None:
+        self.dim = dim
+        self.n = 0
+        self._x = np.zeros((0, dim), np.float32)  # (cap, D)
+        self._sq = np.zeros(0, np.float32)  # (cap,) ||x||^2, +inf past n
+        self._ids = np.zeros(0, np.int64)  # (cap,)
+        self._max_sq = 0.0  # an upper bound of ||x||^2 over the rows (for the rounding bound)
+
+    @property
+    def ids(self) -> np.ndarray:
+        return self._ids[:self.n]
+
+    @property
+    def vectors(self) -> np.ndarray:
+        return self._x[:self.n]
+
+    def append(self, ids: np.ndarray, x: np.ndarray) -> None:
+        """Add rows ``ids`` (N,) with embeddings ``x`` (N, D); ids must exceed every stored id."""
+        m = len(ids)
+        if m == 0:
+            return
+        need = self.n + m
+        if need > len(self._ids):
+            cap = max(BLOCK, -(-max(need, 2 * len(self._ids)) // BLOCK) * BLOCK)
+            x_new = np.zeros((cap, self.dim), np.float32)
+            x_new[:self.n] = self._x[:self.n]
+            sq_new = np.full(cap, np.inf, np.float32)
+            sq_new[:self.n] = self._sq[:self.n]
+            ids_new = np.zeros(cap, np.int64)
+            ids_new[:self.n] = self._ids[:self.n]
+            self._x, self._sq, self._ids = x_new, sq_new, ids_new
+        rows = slice(self.n, need)
+        self._x[rows] = x
+        self._sq[rows] = np.einsum("ij,ij->i", self._x[rows], self._x[rows])
+        self._ids[rows] = ids
+        self._max_sq = max(self._max_sq, float(self._sq[rows].max()))
+        self.n = need
+
+    def remove(self, ids: np.ndarray) -> None:
+        """Drop the rows of ``ids`` (any that are absent are ignored); the rest keep their order."""
+        if len(ids) == 0 or self.n == 0:
+            return
+        keep = ~np.isin(self._ids[:self.n], ids)
+        m = int(keep.sum())
+        if m == self.n:
+            return
+        # _max_sq stays an upper bound: still valid, and not worth a pass over the rows
+        self._x[:m] = self._x[:self.n][keep]
+        self._sq[:m] = self._sq[:self.n][keep]
+        self._ids[:m] = self._ids[:self.n][keep]
+        self._x[m:self.n] = 0
+        self._sq[m:self.n] = np.inf
+        self.n = m
+
+    def knn(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` nearest rows of each query ``q`` (Q, D) float32: ids (Q, k) int64 and squared
+        Euclidean distances (Q, k) float64, nearest first (ties: lower id first). Columns past
+        the number of rows hold id -1 and distance +inf."""
+        nq = len(q)
+        out_ids = np.full((nq, k), -1, np.int64)
+        out_d2 = np.full((nq, k), np.inf)
+        if self.n == 0 or nq == 0:
+            return out_ids, out_d2
+        kk = min(k, self.n)
+        kx = min(self.n, kk + EXTRA)
+        nb = -(-self.n // BLOCK)
+        cols = nb * BLOCK
+        x, sq = self._x[:cols], self._sq[:cols]
+        q64 = q.astype(np.float64)
+        qn = np.einsum("ij,ij->i", q64, q64)  # (Q,)
+        # |fl(||x||^2 - 2 x.q) - (||x||^2 - 2 x.q)| <= gamma_(D+2) (||x||^2 + 2 ||x|| ||q||) for any
+        # summation order (Higham, Accuracy and Stability, 3.1); doubled for margin
+        gamma = (self.dim + 2) * _U / (1 - (self.dim + 2) * _U)
+        xmax = np.sqrt(self._max_sq)
+        bound = 2 * gamma * (self._max_sq + 2 * xmax * np.sqrt(qn)) + 1e-30  # (Q,)
+        step = max(1, _CHUNK_ELEMS // cols)
+        for s in range(0, nq, step):
+            e = min(nq, s + step)
+            a = q[s:e] @ x.T  # (c, cols)
+            a *= -2
+            a += sq  # ||x||^2 - 2 x.q: the squared distance minus ||q||^2
+            if nb > kx:  # the kx smallest values lie in the kx blocks of smallest minimum
+                mins = a.reshape(e - s, nb, BLOCK).min(2)  # (c, nb)
+                blocks = np.argpartition(mins, kx - 1, axis=1)[:, :kx]  # (c, kx)
+                pool = (blocks[:, :, None] * BLOCK + np.arange(BLOCK)).reshape(e - s, -1)  # (c, kx * BLOCK)
+            else:
+                pool = np.broadcast_to(np.arange(cols), (e - s, cols))
+            vals = np.take_along_axis(a, pool, 1)
+            pick = np.argpartition(vals, kx - 1, axis=1)[:, :kx]
+            cand = np.take_along_axis(pool, pick, 1)  # (c, kx) the kx smallest approximate values
+            cand_approx = np.take_along_axis(vals, pick, 1)
+            d2 = self._exact(cand, q64[s:e])  # (c, kx)
+            ids = self._ids[cand]
+            order = np.lexsort((ids, d2), axis=1)[:, :kk]
+            out_ids[s:e, :kk] = np.take_along_axis(ids, order, 1)
+            out_d2[s:e, :kk] = np.take_along_axis(d2, order, 1)
+            # a row outside the candidates has approx >= max(cand_approx); it may still beat the
+            # k-th exact distance only if that is within the rounding bound of the threshold
+            limit = out_d2[s:e, kk - 1] - qn[s:e] + bound[s:e]  # (c,) in the approximate scale
+            unsure = np.flatnonzero(cand_approx.max(1) <= limit) if kx < self.n else []
+            for r in unsure:
+                rows = np.flatnonzero(a[r, :self.n] <= limit[r])
+                d2r = self._exact(rows[None], q64[s + r:s + r + 1])[0]
+                idr = self._ids[rows]
+                o = np.lexsort((idr, d2r))[:kk]
+                out_ids[s + r, :kk], out_d2[s + r, :kk] = idr[o], d2r[o]
+        return out_ids, out_d2
+
+    def _exact(self, rows: np.ndarray, q64: np.ndarray) -> np.ndarray:
+        """Squared distances (c, r) in float64 between rows ``rows`` (c, r) and queries (c, D)."""
+        diff = self._x[rows].astype(np.float64) - q64[:, None, :]  # (c, r, D)
+        return np.einsum("crd,crd->cr", diff, diff)
+
+
+def _min_d2(a: np.ndarray, a_sq: np.ndarray, b: np.ndarray, b_sq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each row of ``a`` (n, D) float64, the smallest squared distance to a row of ``b``
+    (m, D) and its index (+inf and -1 when ``b`` is empty)."""
+    best = np.full(len(a), np.inf)
+    arg = np.full(len(a), -1, np.int64)
+    step = max(1, _CHUNK_ELEMS // max(1, len(a)))
+    for s in range(0, len(b), step):
+        d2 = a_sq[:, None] + b_sq[None, s:s + step] - 2 * (a @ b[s:s + step].T)  # (n, m')
+        j = d2.argmin(1)
+        v = d2[np.arange(len(a)), j]
+        better = v < best
+        best[better], arg[better] = v[better], j[better] + s
+    return np.maximum(best, 0.0), arg
+
+
+def scan_batch(index: VectorIndex, x: np.ndarray, radius: float,
+               chunk: int = 1024) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Novelty and near-duplicates of a batch ``x`` (N, D) float32 against ``index``, as if its
+    rows arrived one at a time: row i is compared with the stored rows and with the batch's
+    earlier rows that were kept.
+
+    Returns ``into_id`` (N,) int64: the stored id row i merges into, else -1; ``into_row``
+    (N,) int64: the earlier batch row it merges into, else -1; ``novelty`` (N,) float64: for
+    kept rows, the Euclidean distance to the nearest other entry (+inf when there is none).
+    A row merges when its nearest entry is within ``radius`` (``radius`` 0: never).
+    """
+    n = len(x)
+    stored_ids, stored_d2 = index.knn(x, 1)
+    best_d2, best_id = stored_d2[:, 0], stored_ids[:, 0]  # (N,)
+    best_row = np.full(n, -1, np.int64)
+    x64 = x.astype(np.float64)
+    sq = np.einsum("ij,ij->i", x64, x64)
+    r2 = radius * radius if radius > 0 else -1.0
+    into_id = np.full(n, -1, np.int64)
+    into_row = np.full(n, -1, np.int64)
+    novelty = np.full(n, np.inf)
+    kept: list[int] = []
+    for s in range(0, n, chunk):
+        e = min(n, s + chunk)
+        if kept:  # the batch's kept rows before this chunk
+            prev = np.asarray(kept)
+            d2, j = _min_d2(x64[s:e], sq[s:e], x64[prev], sq[prev])
+            better = d2 < best_d2[s:e]
+            best_d2[s:e][better], best_row[s:e][better] = d2[better], prev[j[better]]
+            best_id[s:e][better] = -1
+        within = np.maximum(sq[s:e, None] + sq[None, s:e] - 2 * (x64[s:e] @ x64[s:e].T), 0.0)  # (c, c)
+        if r2 < 0:  # nothing merges: every earlier row of the chunk counts
+            within[~np.tri(e - s, k=-1, dtype=bool)] = np.inf
+            novelty[s:e] = np.sqrt(np.minimum(best_d2[s:e], within.min(1)))
+            kept.extend(range(s, e))
+            continue
+        local = np.zeros(e - s, np.int64)  # the chunk's kept rows so far: local[:m]
+        m = 0
+        for i in range(e - s):
+            d2, row, sid = best_d2[s + i], best_row[s + i], best_id[s + i]
+            if m:
+                w = within[i, local[:m]]
+                j = int(w.argmin())
+                if w[j] < d2:
+                    d2, row, sid = w[j], s + int(local[j]), -1
+            if d2 <= r2:
+                into_id[s + i], into_row[s + i] = sid, row
+            else:
+                novelty[s + i] = np.sqrt(d2)
+                local[m] = i
+                m += 1
+        kept.extend((s + local[:m]).tolist())
+    return into_id, into_row, novelty

@@ -1,0 +1,156 @@
+"""The memory file: one SQLite database in WAL mode, its tables, the checks that open one, and
+the codecs of its BLOB columns. Every table and column: docs/memory.md.
+
+All arrays are stored little-endian: embeddings and actions as float32, states as float64,
+thumbnails as raw uint8 RGB rows (``thumb_size * thumb_size * 3`` bytes, row-major), so any
+SQLite reader with numpy can decode them (``np.frombuffer(blob, "<f4")``).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import struct
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import numpy as np
+
+from ..errors import MemoryFileError
+
+FORMAT = "worldjepa-memory"
+FORMAT_VERSION = 1
+SQLITE_MAGIC = b"SQLite format 3\x00"
+BUSY_TIMEOUT_S = 30.0  # a writer waits this long for another process's write transaction
+
+SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE entries (
+    id INTEGER PRIMARY KEY,
+    episode INTEGER NOT NULL,
+    step INTEGER NOT NULL,
+    time REAL NOT NULL,
+    last_time REAL NOT NULL,
+    surprise REAL,
+    novelty REAL,
+    count INTEGER NOT NULL,
+    event INTEGER NOT NULL,
+    embedding BLOB NOT NULL,
+    action BLOB,
+    state BLOB,
+    thumbnail BLOB
+);
+CREATE TABLE graph_nodes (idx INTEGER PRIMARY KEY, entry INTEGER NOT NULL);
+CREATE TABLE graph_edges (idx INTEGER PRIMARY KEY, src INTEGER NOT NULL, dst INTEGER NOT NULL, weight REAL NOT NULL);
+CREATE INDEX graph_edges_pair ON graph_edges (src, dst);
+"""
+# with a capacity, eviction reads (id, surprise, novelty) of every entry: this covering index
+# serves that read without touching the rows (and their BLOBs)
+SCORE_INDEX = "CREATE INDEX entries_retention ON entries (surprise, novelty);"
+
+
+def connect(path: Path, mode: str, timeout: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit); ``mode``: ro, rw or rwc."""
+    uri = f"file:{quote(str(path.resolve()))}?mode={mode}"
+    return sqlite3.connect(uri, uri=True, isolation_level=None, timeout=timeout)
+
+
+def check_header(path: Path) -> None:
+    """Refuse, without opening it with SQLite, a file that is empty, not SQLite, or shorter than
+    its own header says (a truncated copy)."""
+    size = path.stat().st_size
+    if size == 0:
+        raise MemoryFileError(f"{path} is empty (0 bytes), not a worldjepa memory file")
+    with open(path, "rb") as f:
+        head = f.read(100)
+    if head[:16] != SQLITE_MAGIC:
+        raise MemoryFileError(f"{path} is not a worldjepa memory file (not an SQLite database)")
+    if len(head) < 100:
+        raise MemoryFileError(f"{path} is truncated: {size} bytes, shorter than an SQLite header")
+    (page,) = struct.unpack(">H", head[16:18])
+    page = 65536 if page == 1 else page
+    (pages,) = struct.unpack(">I", head[28:32])
+    # the page count is valid when the "version-valid-for" number equals the change counter;
+    # with a non-empty -wal the main file may legitimately lag behind it until a checkpoint
+    wal = path.with_name(path.name + "-wal")
+    wal_empty = not wal.exists() or wal.stat().st_size == 0
+    if head[92:96] == head[24:28] and wal_empty and size < pages * page:
+        raise MemoryFileError(f"{path} is truncated: its header counts {pages * page:,} bytes, the file holds "
+                              f"{size:,}; restore it from a copy (worldjepa never resets a memory silently)")
+
+
+def read_meta(conn: sqlite3.Connection, path: Path) -> dict[str, Any]:
+    """The ``meta`` table as a dict of JSON values, checked to be a worldjepa memory we can read."""
+    try:
+        rows = conn.execute("SELECT key, value FROM meta").fetchall()
+    except sqlite3.OperationalError as e:
+        if "no such table" in str(e):
+            raise MemoryFileError(f"{path} is an SQLite database but not a worldjepa memory file (no meta table)") from None
+        raise
+    try:
+        meta = {k: json.loads(v) for k, v in rows}
+    except (TypeError, ValueError):
+        raise MemoryFileError(f"{path}: its meta table holds a value that is not JSON (not a worldjepa memory file)") from None
+    if meta.get("format") != FORMAT:
+        raise MemoryFileError(f"{path} is an SQLite database but not a worldjepa memory file "
+                              f"(format {meta.get('format')!r})")
+    if not isinstance(meta.get("format_version"), int) or meta["format_version"] > FORMAT_VERSION:
+        raise MemoryFileError(f"{path} was written by a newer worldjepa (memory format "
+                              f"{meta.get('format_version')}; this one reads {FORMAT_VERSION})")
+    missing = [k for k in ("dim", "fingerprint", "capacity", "thumb_size", "merge_radius", "next_id") if k not in meta]
+    if missing:
+        raise MemoryFileError(f"{path} is an incomplete memory file: meta lacks {', '.join(missing)}")
+    return meta
+
+
+def check_integrity(conn: sqlite3.Connection, path: Path) -> None:
+    """SQLite's ``quick_check`` (every page and record well-formed; not the index contents)."""
+    problems = [r[0] for r in conn.execute("PRAGMA quick_check").fetchall()]
+    if problems != ["ok"]:
+        raise MemoryFileError(f"{path} is corrupt ({problems[0]}{f'; {len(problems) - 1} more problems' if len(problems) > 1 else ''}); "
+                              "restore it from a copy (worldjepa never resets a memory silently)")
+
+
+def short(fingerprint: str) -> str:
+    return fingerprint if len(fingerprint) <= 16 else fingerprint[:12] + "..."
+
+
+def f32_blobs(x: np.ndarray) -> list[bytes]:
+    """Rows of ``x`` (N, ...) as little-endian float32 BLOBs."""
+    x = np.ascontiguousarray(x, "<f4").reshape(len(x), int(np.prod(x.shape[1:])))
+    return [r.tobytes() for r in x]
+
+
+def f64_blobs(x: np.ndarray) -> list[bytes]:
+    x = np.ascontiguousarray(x, "<f8").reshape(len(x), int(np.prod(x.shape[1:])))
+    return [r.tobytes() for r in x]
+
+
+def decode_rows(blobs: list[bytes | None], dtype: str, width: int, fill: float) -> np.ndarray:
+    """BLOBs of ``width`` values each -> (N, width) array; ``None`` rows are ``fill``."""
+    out = np.full((len(blobs), width), fill, dtype)
+    for i, b in enumerate(blobs):
+        if b is not None:
+            out[i] = np.frombuffer(b, dtype)
+    return out
+
+
+def _area_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) weights of area resampling: output pixel i averages the input it covers."""
+    edges = np.arange(n_out + 1) * (n_in / n_out)
+    j = np.arange(n_in)
+    w = np.clip(np.minimum(edges[1:, None], j + 1) - np.maximum(edges[:-1, None], j), 0, None)
+    return (w / w.sum(1, keepdims=True)).astype(np.float32)
+
+
+def thumbnails(frames: np.ndarray, size: int) -> np.ndarray:
+    """Frames (N, h, w, 3) uint8 -> (N, size, size, 3) uint8 by area averaging (each thumbnail
+    pixel is the mean of the frame pixels it covers; upscaling repeats pixels)."""
+    h, w = frames.shape[1:3]
+    if (h, w) == (size, size):
+        return np.ascontiguousarray(frames)
+    rh, rw = _area_matrix(h, size), _area_matrix(w, size)
+    x = frames.astype(np.float32).transpose(0, 3, 1, 2)  # (N, 3, h, w)
+    y = rh @ x @ rw.T  # (N, 3, size, size)
+    return np.clip(np.rint(y), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1).copy()

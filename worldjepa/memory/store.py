@@ -1,0 +1,520 @@
+"""The long-term memory of an agent: what it saw, where and when, in one SQLite file that
+survives the process.
+
+Usage::
+
+    from worldjepa.memory import MemoryStore
+
+    with MemoryStore.create("mem.db", dim=64, fingerprint=fp, meta={"env_id": env_id}, capacity=50_000,
+                            merge_radius=0.05) as mem:
+        ids = mem.add(z, episode=0, step=np.arange(len(z)), surprise=s, thumbnail=frames)
+        near_ids, dist = mem.nearest(z_now, k=5)           # (1, 5), (1, 5)
+    mem = MemoryStore.open("mem.db", dim=64, fingerprint=fp, readonly=True)   # another process
+
+Every write is one SQLite transaction in WAL mode, so a process killed at any moment leaves
+the file with whole batches only, and readers in other processes never block the writer.
+``synchronous=NORMAL`` is the default: in WAL mode it keeps every transaction atomic, and a
+killed process loses nothing it committed (its writes are in the kernel's cache); only an OS
+crash or power cut can undo the last commits, never tear one. ``durable=True`` selects
+``synchronous=FULL``, an fsync at every commit, which survives power cuts too.
+
+Nearest-neighbour queries run on an in-RAM copy of the embeddings (:mod:`.index`), kept in
+step with the file: a commit by another process is detected through SQLite's
+``PRAGMA data_version`` and only the new rows (and evictions) are read. The rules for what is
+kept (surprise and novelty), merged (near-duplicates) and where events begin: :mod:`.rules`.
+The file format: :mod:`.schema` and docs/memory.md.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import sqlite3
+import tempfile
+import time as _time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from .._version import __version__
+from ..errors import MemoryFileError, MemoryInputError
+from . import schema
+from .graph_table import GraphTable
+from .index import VectorIndex, scan_batch
+from .inputs import array, check_model, check_options, columns_in, embeddings_in
+from .rules import EVENT_WINDOW, EVENT_Z, lowest, new_stream, retention_scores, segment
+
+__all__ = ["MemoryStore"]
+
+log = logging.getLogger(__name__)
+_IN = 500  # ids per "WHERE id IN (...)": far below SQLite's limit on bound parameters
+_COLUMNS = "id, episode, step, time, last_time, surprise, novelty, count, event, embedding, action, state, thumbnail"
+
+
+class MemoryStore(GraphTable):
+    """Entries (an embedding with where and when it was seen) in one SQLite memory file.
+
+    Open one with :meth:`create` or :meth:`open`. Attributes: ``path``, ``dim`` (D),
+    ``fingerprint`` (the world model whose embeddings these are), ``meta`` (the caller's),
+    ``capacity`` (0: unbounded), ``thumb_size``, ``merge_radius``, ``event_z``,
+    ``event_window``, ``readonly``. Ids are int64, increasing in insertion order, never reused.
+    """
+
+    def __init__(self, path: Path, conn: sqlite3.Connection, meta: dict[str, Any], readonly: bool) -> None:
+        self.path = path
+        self.readonly = readonly
+        self._conn: sqlite3.Connection | None = conn
+        self.dim = int(meta["dim"])
+        self.fingerprint = str(meta["fingerprint"])
+        self.meta: dict[str, Any] = meta.get("meta") or {}
+        self.capacity = int(meta["capacity"])
+        self.thumb_size = int(meta["thumb_size"])
+        self.merge_radius = float(meta["merge_radius"])
+        self.event_z = float(meta.get("event_z", EVENT_Z))
+        self.event_window = int(meta.get("event_window", EVENT_WINDOW))
+        self._index: VectorIndex | None = None
+        self._seen = (-1, -1)  # (next_id, evicted) of the file the index reflects
+        self._data_version = -1
+
+    # ------------------------------------------------------------------ opening
+
+    @classmethod
+    def create(cls, path: str | Path, *, dim: int, fingerprint: str, meta: dict[str, Any] | None = None,
+               capacity: int = 0, thumb_size: int = 16, merge_radius: float = 0.0, event_z: float = EVENT_Z,
+               event_window: int = EVENT_WINDOW, overwrite: bool = False, durable: bool = False) -> "MemoryStore":
+        """A new, empty memory file at ``path``, open for writing.
+
+        Args:
+            dim: embedding size D.
+            fingerprint: identifies the world model whose embeddings these are (the caller computes it).
+            meta: JSON-able facts to keep with the memory (env id, frame size, the run it came from).
+            capacity: most entries kept (0: unbounded); beyond it the lowest retention scores go.
+            thumb_size: side in pixels of the stored thumbnails (0: none are stored).
+            merge_radius: an embedding within this Euclidean distance of an entry merges into it (0: never).
+            event_z, event_window: the surprise-peak rule of event segmentation (z and W).
+            overwrite: replace an existing file (its entries are lost); otherwise that is an error.
+            durable: fsync at every commit (``synchronous=FULL``) for this connection.
+        """
+        p = Path(path)
+        if p.is_dir():
+            raise MemoryFileError(f"{p} is a directory, not a memory file")
+        if p.exists() and not overwrite:
+            raise MemoryFileError(f"{p} exists; pass overwrite=True to replace it (its entries are lost) "
+                                  "or MemoryStore.open it")
+        check_options(p, dim, fingerprint, capacity, thumb_size, merge_radius, event_z, event_window)
+        try:
+            info = json.loads(json.dumps(meta or {}, allow_nan=False))
+        except (TypeError, ValueError) as e:
+            raise MemoryInputError(f"{p}: meta must be JSON-able ({e})") from None
+        values = {"format": schema.FORMAT, "format_version": schema.FORMAT_VERSION, "dim": int(dim),
+                  "fingerprint": fingerprint, "capacity": int(capacity), "thumb_size": int(thumb_size),
+                  "merge_radius": float(merge_radius), "event_z": float(event_z), "event_window": int(event_window),
+                  "created": _time.strftime("%Y-%m-%dT%H:%M:%SZ", _time.gmtime()), "library_version": __version__,
+                  "meta": info, "next_id": 0, "merged": 0, "evicted": 0, "stream": new_stream()}
+        p.parent.mkdir(parents=True, exist_ok=True)
+        # built under a temporary name and renamed over ``path`` once complete: a crash leaves
+        # the old file (or none), never a half-made one
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            conn = schema.connect(tmp, "rwc")
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=FULL")
+                conn.execute("BEGIN")
+                for stmt in (schema.SCHEMA + (schema.SCORE_INDEX if capacity else "")).split(";"):
+                    if stmt.strip():
+                        conn.execute(stmt)
+                conn.executemany("INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in values.items()])
+                conn.execute("COMMIT")
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                conn.close()
+            for side in ("-wal", "-shm"):  # a replaced file's leftovers would be replayed into the new one
+                p.with_name(p.name + side).unlink(missing_ok=True)
+            os.replace(tmp, p)
+        except sqlite3.Error as e:
+            raise MemoryFileError(f"{p}: could not create the memory file ({e})") from None
+        finally:
+            for name in (tmp, tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm")):
+                name.unlink(missing_ok=True)
+        log.info("created memory %s (dim %d, capacity %d)", p, dim, capacity)
+        return cls.open(p, durable=durable)
+
+    @classmethod
+    def open(cls, path: str | Path, *, dim: int | None = None, fingerprint: str | None = None,
+             readonly: bool = False, durable: bool = False) -> "MemoryStore":
+        """An existing memory file, after checking it: a worldjepa memory of a readable format
+        version, SQLite's ``quick_check``, and (when given) the embedding size and fingerprint.
+        A file that fails a check raises :class:`MemoryFileError` and is left byte-for-byte as
+        it was (the checks read through a read-only connection)."""
+        p = Path(path)
+        if not p.exists():
+            raise MemoryFileError(f"memory file not found: {p}")
+        if p.is_dir():
+            raise MemoryFileError(f"{p} is a directory, not a memory file")
+        schema.check_header(p)
+        # The checks only read. They run on a read-write connection when nothing else has the file
+        # open (no -wal, -shm or -journal next to it): closing that connection then removes the
+        # -wal and -shm that reading in WAL mode creates (a read-only one leaves them behind), and
+        # there is no WAL to fold back into the file. Otherwise they run read-only, so that a
+        # refused file is never written to.
+        quiet = not any(p.with_name(p.name + side).exists() for side in ("-wal", "-shm", "-journal"))
+        conn = None
+        try:
+            conn = schema.connect(p, "rw" if quiet else "ro")
+            meta = schema.read_meta(conn, p)
+            check_model(p, meta, dim, fingerprint)
+            schema.check_integrity(conn, p)
+            if readonly and quiet:
+                conn.close()
+                conn = schema.connect(p, "ro")
+            elif not readonly:
+                if not quiet:
+                    conn.close()
+                    conn = schema.connect(p, "rw")
+                mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                if mode != "wal":
+                    raise MemoryFileError(f"{p}: SQLite cannot use WAL mode here (journal mode {mode}); "
+                                          "keep memory files on a local file system")
+                conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+        except sqlite3.DatabaseError as e:
+            if conn is not None:
+                conn.close()
+            if isinstance(e, sqlite3.OperationalError) and "locked" in str(e):
+                raise MemoryFileError(f"{p} is locked by another process ({e}); try again") from None
+            raise MemoryFileError(f"{p} is corrupt or truncated (SQLite: {e}); restore it from a copy "
+                                  "(worldjepa never resets a memory silently)") from None
+        except BaseException:
+            if conn is not None:
+                conn.close()
+            raise
+        return cls(p, conn, meta, readonly)
+
+    def close(self) -> None:
+        """Close the file (the last connection to close folds the WAL back into it)."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> "MemoryStore":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._conn is None else ("read-only" if self.readonly else "open")
+        return f"MemoryStore({str(self.path)!r}, dim={self.dim}, {state})"
+
+    # ------------------------------------------------------------------ writing
+
+    def add(self, embeddings: Any, *, episode: Any, step: Any, time: Any = None, action: Any = None,
+            surprise: Any = None, state: Any = None, thumbnail: Any = None) -> np.ndarray:
+        """Store a batch of N observations in one transaction; returns their ids (N,) int64.
+
+        Args:
+            embeddings: (N, D) float32 (or (D,) for one); NaN or inf refuses the whole batch.
+            episode, step: int, or (N,) ints.
+            time: (N,) float on the caller's clock (default: ``step``).
+            action: (N, A) float32 or None; A is fixed by the first batch that has one.
+            surprise: (N,) float, NaN = unknown (default: all unknown).
+            state: (N, S) float (stored as float64) or None; S fixed like A.
+            thumbnail: (N, h, w, 3) uint8 or None; stored resized to ``thumb_size`` squared.
+
+        A sample within ``merge_radius`` of an entry (stored, or earlier in this batch) is not
+        stored again: that entry's ``count`` grows, its surprise becomes the larger of the two
+        and its ``last_time`` the later; its id is returned. When ``capacity`` would be exceeded,
+        the lowest retention scores among the stored entries and this batch, scored together,
+        are evicted; a sample evicted on arrival (or merged into an evicted entry) returns -1.
+        """
+        x = embeddings_in(embeddings, self.dim, self.path, "embeddings")
+        n = len(x)
+        cols = columns_in(n, self.path, self.thumb_size, episode, step, time, action, surprise, state, thumbnail)
+        if n == 0:
+            return np.zeros(0, np.int64)
+        with self._writing("add entries") as conn:
+            self._sync()
+            m = self._meta(("next_id", "merged", "evicted", "stream", "action_dim", "state_dim"))
+            for key in ("action", "state"):
+                width = cols[key].shape[1] if cols[key] is not None else None
+                if width is not None and m[f"{key}_dim"] not in (None, width):
+                    raise MemoryInputError(f"{self.path} stores {m[f'{key}_dim']}-d {key}s, got {width}-d")
+            index = self._index
+            into_id, into_row, novelty = scan_batch(index, x, self.merge_radius)
+            kept = (into_id < 0) & (into_row < 0)  # (N,)
+            rows = np.flatnonzero(kept)
+            new_ids = np.full(n, -1, np.int64)
+            new_ids[rows] = m["next_id"] + np.arange(len(rows))
+            events, stream = segment(cols["episode"], cols["surprise"], kept, m["stream"], self.event_z,
+                                     self.event_window)
+            count = np.ones(n, np.int64)
+            s_new, last = cols["surprise"].copy(), cols["time"].copy()
+            # samples merged into a row of this batch: fold them into that row before it is written
+            for i in np.flatnonzero(into_row >= 0):
+                j = into_row[i]
+                count[j] += 1
+                s_new[j] = np.fmax(s_new[j], s_new[i])
+                last[j] = max(last[j], last[i])
+            merges = self._merge_into_stored(conn, into_id, cols["surprise"], cols["time"])
+            evict_stored, evict_new = self._choose_evictions(conn, index.n, new_ids[rows], s_new[rows], novelty[rows])
+            write = rows[~np.isin(new_ids[rows], evict_new)]
+            conn.executemany(f"INSERT INTO entries ({_COLUMNS}) VALUES ({', '.join('?' * 13)})",
+                             self._records(write, new_ids, cols, x, last, s_new, novelty, count, events))
+            for s in range(0, len(evict_stored), _IN):
+                part = evict_stored[s:s + _IN].tolist()
+                conn.execute(f"DELETE FROM entries WHERE id IN ({', '.join('?' * len(part))})", part)
+            n_evicted = len(evict_stored) + len(evict_new)
+            self._set_meta(conn, {"next_id": m["next_id"] + len(rows), "merged": m["merged"] + (n - len(rows)),
+                                  "evicted": m["evicted"] + n_evicted, "stream": stream,
+                                  "action_dim": m["action_dim"] if cols["action"] is None else cols["action"].shape[1],
+                                  "state_dim": m["state_dim"] if cols["state"] is None else cols["state"].shape[1]})
+        # committed: the in-RAM index follows the file
+        index.remove(evict_stored)
+        index.append(new_ids[write], x[write])
+        self._seen = (m["next_id"] + len(rows), m["evicted"] + n_evicted)
+        out = np.where(kept, new_ids, np.where(into_id >= 0, into_id, new_ids[np.maximum(into_row, 0)]))
+        gone = np.concatenate([evict_stored, evict_new])
+        out[np.isin(out, gone)] = -1
+        if merges or n_evicted:
+            log.debug("%s: %d merged, %d evicted", self.path, n - len(rows), n_evicted)
+        return out
+
+    def _merge_into_stored(self, conn: sqlite3.Connection, into_id: np.ndarray, surprise: np.ndarray,
+                           when: np.ndarray) -> int:
+        """Count, surprise (the max) and last time of the stored entries that samples merged into."""
+        hit = np.flatnonzero(into_id >= 0)
+        if len(hit) == 0:
+            return 0
+        targets, inverse = np.unique(into_id[hit], return_inverse=True)
+        add = np.bincount(inverse, minlength=len(targets))
+        s_max = np.full(len(targets), np.nan)
+        t_max = np.full(len(targets), -np.inf)
+        np.fmax.at(s_max, inverse, surprise[hit])
+        np.maximum.at(t_max, inverse, when[hit])
+        conn.executemany(
+            "UPDATE entries SET count = count + ?, last_time = max(last_time, ?), surprise = CASE WHEN ?3 IS NULL "
+            "THEN surprise WHEN surprise IS NULL THEN ?3 ELSE max(surprise, ?3) END WHERE id = ?4",
+            [(int(c), float(t), None if math.isnan(s) else float(s), int(i))
+             for c, t, s, i in zip(add, t_max, s_max, targets)])
+        return len(hit)
+
+    def _choose_evictions(self, conn: sqlite3.Connection, n_stored: int, ids: np.ndarray, surprise: np.ndarray,
+                          novelty: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(stored ids, new ids) to evict so that at most ``capacity`` entries remain."""
+        over = n_stored + len(ids) - self.capacity
+        if not self.capacity or over <= 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        rows = conn.execute("SELECT id, surprise, novelty FROM entries").fetchall()
+        old = np.array(rows, np.float64).reshape(-1, 3)  # NULL -> nan
+        old_ids = old[:, 0].astype(np.int64)
+        nodes = np.array([r[0] for r in conn.execute("SELECT entry FROM graph_nodes")], np.int64)
+        all_ids = np.concatenate([old_ids, ids])
+        score = retention_scores(np.concatenate([old[:, 1], surprise]),
+                                 np.concatenate([old[:, 2], np.where(np.isinf(novelty), np.nan, novelty)]),
+                                 np.isin(all_ids, nodes))
+        gone = all_ids[lowest(score, all_ids, over)]
+        is_new = np.isin(gone, ids)
+        return np.sort(gone[~is_new]), np.sort(gone[is_new])
+
+    def _records(self, rows: np.ndarray, ids: np.ndarray, cols: dict[str, Any], x: np.ndarray, last: np.ndarray,
+                 surprise: np.ndarray, novelty: np.ndarray, count: np.ndarray, events: np.ndarray) -> Iterator[tuple]:
+        emb = schema.f32_blobs(x[rows])
+        act = schema.f32_blobs(cols["action"][rows]) if cols["action"] is not None else [None] * len(rows)
+        st = schema.f64_blobs(cols["state"][rows]) if cols["state"] is not None else [None] * len(rows)
+        th = ([t.tobytes() for t in schema.thumbnails(cols["thumbnail"][rows], self.thumb_size)]
+              if cols["thumbnail"] is not None else [None] * len(rows))
+        ep, stp, tm = cols["episode"][rows].tolist(), cols["step"][rows].tolist(), cols["time"][rows].tolist()
+        for j, r in enumerate(rows.tolist()):
+            s, v = float(surprise[r]), float(novelty[r])
+            yield (int(ids[r]), ep[j], stp[j], tm[j], float(last[r]), None if math.isnan(s) else s,
+                   None if math.isinf(v) else v, int(count[r]), int(events[r]), emb[j], act[j], st[j], th[j])
+
+    # ------------------------------------------------------------------ reading
+
+    def __len__(self) -> int:
+        if self._index is not None:
+            self._sync()
+            return self._index.n
+        return int(self._live().execute("SELECT COUNT(*) FROM entries").fetchone()[0])
+
+    def embeddings(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ids (M,) int64, embeddings (M, D) float32) of every entry, in id order (copies)."""
+        self._sync()
+        return self._index.ids.copy(), self._index.vectors.copy()
+
+    def nearest(self, query: Any, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` entries nearest each query by Euclidean distance, exactly.
+
+        Args:
+            query: (Q, D) float32, or (D,) for one query (answered as Q = 1).
+            k: neighbours per query.
+        Returns:
+            ids (Q, k) int64 and distances (Q, k) float32, nearest first (equal distances: lower
+            id first); past the number of entries, id -1 and distance +inf.
+        """
+        q = embeddings_in(query, self.dim, self.path, "query")
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise MemoryInputError(f"{self.path}: k must be a positive integer, got {k!r}")
+        self._sync()
+        ids, d2 = self._index.knn(q, int(k))
+        return ids, np.sqrt(d2).astype(np.float32)
+
+    def has(self, ids: Any) -> np.ndarray:
+        """(N,) bool: which of ``ids`` are stored (not evicted, not never-assigned)."""
+        self._sync()
+        return np.isin(array(ids, np.int64).reshape(-1), self._index.ids)
+
+    def get(self, ids: Any) -> dict[str, np.ndarray]:
+        """The entries ``ids`` (N,), in that order (repeats allowed).
+
+        Returns ``id`` (N,) int64, ``embedding`` (N, D) float32, ``episode``, ``step``, ``count``,
+        ``event`` (N,) int64, ``time``, ``last_time`` (N,) float64 (first and latest sighting),
+        ``surprise`` (N,) float64 (NaN: unknown; the max over merged sightings), ``novelty`` (N,)
+        float64 (distance to the nearest other entry when stored; NaN for the first entry), and,
+        when any of them has one, ``action`` (N, A) float32 and ``state`` (N, S) float64 (NaN
+        rows for entries without) and ``thumbnail`` (N, t, t, 3) uint8 (zeros for entries without).
+        An id that is not stored raises :class:`MemoryInputError`.
+        """
+        want = array(ids, np.int64).reshape(-1)
+        uniq = np.unique(want)
+        found: dict[int, tuple] = {}
+        with self._reading() as conn:
+            m = self._meta(("action_dim", "state_dim"))
+            for s in range(0, len(uniq), _IN):
+                part = uniq[s:s + _IN].tolist()
+                for r in conn.execute(f"SELECT {_COLUMNS} FROM entries WHERE id IN ({', '.join('?' * len(part))})", part):
+                    found[r[0]] = r
+        missing = [int(i) for i in uniq if int(i) not in found]
+        if missing:
+            raise MemoryInputError(f"{self.path} holds no entry {', '.join(map(str, missing[:5]))}"
+                                   f"{f' (and {len(missing) - 5} more)' if len(missing) > 5 else ''}: evicted or never stored")
+        rows = [found[int(i)] for i in want]
+        col = list(zip(*rows)) if rows else [()] * 13
+        out = {"id": np.array(col[0], np.int64), "episode": np.array(col[1], np.int64), "step": np.array(col[2], np.int64),
+               "time": np.array(col[3], np.float64), "last_time": np.array(col[4], np.float64),
+               "surprise": np.array([np.nan if v is None else v for v in col[5]], np.float64),
+               "novelty": np.array([np.nan if v is None else v for v in col[6]], np.float64),
+               "count": np.array(col[7], np.int64), "event": np.array(col[8], np.int64),
+               "embedding": schema.decode_rows(list(col[9]), "<f4", self.dim, np.nan)}
+        for key, i, dtype in (("action", 10, "<f4"), ("state", 11, "<f8")):
+            if any(b is not None for b in col[i]):
+                out[key] = schema.decode_rows(list(col[i]), dtype, int(m[f"{key}_dim"]), np.nan)
+        if any(b is not None for b in col[12]):
+            t = self.thumb_size
+            out["thumbnail"] = schema.decode_rows(list(col[12]), "u1", t * t * 3, 0).reshape(-1, t, t, 3)
+        return out
+
+    def events(self) -> list[dict[str, Any]]:
+        """The events that still hold entries, in order: ``event``, ``episode``, ``first_id``,
+        ``last_id``, ``start_step``, ``end_step``, ``start_time``, ``end_time``, ``entries``."""
+        keys = ("event", "episode", "first_id", "last_id", "start_step", "end_step", "start_time", "end_time", "entries")
+        with self._reading() as conn:
+            rows = conn.execute("SELECT event, MIN(episode), MIN(id), MAX(id), MIN(step), MAX(step), MIN(time), "
+                                "MAX(time), COUNT(*) FROM entries GROUP BY event ORDER BY event").fetchall()
+        return [dict(zip(keys, r)) for r in rows]
+
+    def stats(self) -> dict[str, Any]:
+        """A JSON-ready summary: entries, events, episodes, the model (dim, fingerprint), the
+        rules (capacity, thumb_size, merge_radius, event_z, event_window), what was merged and
+        evicted so far, the map's size and the bytes on disk (main file + WAL)."""
+        with self._reading() as conn:
+            n, events, episodes = conn.execute("SELECT COUNT(*), COUNT(DISTINCT event), COUNT(DISTINCT episode) "
+                                               "FROM entries").fetchone()
+            m = self._meta(("merged", "evicted", "next_id", "created", "library_version", "graph"))
+            nodes = conn.execute("SELECT COUNT(*) FROM graph_nodes").fetchone()[0]
+            edges = conn.execute("SELECT COUNT(*) FROM graph_edges").fetchone()[0]
+        wal = self.path.with_name(self.path.name + "-wal")
+        main = self.path.stat().st_size
+        wal_bytes = wal.stat().st_size if wal.exists() else 0
+        return {"path": str(self.path), "entries": int(n), "events": int(events), "episodes": int(episodes),
+                "dim": self.dim, "fingerprint": self.fingerprint, "capacity": self.capacity,
+                "thumb_size": self.thumb_size, "merge_radius": self.merge_radius, "event_z": self.event_z,
+                "event_window": self.event_window, "added": int(m["next_id"]) + int(m["merged"]),
+                "merged": int(m["merged"]), "evicted": int(m["evicted"]), "graph_nodes": int(nodes) if m["graph"] else 0,
+                "graph_edges": int(edges) if m["graph"] else 0, "file_bytes": main + wal_bytes, "wal_bytes": wal_bytes,
+                "bytes_per_entry": (main + wal_bytes) / n if n else None, "created": m["created"],
+                "library_version": m["library_version"], "meta": self.meta}
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _live(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise MemoryFileError(f"{self.path} is closed")
+        return self._conn
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """One consistent snapshot of the file for several statements."""
+        conn = self._live()
+        if conn.in_transaction:
+            yield conn
+            return
+        try:
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.execute("COMMIT")
+        except sqlite3.DatabaseError as e:
+            raise MemoryFileError(f"{self.path}: reading failed (SQLite: {e})") from None
+
+    @contextmanager
+    def _writing(self, what: str) -> Iterator[sqlite3.Connection]:
+        """One write transaction: all of it is committed, or none (then the file is as it was)."""
+        if self.readonly:
+            raise MemoryFileError(f"{self.path} is open read-only: cannot {what}")
+        conn = self._live()
+        try:
+            conn.execute("BEGIN IMMEDIATE")  # the write lock now: nothing changes between reading and writing
+        except sqlite3.OperationalError as e:
+            raise MemoryFileError(f"{self.path}: cannot {what} ({e}; another process may hold the write "
+                                  f"lock for over {schema.BUSY_TIMEOUT_S:.0f} s)") from None
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException as e:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if isinstance(e, sqlite3.Error):
+                raise MemoryFileError(f"{self.path}: could not {what}, nothing was written (SQLite: {e})") from None
+            raise
+
+    def _meta(self, keys: tuple[str, ...]) -> dict[str, Any]:
+        marks = ", ".join("?" * len(keys))
+        got = {k: json.loads(v) for k, v in self._live().execute(f"SELECT key, value FROM meta WHERE key IN ({marks})", keys)}
+        return {k: got.get(k) for k in keys}
+
+    @staticmethod
+    def _set_meta(conn: sqlite3.Connection, values: dict[str, Any]) -> None:
+        conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in values.items()])
+
+    def _sync(self) -> None:
+        """Bring the in-RAM index in step with the file (new rows and evictions of any process)."""
+        conn = self._live()
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        if self._index is not None and version == self._data_version:
+            return
+        with self._reading() as conn:
+            m = self._meta(("next_id", "evicted"))
+            if self._index is None:
+                self._index, self._seen = VectorIndex(self.dim), (0, -1)
+            seen_next, seen_evicted = self._seen
+            if m["evicted"] != seen_evicted and self._index.n:
+                present = np.array([r[0] for r in conn.execute("SELECT id FROM entries")], np.int64)
+                self._index.remove(np.setdiff1d(self._index.ids, present))
+            if m["next_id"] != seen_next:
+                rows = conn.execute("SELECT id, embedding FROM entries WHERE id >= ? ORDER BY id", (seen_next,)).fetchall()
+                self._index.append(np.array([r[0] for r in rows], np.int64), self._decode_embeddings(rows))
+        self._seen, self._data_version = (m["next_id"], m["evicted"]), version
+
+    def _decode_embeddings(self, rows: list[tuple]) -> np.ndarray:
+        raw = b"".join(r[1] for r in rows)
+        if len(raw) != 4 * self.dim * len(rows):
+            raise MemoryFileError(f"{self.path} is corrupt: an embedding BLOB is not {self.dim} float32 values")
+        return np.frombuffer(raw, "<f4").reshape(len(rows), self.dim)
