@@ -63,5 +63,10 @@ def print_table(rows: list[tuple[str, dict[str, Any]]]) -> None:
         print(f"{name:<{w}} {r['env_id'][-30:]:<30} {s['episodes']:>4} {100 * s['success_rate']:>7.1f}% "
               f"[{100 * lo:5.1f}, {100 * hi:5.1f}]% {dist:>10} {steps:>6}")
     p = rows[0][1]["protocol"]
-    print(f"protocol: {p['split']} split, goal +{p['goal_offset']} steps, budget {p['budget']}, "
-          f"{'far goals, ' if p['far'] else ''}starts restored by {p['restore']}")
+    if p["far"]:
+        far = f"far goals{' >= %d oracle steps away' % p['far_min_steps'] if p.get('far_min_steps') else ''}"
+        budget = f"{p['far_budget_factor']:g}x the oracle's steps" if p.get("far_budget_factor") else p["budget"]
+        print(f"protocol: {p['split']} split, {far}, budget {budget}, starts restored by {p['restore']}")
+    else:
+        print(f"protocol: {p['split']} split, goal +{p['goal_offset']} steps, budget {p['budget']}, "
+              f"starts restored by {p['restore']}")
