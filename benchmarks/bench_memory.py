@@ -130,15 +130,17 @@ def bench_queries(out: Path, dim: int, repeats: int) -> None:
         print(f"| open + first query (loads the matrix: {first * 1e3:,.0f} ms) | {n:,} | {m1:.3f} ({p1:.3f}) | "
               f"{m10:.3f} ({p10:.3f}) | {1e3 * many:.1f} |", flush=True)
     # a reader's refresh after another process appended: only the new rows are read
+    refresh = []
     with MemoryStore.open(path, dim=dim, readonly=True) as reader, MemoryStore.open(path, dim=dim) as writer:
         reader.nearest(x[0])
-        writer.add(embeddings(1000, dim, seed=9), episode=999, step=np.arange(1000))
-        t0 = time.perf_counter()
-        reader.nearest(x[0])
-        refresh = time.perf_counter() - t0
-        writer.close()
+        for seed in (9, 10):
+            writer.add(embeddings(1000, dim, seed=seed), episode=999, step=np.arange(1000))
+            t0 = time.perf_counter()
+            reader.nearest(x[0])
+            refresh.append(time.perf_counter() - t0)
     print(f"\nA reader's first query after another process appended 1,000 entries to the 10^5 store: "
-          f"{refresh * 1e3:.1f} ms (reads only the new rows).")
+          f"{refresh[0] * 1e3:.1f} ms the first time (the RAM matrix doubles), {refresh[1] * 1e3:.1f} ms the "
+          "next (reads only the new rows).")
 
 
 def peer_worker(sizes: list[int], dim: int, repeats: int) -> dict:

@@ -2,13 +2,17 @@
 
 :class:`VectorIndex` answers k-nearest-neighbour queries by Euclidean distance exactly, in
 about one pass over the matrix: squared distances up to a per-query constant come from one
-matrix product, ``||x||^2 - 2 x.q`` with ``||x||^2`` cached (a single-threaded loop for one
-query, BLAS for a batch); the smallest values are found through the minima of row groups (a
-group whose minimum is not among the k smallest holds none of the k smallest values); the
-candidates are re-ranked with distances computed directly in float64; a rounding bound on the
+matrix product (numpy's BLAS), ``||x||^2 - 2 x.q`` with ``||x||^2`` cached; the smallest values
+are found through the minima of row groups (a group whose minimum is not among the k smallest
+holds none of the k smallest values); the candidates are re-ranked with distances computed directly in float64; a rounding bound on the
 float32 expansion certifies that no other row can be closer, and the few queries it cannot
 certify (near-ties among rows of large norm) are re-ranked over every row the bound leaves in
 play. Results therefore equal a float64 brute force, ties broken by the lower id.
+
+At 10^5 rows of D = 64 a query reads 25.6 MB, so its time is memory bandwidth: two BLAS
+threads (numpy's default on 2 cores) halve it while both cores are free, but stall when another
+process holds the second core (a BLAS thread waits for its partner: 4-8 ms instead of 0.05-1 ms,
+measured on the project's shared 2-core machine). There, ``OPENBLAS_NUM_THREADS=1`` is steadier.
 
 :func:`scan_batch` is the insertion-time pass of a store: for each incoming embedding, the
 distance to the nearest other entry (the stored ones and the batch's earlier ones) and, with a
@@ -152,10 +156,7 @@ class VectorIndex:
     def _knn1(self, q: np.ndarray, q64: np.ndarray, qn: float, bound: float, kk: int, kx: int,
               nb: int) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`knn` of one query (D,): ids (kk,), squared distances (kk,)."""
-        # einsum's own loop, not BLAS: a multi-threaded BLAS call stalls for milliseconds when the
-        # other core is busy (7.5 ms instead of 0.05 at 10^4 rows, measured), and one core is as
-        # fast for this memory-bound product at 10^5 rows (benchmarks/bench_memory.py)
-        a = np.einsum("ij,j->i", self._x[:nb * BLOCK], q)  # (cols,)
+        a = self._x[:nb * BLOCK] @ q  # (cols,)
         a *= -2
         a += self._sq[:nb * BLOCK]
         if nb > kx:
