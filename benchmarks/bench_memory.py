@@ -1,8 +1,14 @@
 """Memory store: batched inserts/s, exact nearest-neighbour latency, bytes per entry; and
 whether an approximate index (faiss IVF) or sqlite-vec would pay, side by side.
 
-    PYTHONPATH=. python benchmarks/bench_memory.py [--dim 64] [--repeats 300] [--out /tmp/wj-bench-mem]
-        [--peer-python /work/peer-faiss-venv/bin/python] [--peer-sizes 10000,100000,1000000] [--no-peer]
+    PYTHONPATH=. python benchmarks/bench_memory.py [--threads 2] [--dim 64] [--repeats 300] [--out /tmp/wj-bench-mem]
+        [--peer-python /work/peer-faiss-venv/bin/python] [--peer-sizes 10000,100000,1000000] [--peer-threads 1]
+        [--no-peer]
+
+``--threads`` sets numpy's BLAS (OpenBLAS) threads for our tables (the script restarts itself
+with ``OPENBLAS_NUM_THREADS``): on a 2-core machine shared with other work, 2 threads are the
+fastest when the other core is free and far slower when it is not (a BLAS call waits for its
+descheduled second thread), 1 thread is steadier.
 
 Targets (the memory-store issue): >= 10,000 inserts/s in batches at 10^4 entries, and a single
 query under 1 ms at 10^5 entries of D = 64. Latencies are the median (and 90th percentile) of
@@ -33,15 +39,17 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 
 
-def embeddings(n: int, dim: int, seed: int = 0) -> np.ndarray:
-    """(n, dim) float32 from a mixture of 256 Gaussian clusters (spread 0.3 around unit-variance
-    centres): neighbours are meaningful, as in a trajectory's embeddings, and IVF has structure to use."""
+def embeddings(n: int, dim: int, seed: int = 0, spread: float = 0.3) -> np.ndarray:
+    """(n, dim) float32 from a mixture of 256 Gaussian clusters (``spread`` around unit-variance
+    centres): neighbours are meaningful, as in a trajectory's embeddings, and IVF has structure
+    to use. ``spread=inf``: one isotropic Gaussian (no structure: IVF's hard case)."""
     rng = np.random.default_rng(seed)
     centres = rng.standard_normal((256, dim)).astype(np.float32)
     out = np.empty((n, dim), np.float32)
     for s in range(0, n, 100_000):
         m = min(n, s + 100_000) - s
-        out[s:s + m] = centres[rng.integers(0, 256, m)] + 0.3 * rng.standard_normal((m, dim)).astype(np.float32)
+        noise = rng.standard_normal((m, dim)).astype(np.float32)
+        out[s:s + m] = noise if np.isinf(spread) else centres[rng.integers(0, 256, m)] + spread * noise
     return out
 
 
@@ -122,15 +130,17 @@ def bench_queries(out: Path, dim: int, repeats: int) -> None:
         print(f"| open + first query (loads the matrix: {first * 1e3:,.0f} ms) | {n:,} | {m1:.3f} ({p1:.3f}) | "
               f"{m10:.3f} ({p10:.3f}) | {1e3 * many:.1f} |", flush=True)
     # a reader's refresh after another process appended: only the new rows are read
+    refresh = []
     with MemoryStore.open(path, dim=dim, readonly=True) as reader, MemoryStore.open(path, dim=dim) as writer:
         reader.nearest(x[0])
-        writer.add(embeddings(1000, dim, seed=9), episode=999, step=np.arange(1000))
-        t0 = time.perf_counter()
-        reader.nearest(x[0])
-        refresh = time.perf_counter() - t0
-        writer.close()
+        for seed in (9, 10):
+            writer.add(embeddings(1000, dim, seed=seed), episode=999, step=np.arange(1000))
+            t0 = time.perf_counter()
+            reader.nearest(x[0])
+            refresh.append(time.perf_counter() - t0)
     print(f"\nA reader's first query after another process appended 1,000 entries to the 10^5 store: "
-          f"{refresh * 1e3:.1f} ms (reads only the new rows).")
+          f"{refresh[0] * 1e3:.1f} ms the first time (the RAM matrix doubles), {refresh[1] * 1e3:.1f} ms the "
+          "next (reads only the new rows).")
 
 
 def peer_worker(sizes: list[int], dim: int, repeats: int) -> dict:
@@ -138,12 +148,12 @@ def peer_worker(sizes: list[int], dim: int, repeats: int) -> dict:
     sys.path.insert(0, str(HERE.parent))
     from worldjepa.memory.index import VectorIndex
 
-    res: dict = {"rows": []}
+    res: dict = {"rows": [], "threads": int(os.environ.get("OMP_NUM_THREADS", "1"))}
     try:
         import faiss
 
         res["faiss"] = faiss.__version__
-        faiss.omp_set_num_threads(os.cpu_count())
+        faiss.omp_set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     except ImportError as e:
         faiss, res["faiss_error"] = None, str(e)
     try:
@@ -173,10 +183,22 @@ def peer_worker(sizes: list[int], dim: int, repeats: int) -> dict:
             ivf.train(x[np.random.default_rng(3).permutation(n)[:min(n, 64 * nlist)]])
             ivf.add(x)
             row["ivf_build_s"], row["nlist"] = time.perf_counter() - t0, nlist
+            # recall on this (clustered) data and on an isotropic Gaussian of the same size
+            xg = embeddings(n, dim, seed=5, spread=np.inf)
+            qg = queries(xg, 100)
+            hard = VectorIndex(dim)
+            hard.append(np.arange(n, dtype=np.int64), xg)
+            truth_g = hard.knn(qg, k)[0]
+            ivf_g = faiss.IndexIVFFlat(faiss.IndexFlatL2(dim), dim, nlist)
+            ivf_g.train(xg[:min(n, 64 * nlist)])
+            ivf_g.add(xg)
+            del hard
             for nprobe in (4, 16):
-                ivf.nprobe = nprobe
-                got = ivf.search(qs, k)[1]
-                row[f"ivf{nprobe}_recall"] = float(np.mean([len(set(a) & set(b)) / k for a, b in zip(got, truth)]))
+                ivf.nprobe = ivf_g.nprobe = nprobe
+                for key, index, qq, tt in (("", ivf, qs, truth), ("_gauss", ivf_g, qg, truth_g)):
+                    got = index.search(qq, k)[1]
+                    row[f"ivf{nprobe}_recall{key}"] = float(np.mean([len(set(a) & set(b)) / k for a, b in zip(got, tt)]))
+            del ivf_g, xg
             ivf4 = lambda q: (setattr(ivf, "nprobe", 4), ivf.search(q[None], k))  # noqa: E731
             ivf16 = lambda q: (setattr(ivf, "nprobe", 16), ivf.search(q[None], k))  # noqa: E731
             fns += [ivf4, ivf16]
@@ -203,15 +225,17 @@ def peer_worker(sizes: list[int], dim: int, repeats: int) -> dict:
 
 
 def print_peer(res: dict) -> None:
-    print(f"\nSide by side in one process (faiss {res.get('faiss', res.get('faiss_error'))}, sqlite-vec "
-          f"{res.get('sqlite_vec', res.get('sqlite_vec_error'))}), k = 10, one query per call, ms median (p90); "
-          "IVF: nlist = sqrt(N), trained on 64 x nlist vectors, recall@10 against the exact answer:")
+    print(f"\nSide by side in one process, {res['threads']} thread(s) each (faiss {res.get('faiss', res.get('faiss_error'))}, "
+          f"sqlite-vec {res.get('sqlite_vec', res.get('sqlite_vec_error'))}), k = 10, one query per call, ms median "
+          "(p90); IVF: nlist = sqrt(N), trained on 64 x nlist vectors; recall@10 against the exact answer on these "
+          "clustered embeddings / on an isotropic Gaussian:")
     print("\n| entries | ours (exact) | faiss IndexFlatL2 (exact) | faiss IVF nprobe 4 | IVF nprobe 16 | "
           "IVF build s | sqlite-vec vec0 (exact) |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for r in res["rows"]:
         f = lambda key: f"{r[key][0]:.3f} ({r[key][1]:.3f})" if key in r else "-"  # noqa: E731
-        ivf = lambda p: f"{f(f'ivf{p}')}, recall {r[f'ivf{p}_recall']:.2f}" if f"ivf{p}" in r else "-"  # noqa: E731
+        ivf = lambda p: (f"{f(f'ivf{p}')}, recall {r[f'ivf{p}_recall']:.2f} / {r[f'ivf{p}_recall_gauss']:.2f}"  # noqa: E731
+                         if f"ivf{p}" in r else "-")
         vec = f"{f('sqlite_vec')} ({r['vec_insert_per_s']:,.0f} inserts/s)" if "sqlite_vec" in r else "-"
         build = f"{r['ivf_build_s']:.1f}" if "ivf_build_s" in r else "-"
         print(f"| {r['n']:,} | {f('ours')} | {f('faiss_flat')} | {ivf(4)} | {ivf(16)} | {build} | {vec} |")
@@ -219,15 +243,20 @@ def print_peer(res: dict) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=0, help="OPENBLAS_NUM_THREADS for our tables (0: as set)")
     ap.add_argument("--dim", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=300)
     ap.add_argument("--out", default="/tmp/wj-bench-mem")
     ap.add_argument("--peer-python", default="/work/peer-faiss-venv/bin/python")
     ap.add_argument("--peer-sizes", default="10000,100000,1000000")
     ap.add_argument("--no-peer", action="store_true")
+    ap.add_argument("--peer-threads", type=int, default=1, help="BLAS / OpenMP threads of ours and the peers "
+                    "in the side-by-side run (two runtimes' spinning thread pools on 2 shared cores distort both)")
     ap.add_argument("--peer-worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     sizes = [int(s) for s in args.peer_sizes.split(",")]
+    if args.threads and os.environ.get("OPENBLAS_NUM_THREADS") != str(args.threads):  # numpy reads it at import
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "OPENBLAS_NUM_THREADS": str(args.threads)})
     if args.peer_worker:
         print(json.dumps(peer_worker(sizes, args.dim, args.repeats)))
         return
@@ -236,7 +265,8 @@ def main() -> None:
     import sqlite3
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores (shared), python {platform.python_version()}, "
-          f"numpy {np.__version__}, SQLite {sqlite3.sqlite_version}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
+          f"numpy {np.__version__} (OpenBLAS threads: {os.environ.get('OPENBLAS_NUM_THREADS', 'default')}), "
+          f"SQLite {sqlite3.sqlite_version}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
           f"load average {os.getloadavg()[0]:.1f}")
     bench_inserts(out, args.dim)
     bench_queries(out, args.dim, args.repeats)
@@ -247,7 +277,9 @@ def main() -> None:
         return
     proc = subprocess.run([args.peer_python, __file__, "--peer-worker", "--dim", str(args.dim), "--repeats",
                            str(min(args.repeats, 200)), "--peer-sizes", args.peer_sizes],
-                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(HERE.parent)})
+                          capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(HERE.parent), "OMP_NUM_THREADS": str(args.peer_threads),
+                               "OPENBLAS_NUM_THREADS": str(args.peer_threads), "OMP_WAIT_POLICY": "PASSIVE"})
     if proc.returncode != 0:
         print(f"\n(peer run failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode})")
         return

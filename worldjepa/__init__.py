@@ -10,7 +10,7 @@ from typing import Any
 from ._version import __version__
 
 __all__ = ["__version__", "Dataset", "WindowDataset", "make_env", "collect", "CollectConfig", "Agent",
-           "AgentConfig", "PlannerConfig", "History", "load_checkpoint", "load_world_model"]
+           "AgentConfig", "PlannerConfig", "History", "load_checkpoint", "load_world_model", "MemoryStore"]
 
 _LAZY = {
     "Dataset": ("worldjepa.data.dataset", "Dataset"),
@@ -24,6 +24,7 @@ _LAZY = {
     "History": ("worldjepa.agent", "History"),
     "load_checkpoint": ("worldjepa.world_model", "load_world_model"),
     "load_world_model": ("worldjepa.world_model", "load_world_model"),
+    "MemoryStore": ("worldjepa.memory", "MemoryStore"),
 }
 
 

@@ -182,6 +182,10 @@ def test_nearest_is_exact(tmp_path, n, offset):
             assert ids.shape == d.shape == (9, k) and d.dtype == np.float32
             np.testing.assert_array_equal(ids, want_ids)
             np.testing.assert_allclose(d, want_d, rtol=1e-6, atol=1e-9)
+            for i in range(len(q)):  # one query at a time takes another code path: the same answers
+                one_ids, one_d = mem.nearest(q[i], k)
+                np.testing.assert_array_equal(one_ids[0], ids[i])
+                np.testing.assert_allclose(one_d[0], d[i], rtol=1e-6, atol=1e-9)
         assert mem.nearest(q[0], 1)[0].tolist() == [[17]]  # a (D,) query is one row
 
 
@@ -423,3 +427,23 @@ def test_graph_round_trips_and_reweights(tmp_path):
     with MemoryStore.open(path) as mem:
         mem.set_graph(nodes[:2], np.array([[1, 0]]), np.array([7.0]))  # replaces the previous map
         assert mem.graph()[2].tolist() == [7.0] and mem.stats()["graph_edges"] == 1
+
+
+def test_the_file_reads_with_sqlite3_and_numpy_alone(tmp_path):
+    """docs/memory.md's file format: meta as JSON, little-endian BLOBs, raw RGB thumbnails."""
+    path = tmp_path / "m.db"
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 8)).astype(np.float32)
+    frames = rng.integers(0, 256, (3, 16, 16, 3), dtype=np.uint8)
+    with MemoryStore.create(path, dim=8, fingerprint=FP, meta={"env_id": "toy"}) as mem:
+        mem.add(x, episode=0, step=[0, 1, 2], surprise=[0.5, np.nan, 2.0], state=np.ones((3, 2)), thumbnail=frames)
+    conn = sqlite3.connect(path)
+    meta = {k: json.loads(v) for k, v in conn.execute("SELECT key, value FROM meta")}
+    assert (meta["format"], meta["format_version"], meta["dim"], meta["meta"]) == ("worldjepa-memory", 1, 8, {"env_id": "toy"})
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    rows = conn.execute("SELECT id, surprise, embedding, state, thumbnail FROM entries ORDER BY id").fetchall()
+    conn.close()
+    assert [r[0] for r in rows] == [0, 1, 2] and rows[1][1] is None
+    np.testing.assert_array_equal(np.stack([np.frombuffer(r[2], "<f4") for r in rows]), x)
+    np.testing.assert_array_equal(np.frombuffer(rows[2][3], "<f8"), [1.0, 1.0])
+    np.testing.assert_array_equal(np.frombuffer(rows[0][4], np.uint8).reshape(16, 16, 3), frames[0])

@@ -12,7 +12,7 @@ import json
 import sqlite3
 import struct
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import quote
 
 import numpy as np
@@ -48,12 +48,32 @@ CREATE INDEX graph_edges_pair ON graph_edges (src, dst);
 # with a capacity, eviction reads (id, surprise, novelty) of every entry: this covering index
 # serves that read without touching the rows (and their BLOBs)
 SCORE_INDEX = "CREATE INDEX entries_retention ON entries (surprise, novelty);"
+COLUMNS = ("id", "episode", "step", "time", "last_time", "surprise", "novelty", "count", "event", "embedding",
+           "action", "state", "thumbnail")
 
 
 def connect(path: Path, mode: str, timeout: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
     """A connection in autocommit mode (transactions are explicit); ``mode``: ro, rw or rwc."""
     uri = f"file:{quote(str(path.resolve()))}?mode={mode}"
     return sqlite3.connect(uri, uri=True, isolation_level=None, timeout=timeout)
+
+
+def build(path: Path, meta: dict[str, Any], capacity: int) -> None:
+    """Write the tables and ``meta`` (JSON values) into the new, empty file ``path``, in WAL
+    mode, fsynced, with the WAL folded back in."""
+    conn = connect(path, "rwc")
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("BEGIN")
+        for stmt in (SCHEMA + (SCORE_INDEX if capacity else "")).split(";"):
+            if stmt.strip():
+                conn.execute(stmt)
+        conn.executemany("INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in meta.items()])
+        conn.execute("COMMIT")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()
 
 
 def check_header(path: Path) -> None:
@@ -78,6 +98,55 @@ def check_header(path: Path) -> None:
     if head[92:96] == head[24:28] and wal_empty and size < pages * page:
         raise MemoryFileError(f"{path} is truncated: its header counts {pages * page:,} bytes, the file holds "
                               f"{size:,}; restore it from a copy (worldjepa never resets a memory silently)")
+
+
+def open_checked(path: Path, readonly: bool, durable: bool,
+                 check: Callable[[dict[str, Any]], None]) -> tuple[sqlite3.Connection, dict[str, Any]]:
+    """A connection to the memory file ``path`` and its meta, once ``path`` passed every check:
+    a file, SQLite, not truncated, a worldjepa memory of a readable version, ``check(meta)``
+    (the caller's: the world model), ``quick_check``. A writer's connection is in WAL mode with
+    ``synchronous`` FULL (``durable``) or NORMAL."""
+    if not path.exists():
+        raise MemoryFileError(f"memory file not found: {path}")
+    if path.is_dir():
+        raise MemoryFileError(f"{path} is a directory, not a memory file")
+    check_header(path)
+    # The checks only read. They run on a read-write connection when nothing else has the file
+    # open (no -wal, -shm or -journal next to it): closing that connection then removes the
+    # -wal and -shm that reading in WAL mode creates (a read-only one leaves them behind), and
+    # there is no WAL to fold back into the file. Otherwise they run read-only, so that a
+    # refused file is never written to.
+    quiet = not any(path.with_name(path.name + side).exists() for side in ("-wal", "-shm", "-journal"))
+    conn = None
+    try:
+        conn = connect(path, "rw" if quiet else "ro")
+        meta = read_meta(conn, path)
+        check(meta)
+        check_integrity(conn, path)
+        if readonly and quiet:
+            conn.close()
+            conn = connect(path, "ro")
+        elif not readonly:
+            if not quiet:
+                conn.close()
+                conn = connect(path, "rw")
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if mode != "wal":
+                raise MemoryFileError(f"{path}: SQLite cannot use WAL mode here (journal mode {mode}); "
+                                      "keep memory files on a local file system")
+            conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+    except sqlite3.DatabaseError as e:
+        if conn is not None:
+            conn.close()
+        if isinstance(e, sqlite3.OperationalError) and "locked" in str(e):
+            raise MemoryFileError(f"{path} is locked by another process ({e}); try again") from None
+        raise MemoryFileError(f"{path} is corrupt or truncated (SQLite: {e}); restore it from a copy "
+                              "(worldjepa never resets a memory silently)") from None
+    except BaseException:
+        if conn is not None:
+            conn.close()
+        raise
+    return conn, meta
 
 
 def read_meta(conn: sqlite3.Connection, path: Path) -> dict[str, Any]:
@@ -133,6 +202,32 @@ def decode_rows(blobs: list[bytes | None], dtype: str, width: int, fill: float) 
     for i, b in enumerate(blobs):
         if b is not None:
             out[i] = np.frombuffer(b, dtype)
+    return out
+
+
+def decode_embeddings(blobs: list[bytes], dim: int, path: Path) -> np.ndarray:
+    """Embedding BLOBs -> (N, D) float32 (read-only view of one buffer)."""
+    raw = b"".join(blobs)
+    if len(raw) != 4 * dim * len(blobs):
+        raise MemoryFileError(f"{path} is corrupt: an embedding BLOB is not {dim} float32 values")
+    return np.frombuffer(raw, "<f4").reshape(len(blobs), dim)
+
+
+def decode_entries(rows: list[tuple], dim: int, thumb_size: int, action_dim: int | None,
+                   state_dim: int | None) -> dict[str, np.ndarray]:
+    """``entries`` rows (all :data:`COLUMNS`) -> the arrays of ``MemoryStore.get``."""
+    col = list(zip(*rows)) if rows else [()] * len(COLUMNS)
+    nan = lambda values: np.array([np.nan if v is None else v for v in values], np.float64)  # noqa: E731
+    out = {"id": np.array(col[0], np.int64), "episode": np.array(col[1], np.int64), "step": np.array(col[2], np.int64),
+           "time": np.array(col[3], np.float64), "last_time": np.array(col[4], np.float64), "surprise": nan(col[5]),
+           "novelty": nan(col[6]), "count": np.array(col[7], np.int64), "event": np.array(col[8], np.int64),
+           "embedding": decode_rows(list(col[9]), "<f4", dim, np.nan)}
+    for key, i, dtype, width in (("action", 10, "<f4", action_dim), ("state", 11, "<f8", state_dim)):
+        if any(b is not None for b in col[i]):
+            out[key] = decode_rows(list(col[i]), dtype, int(width), np.nan)
+    if any(b is not None for b in col[12]):
+        out["thumbnail"] = decode_rows(list(col[12]), "u1", thumb_size * thumb_size * 3, 0).reshape(
+            -1, thumb_size, thumb_size, 3)
     return out
 
 

@@ -29,33 +29,32 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import sqlite3
 import tempfile
 import time as _time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
 from .._version import __version__
 from ..errors import MemoryFileError, MemoryInputError
-from . import schema
+from . import ingest, schema
+from .connection import MemoryFile
 from .graph_table import GraphTable
 from .index import VectorIndex, scan_batch
 from .inputs import array, check_model, check_options, columns_in, embeddings_in
-from .rules import EVENT_WINDOW, EVENT_Z, lowest, new_stream, retention_scores, segment
+from .rules import EVENT_WINDOW, EVENT_Z, new_stream, segment
 
 __all__ = ["MemoryStore"]
 
 log = logging.getLogger(__name__)
 _IN = 500  # ids per "WHERE id IN (...)": far below SQLite's limit on bound parameters
-_COLUMNS = "id, episode, step, time, last_time, surprise, novelty, count, event, embedding, action, state, thumbnail"
+_COLUMNS = ", ".join(schema.COLUMNS)
 
 
-class MemoryStore(GraphTable):
+class MemoryStore(GraphTable, MemoryFile):
     """Entries (an embedding with where and when it was seen) in one SQLite memory file.
 
     Open one with :meth:`create` or :meth:`open`. Attributes: ``path``, ``dim`` (D),
@@ -65,9 +64,7 @@ class MemoryStore(GraphTable):
     """
 
     def __init__(self, path: Path, conn: sqlite3.Connection, meta: dict[str, Any], readonly: bool) -> None:
-        self.path = path
-        self.readonly = readonly
-        self._conn: sqlite3.Connection | None = conn
+        super().__init__(path, conn, readonly)
         self.dim = int(meta["dim"])
         self.fingerprint = str(meta["fingerprint"])
         self.meta: dict[str, Any] = meta.get("meta") or {}
@@ -122,19 +119,7 @@ class MemoryStore(GraphTable):
         os.close(fd)
         tmp = Path(tmp_name)
         try:
-            conn = schema.connect(tmp, "rwc")
-            try:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=FULL")
-                conn.execute("BEGIN")
-                for stmt in (schema.SCHEMA + (schema.SCORE_INDEX if capacity else "")).split(";"):
-                    if stmt.strip():
-                        conn.execute(stmt)
-                conn.executemany("INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in values.items()])
-                conn.execute("COMMIT")
-                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            finally:
-                conn.close()
+            schema.build(tmp, values, capacity)
             for side in ("-wal", "-shm"):  # a replaced file's leftovers would be replayed into the new one
                 p.with_name(p.name + side).unlink(missing_ok=True)
             os.replace(tmp, p)
@@ -152,61 +137,13 @@ class MemoryStore(GraphTable):
         """An existing memory file, after checking it: a worldjepa memory of a readable format
         version, SQLite's ``quick_check``, and (when given) the embedding size and fingerprint.
         A file that fails a check raises :class:`MemoryFileError` and is left byte-for-byte as
-        it was (the checks read through a read-only connection)."""
+        it was (the checks only read)."""
         p = Path(path)
-        if not p.exists():
-            raise MemoryFileError(f"memory file not found: {p}")
-        if p.is_dir():
-            raise MemoryFileError(f"{p} is a directory, not a memory file")
-        schema.check_header(p)
-        # The checks only read. They run on a read-write connection when nothing else has the file
-        # open (no -wal, -shm or -journal next to it): closing that connection then removes the
-        # -wal and -shm that reading in WAL mode creates (a read-only one leaves them behind), and
-        # there is no WAL to fold back into the file. Otherwise they run read-only, so that a
-        # refused file is never written to.
-        quiet = not any(p.with_name(p.name + side).exists() for side in ("-wal", "-shm", "-journal"))
-        conn = None
-        try:
-            conn = schema.connect(p, "rw" if quiet else "ro")
-            meta = schema.read_meta(conn, p)
-            check_model(p, meta, dim, fingerprint)
-            schema.check_integrity(conn, p)
-            if readonly and quiet:
-                conn.close()
-                conn = schema.connect(p, "ro")
-            elif not readonly:
-                if not quiet:
-                    conn.close()
-                    conn = schema.connect(p, "rw")
-                mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-                if mode != "wal":
-                    raise MemoryFileError(f"{p}: SQLite cannot use WAL mode here (journal mode {mode}); "
-                                          "keep memory files on a local file system")
-                conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-        except sqlite3.DatabaseError as e:
-            if conn is not None:
-                conn.close()
-            if isinstance(e, sqlite3.OperationalError) and "locked" in str(e):
-                raise MemoryFileError(f"{p} is locked by another process ({e}); try again") from None
-            raise MemoryFileError(f"{p} is corrupt or truncated (SQLite: {e}); restore it from a copy "
-                                  "(worldjepa never resets a memory silently)") from None
-        except BaseException:
-            if conn is not None:
-                conn.close()
-            raise
+        conn, meta = schema.open_checked(p, readonly, durable, lambda m: check_model(p, m, dim, fingerprint))
         return cls(p, conn, meta, readonly)
-
-    def close(self) -> None:
-        """Close the file (the last connection to close folds the WAL back into it)."""
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
 
     def __enter__(self) -> "MemoryStore":
         return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = "closed" if self._conn is None else ("read-only" if self.readonly else "open")
@@ -253,19 +190,13 @@ class MemoryStore(GraphTable):
             new_ids[rows] = m["next_id"] + np.arange(len(rows))
             events, stream = segment(cols["episode"], cols["surprise"], kept, m["stream"], self.event_z,
                                      self.event_window)
-            count = np.ones(n, np.int64)
-            s_new, last = cols["surprise"].copy(), cols["time"].copy()
-            # samples merged into a row of this batch: fold them into that row before it is written
-            for i in np.flatnonzero(into_row >= 0):
-                j = into_row[i]
-                count[j] += 1
-                s_new[j] = np.fmax(s_new[j], s_new[i])
-                last[j] = max(last[j], last[i])
-            merges = self._merge_into_stored(conn, into_id, cols["surprise"], cols["time"])
-            evict_stored, evict_new = self._choose_evictions(conn, index.n, new_ids[rows], s_new[rows], novelty[rows])
+            count, s_new, last = ingest.fold_batch_merges(into_row, cols["surprise"], cols["time"])
+            merges = ingest.merge_into_stored(conn, into_id, cols["surprise"], cols["time"])
+            evict_stored, evict_new = ingest.choose_evictions(conn, self.capacity, index.n, new_ids[rows],
+                                                              s_new[rows], novelty[rows])
             write = rows[~np.isin(new_ids[rows], evict_new)]
-            conn.executemany(f"INSERT INTO entries ({_COLUMNS}) VALUES ({', '.join('?' * 13)})",
-                             self._records(write, new_ids, cols, x, last, s_new, novelty, count, events))
+            conn.executemany(f"INSERT INTO entries ({_COLUMNS}) VALUES ({', '.join('?' * len(schema.COLUMNS))})",
+                             ingest.records(write, new_ids, cols, x, last, s_new, novelty, count, events, self.thumb_size))
             for s in range(0, len(evict_stored), _IN):
                 part = evict_stored[s:s + _IN].tolist()
                 conn.execute(f"DELETE FROM entries WHERE id IN ({', '.join('?' * len(part))})", part)
@@ -284,56 +215,6 @@ class MemoryStore(GraphTable):
         if merges or n_evicted:
             log.debug("%s: %d merged, %d evicted", self.path, n - len(rows), n_evicted)
         return out
-
-    def _merge_into_stored(self, conn: sqlite3.Connection, into_id: np.ndarray, surprise: np.ndarray,
-                           when: np.ndarray) -> int:
-        """Count, surprise (the max) and last time of the stored entries that samples merged into."""
-        hit = np.flatnonzero(into_id >= 0)
-        if len(hit) == 0:
-            return 0
-        targets, inverse = np.unique(into_id[hit], return_inverse=True)
-        add = np.bincount(inverse, minlength=len(targets))
-        s_max = np.full(len(targets), np.nan)
-        t_max = np.full(len(targets), -np.inf)
-        np.fmax.at(s_max, inverse, surprise[hit])
-        np.maximum.at(t_max, inverse, when[hit])
-        conn.executemany(
-            "UPDATE entries SET count = count + ?, last_time = max(last_time, ?), surprise = CASE WHEN ?3 IS NULL "
-            "THEN surprise WHEN surprise IS NULL THEN ?3 ELSE max(surprise, ?3) END WHERE id = ?4",
-            [(int(c), float(t), None if math.isnan(s) else float(s), int(i))
-             for c, t, s, i in zip(add, t_max, s_max, targets)])
-        return len(hit)
-
-    def _choose_evictions(self, conn: sqlite3.Connection, n_stored: int, ids: np.ndarray, surprise: np.ndarray,
-                          novelty: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(stored ids, new ids) to evict so that at most ``capacity`` entries remain."""
-        over = n_stored + len(ids) - self.capacity
-        if not self.capacity or over <= 0:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        rows = conn.execute("SELECT id, surprise, novelty FROM entries").fetchall()
-        old = np.array(rows, np.float64).reshape(-1, 3)  # NULL -> nan
-        old_ids = old[:, 0].astype(np.int64)
-        nodes = np.array([r[0] for r in conn.execute("SELECT entry FROM graph_nodes")], np.int64)
-        all_ids = np.concatenate([old_ids, ids])
-        score = retention_scores(np.concatenate([old[:, 1], surprise]),
-                                 np.concatenate([old[:, 2], np.where(np.isinf(novelty), np.nan, novelty)]),
-                                 np.isin(all_ids, nodes))
-        gone = all_ids[lowest(score, all_ids, over)]
-        is_new = np.isin(gone, ids)
-        return np.sort(gone[~is_new]), np.sort(gone[is_new])
-
-    def _records(self, rows: np.ndarray, ids: np.ndarray, cols: dict[str, Any], x: np.ndarray, last: np.ndarray,
-                 surprise: np.ndarray, novelty: np.ndarray, count: np.ndarray, events: np.ndarray) -> Iterator[tuple]:
-        emb = schema.f32_blobs(x[rows])
-        act = schema.f32_blobs(cols["action"][rows]) if cols["action"] is not None else [None] * len(rows)
-        st = schema.f64_blobs(cols["state"][rows]) if cols["state"] is not None else [None] * len(rows)
-        th = ([t.tobytes() for t in schema.thumbnails(cols["thumbnail"][rows], self.thumb_size)]
-              if cols["thumbnail"] is not None else [None] * len(rows))
-        ep, stp, tm = cols["episode"][rows].tolist(), cols["step"][rows].tolist(), cols["time"][rows].tolist()
-        for j, r in enumerate(rows.tolist()):
-            s, v = float(surprise[r]), float(novelty[r])
-            yield (int(ids[r]), ep[j], stp[j], tm[j], float(last[r]), None if math.isnan(s) else s,
-                   None if math.isinf(v) else v, int(count[r]), int(events[r]), emb[j], act[j], st[j], th[j])
 
     # ------------------------------------------------------------------ reading
 
@@ -394,21 +275,8 @@ class MemoryStore(GraphTable):
         if missing:
             raise MemoryInputError(f"{self.path} holds no entry {', '.join(map(str, missing[:5]))}"
                                    f"{f' (and {len(missing) - 5} more)' if len(missing) > 5 else ''}: evicted or never stored")
-        rows = [found[int(i)] for i in want]
-        col = list(zip(*rows)) if rows else [()] * 13
-        out = {"id": np.array(col[0], np.int64), "episode": np.array(col[1], np.int64), "step": np.array(col[2], np.int64),
-               "time": np.array(col[3], np.float64), "last_time": np.array(col[4], np.float64),
-               "surprise": np.array([np.nan if v is None else v for v in col[5]], np.float64),
-               "novelty": np.array([np.nan if v is None else v for v in col[6]], np.float64),
-               "count": np.array(col[7], np.int64), "event": np.array(col[8], np.int64),
-               "embedding": schema.decode_rows(list(col[9]), "<f4", self.dim, np.nan)}
-        for key, i, dtype in (("action", 10, "<f4"), ("state", 11, "<f8")):
-            if any(b is not None for b in col[i]):
-                out[key] = schema.decode_rows(list(col[i]), dtype, int(m[f"{key}_dim"]), np.nan)
-        if any(b is not None for b in col[12]):
-            t = self.thumb_size
-            out["thumbnail"] = schema.decode_rows(list(col[12]), "u1", t * t * 3, 0).reshape(-1, t, t, 3)
-        return out
+        return schema.decode_entries([found[int(i)] for i in want], self.dim, self.thumb_size, m["action_dim"],
+                                     m["state_dim"])
 
     def events(self) -> list[dict[str, Any]]:
         """The events that still hold entries, in order: ``event``, ``episode``, ``first_id``,
@@ -443,57 +311,6 @@ class MemoryStore(GraphTable):
 
     # ------------------------------------------------------------------ plumbing
 
-    def _live(self) -> sqlite3.Connection:
-        if self._conn is None:
-            raise MemoryFileError(f"{self.path} is closed")
-        return self._conn
-
-    @contextmanager
-    def _reading(self) -> Iterator[sqlite3.Connection]:
-        """One consistent snapshot of the file for several statements."""
-        conn = self._live()
-        if conn.in_transaction:
-            yield conn
-            return
-        try:
-            conn.execute("BEGIN")
-            try:
-                yield conn
-            finally:
-                conn.execute("COMMIT")
-        except sqlite3.DatabaseError as e:
-            raise MemoryFileError(f"{self.path}: reading failed (SQLite: {e})") from None
-
-    @contextmanager
-    def _writing(self, what: str) -> Iterator[sqlite3.Connection]:
-        """One write transaction: all of it is committed, or none (then the file is as it was)."""
-        if self.readonly:
-            raise MemoryFileError(f"{self.path} is open read-only: cannot {what}")
-        conn = self._live()
-        try:
-            conn.execute("BEGIN IMMEDIATE")  # the write lock now: nothing changes between reading and writing
-        except sqlite3.OperationalError as e:
-            raise MemoryFileError(f"{self.path}: cannot {what} ({e}; another process may hold the write "
-                                  f"lock for over {schema.BUSY_TIMEOUT_S:.0f} s)") from None
-        try:
-            yield conn
-            conn.execute("COMMIT")
-        except BaseException as e:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            if isinstance(e, sqlite3.Error):
-                raise MemoryFileError(f"{self.path}: could not {what}, nothing was written (SQLite: {e})") from None
-            raise
-
-    def _meta(self, keys: tuple[str, ...]) -> dict[str, Any]:
-        marks = ", ".join("?" * len(keys))
-        got = {k: json.loads(v) for k, v in self._live().execute(f"SELECT key, value FROM meta WHERE key IN ({marks})", keys)}
-        return {k: got.get(k) for k in keys}
-
-    @staticmethod
-    def _set_meta(conn: sqlite3.Connection, values: dict[str, Any]) -> None:
-        conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in values.items()])
-
     def _sync(self) -> None:
         """Bring the in-RAM index in step with the file (new rows and evictions of any process)."""
         conn = self._live()
@@ -510,11 +327,6 @@ class MemoryStore(GraphTable):
                 self._index.remove(np.setdiff1d(self._index.ids, present))
             if m["next_id"] != seen_next:
                 rows = conn.execute("SELECT id, embedding FROM entries WHERE id >= ? ORDER BY id", (seen_next,)).fetchall()
-                self._index.append(np.array([r[0] for r in rows], np.int64), self._decode_embeddings(rows))
+                self._index.append(np.array([r[0] for r in rows], np.int64),
+                                   schema.decode_embeddings([r[1] for r in rows], self.dim, self.path))
         self._seen, self._data_version = (m["next_id"], m["evicted"]), version
-
-    def _decode_embeddings(self, rows: list[tuple]) -> np.ndarray:
-        raw = b"".join(r[1] for r in rows)
-        if len(raw) != 4 * self.dim * len(rows):
-            raise MemoryFileError(f"{self.path} is corrupt: an embedding BLOB is not {self.dim} float32 values")
-        return np.frombuffer(raw, "<f4").reshape(len(rows), self.dim)
