@@ -413,7 +413,8 @@ class EvalConfig:
     policy: str = opt("random", "random | oracle | straight (straight at the goal, blind to walls: PointMaze, "
                                 "TwoRoomSwitch) | replay | RUN_DIR (a trained checkpoint) | RUN_A+RUN_B (an ensemble "
                                 "of runs: the mean of their latent costs); several, comma-separated, are evaluated "
-                                "on the same pairs (CLI)")
+                                "on the same pairs (CLI); RUN[KEY=VALUE ...] gives one its own agent options, "
+                                "e.g. 'run,run[memory=mem.db]'")
     env: str = opt("", "environment id (default: the dataset's; must match it)")
     agent: AgentConfig = opt(AgentConfig(), "the agent of a RUN_DIR policy", shorthand="agent")
     episodes: int = opt(50, "number of start/goal pairs")

@@ -66,6 +66,16 @@ def test_eval_and_plan_reason_over_the_memory_and_record_it(built, tmp_path):
     records = json.loads(res.read_text())["records"]
     assert all({"routed", "fallback", "route_nodes", "replans"} <= set(r["memory"]) for r in records)
     assert json.loads(res.read_text())["config"]["agent"]["memory"] == str(mem)
+    # flat and with memory, two rows of one table on the same pairs: RUN[KEY=VALUE ...]
+    both = f"{run},{run}[memory={mem} samples=16]"
+    proc = cli("eval", "--data", str(data), "--policy", both, "--far", "--episodes", "2", "--far-budget", "6",
+               "--samples", "8", "--iterations", "2", "--json", str(res), "--no-progress", check=True)
+    assert f"{run}[memory={mem} samples=16]" in proc.stdout
+    two = json.loads(res.read_text())
+    flat, routed = two[str(run)], two[f"{run}[memory={mem} samples=16]"]
+    assert "memory" not in flat["records"][0] and "memory" in routed["records"][0]
+    assert routed["config"]["agent"]["planner"]["samples"] == 16 and flat["config"]["agent"]["planner"]["samples"] == 8
+    assert [r["goal_state"] for r in flat["records"]] == [r["goal_state"] for r in routed["records"]]
     gif = tmp_path / "p.gif"
     out = cli("plan", "--run", str(run), "--data", str(data), "--goal-offset", "6", "--budget", "4", "--samples", "16",
               "--iterations", "2", "--memory", str(mem), "--gif", str(gif), "--nn-frames", "50", "--json", check=True)

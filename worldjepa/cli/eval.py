@@ -22,7 +22,9 @@ def register(sub: Any) -> None:
         epilog="examples:\n  worldjepa eval --data data/tworoom.h5 --policy runs/tworoom --planner cem --json results.json\n"
                "  worldjepa eval --data data/tworoom.h5 --policy random,oracle,runs/tworoom   # one table, same pairs\n"
                "  worldjepa eval --data data/tworoom.h5 --policy runs/tworoom --far --planner mppi --horizon 8 --samples 500\n"
-               "  worldjepa eval --data data/pusht.h5 --policy runs/pusht --agent \"act_steps=1 iterations=10\"")
+               "  worldjepa eval --data data/pusht.h5 --policy runs/pusht --agent \"act_steps=1 iterations=10\"\n"
+               "  worldjepa eval --data data/tworoom.h5 --policy \"runs/tworoom,runs/tworoom[memory=mem.db]\" --far  "
+               "# RUN[KEY=VALUE ...]: per-policy agent options")
     add_config_args(p, EvalConfig)
     p.set_defaults(func=run)
 
@@ -34,11 +36,12 @@ def run(args: argparse.Namespace) -> int:
     from ..utils import atomic_write_text
 
     cfg = config_from_args(args)
-    policies = [p for p in cfg.policy.split(",") if p]
+    policies = split_policies(cfg.policy)
     rows = []
     for i, name in enumerate(policies):  # several policies: the same pairs, one table
         gif = cfg.gif if len(policies) == 1 or not cfg.gif else cfg.gif.replace(".gif", f"-{i}.gif")
-        rows.append((name, run_protocol(dataclasses.replace(cfg, policy=name, gif=gif))))
+        policy, agent = policy_options(name, cfg.agent)
+        rows.append((name, run_protocol(dataclasses.replace(cfg, policy=policy, gif=gif, agent=agent))))
     print_table(rows)
     if cfg.json:
         payload = rows[0][1] if len(rows) == 1 else {name: r for name, r in rows}
@@ -47,6 +50,34 @@ def run(args: argparse.Namespace) -> int:
     if cfg.gif:
         print(f"GIF(s) written next to {cfg.gif}")
     return 0
+
+
+def split_policies(text: str) -> list[str]:
+    """``"random,run[memory=m.db],run"`` -> its policies (commas inside ``[...]`` do not split)."""
+    out, depth, cur = [], 0, ""
+    for ch in text:
+        depth += {"[": 1, "]": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            out.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    return [p.strip() for p in out + [cur] if p.strip()]
+
+
+def policy_options(name: str, agent: Any) -> tuple[str, Any]:
+    """``RUN[KEY=VALUE ...]``: the run, and the agent config with those options over ``agent``
+    (one table can compare ``run`` with ``run[memory=mem.db]`` or ``run[planner=mppi]``)."""
+    from ..agent import agent_config
+    from ..config import parse_agent_options
+    from ..errors import ConfigError
+
+    if not name.endswith("]") or "[" not in name:
+        return name, agent
+    base, opts = name[:-1].split("[", 1)
+    if not base:
+        raise ConfigError(f"policy {name!r}: options in [...] follow a run directory")
+    return base, agent_config(agent, **parse_agent_options(opts))
 
 
 def print_table(rows: list[tuple[str, dict[str, Any]]]) -> None:

@@ -140,6 +140,7 @@ class MemoryMap:
         self.edges = np.asarray(self.edges, np.int64).reshape(-1, 2)
         self.weights = np.asarray(self.weights, np.float64).reshape(-1)
         self._csr: Any = None
+        self._norms: np.ndarray | None = None
 
     @property
     def size(self) -> int:
@@ -147,8 +148,12 @@ class MemoryMap:
 
     def localize(self, z: np.ndarray) -> tuple[int, float]:
         """The landmark nearest to embedding ``z`` ``(D,)`` and its distance."""
-        idx, dist = nearest(self.z, np.asarray(z, np.float32).reshape(1, -1))
-        return int(idx[0]), float(dist[0])
+        if self._norms is None:
+            self._norms = (self.z.astype(np.float64) ** 2).sum(1)  # (K,) once
+        q = np.asarray(z, np.float32).reshape(-1)
+        d = self._norms - 2.0 * (self.z @ q)  # (K,) squared distances, less the query's own norm
+        i = int(d.argmin())
+        return i, float(np.linalg.norm(self.z[i] - q))
 
     def graph(self) -> Any:
         """The graph as a scipy CSR matrix (built once; penalising an edge rebuilds it)."""
