@@ -32,7 +32,8 @@ _CHUNK_ELEMS = 2 ** 22  # (queries x rows) per matrix product: 16 MB of float32 
 
 
 class VectorIndex:
-    """The embeddings of a store in id order: ``ids`` (M,) int64 and ``vectors`` (M, D) float32.
+    """The embeddings of a store in id order: ``ids`` (M,) int64 and ``vectors`` (M, D) float32,
+    with each entry's ``retention`` (M, 2) float64 inputs (surprise, novelty; NaN: unknown).
 
     Rows live in a buffer whose length is a multiple of :data:`BLOCK`; rows past ``n`` are zero
     with a squared norm of +inf, so they are never anyone's neighbour.
@@ -44,6 +45,7 @@ class VectorIndex:
         self._x = np.zeros((0, dim), np.float32)  # (cap, D)
         self._sq = np.zeros(0, np.float32)  # (cap,) ||x||^2, +inf past n
         self._ids = np.zeros(0, np.int64)  # (cap,)
+        self._ret = np.zeros((0, 2), np.float64)  # (cap, 2) surprise, novelty
         self._max_sq = 0.0  # an upper bound of ||x||^2 over the rows (for the rounding bound)
 
     @property
@@ -54,8 +56,17 @@ class VectorIndex:
     def vectors(self) -> np.ndarray:
         return self._x[:self.n]
 
-    def append(self, ids: np.ndarray, x: np.ndarray) -> None:
-        """Add rows ``ids`` (N,) with embeddings ``x`` (N, D); ids must exceed every stored id."""
+    @property
+    def retention(self) -> np.ndarray:
+        return self._ret[:self.n]
+
+    def rows(self, ids: np.ndarray) -> np.ndarray:
+        """Row positions of ``ids`` (all stored)."""
+        return np.searchsorted(self._ids[:self.n], ids)
+
+    def append(self, ids: np.ndarray, x: np.ndarray, retention: np.ndarray | None = None) -> None:
+        """Add rows ``ids`` (N,) with embeddings ``x`` (N, D) and ``retention`` (N, 2) (default:
+        unknown); ids must exceed every stored id."""
         m = len(ids)
         if m == 0:
             return
@@ -68,8 +79,11 @@ class VectorIndex:
             sq_new[:self.n] = self._sq[:self.n]
             ids_new = np.zeros(cap, np.int64)
             ids_new[:self.n] = self._ids[:self.n]
-            self._x, self._sq, self._ids = x_new, sq_new, ids_new
+            ret_new = np.zeros((cap, 2), np.float64)
+            ret_new[:self.n] = self._ret[:self.n]
+            self._x, self._sq, self._ids, self._ret = x_new, sq_new, ids_new, ret_new
         rows = slice(self.n, need)
+        self._ret[rows] = np.nan if retention is None else retention
         self._x[rows] = x
         self._sq[rows] = np.einsum("ij,ij->i", self._x[rows], self._x[rows])
         self._ids[rows] = ids
@@ -88,6 +102,7 @@ class VectorIndex:
         self._x[:m] = self._x[:self.n][keep]
         self._sq[:m] = self._sq[:self.n][keep]
         self._ids[:m] = self._ids[:self.n][keep]
+        self._ret[:m] = self._ret[:self.n][keep]
         self._x[m:self.n] = 0
         self._sq[m:self.n] = np.inf
         self.n = m
