@@ -9,10 +9,13 @@ float32 expansion certifies that no other row can be closer, and the few queries
 certify (near-ties among rows of large norm) are re-ranked over every row the bound leaves in
 play. Results therefore equal a float64 brute force, ties broken by the lower id.
 
-At 10^5 rows of D = 64 a query reads 25.6 MB, so its time is memory bandwidth: two BLAS
-threads (numpy's default on 2 cores) halve it while both cores are free, but stall when another
-process holds the second core (a BLAS thread waits for its partner: 4-8 ms instead of 0.05-1 ms,
-measured on the project's shared 2-core machine). There, ``OPENBLAS_NUM_THREADS=1`` is steadier.
+At 10^5 rows of D = 64 a query reads 25.6 MB, so its time is memory bandwidth. One query
+runs on the calling thread only (numpy's einsum loop): numpy's BLAS would use two threads,
+twice as fast while both cores are free, but a two-thread BLAS call stalls when another
+process holds the second core (its thread waits for its partner: 8 ms instead of 0.5-1.6 ms,
+measured on the project's shared 2-core machine, where other jobs run most of the time).
+``VectorIndex.use_blas = True`` chooses BLAS on a machine whose cores are free. Batches of
+queries (the novelty scan of an insert) use BLAS, whose blocking they need.
 
 :func:`scan_batch` is the insertion-time pass of a store: for each incoming embedding, the
 distance to the nearest other entry (the stored ones and the batch's earlier ones) and, with a
@@ -38,6 +41,8 @@ class VectorIndex:
     Rows live in a buffer whose length is a multiple of :data:`BLOCK`; rows past ``n`` are zero
     with a squared norm of +inf, so they are never anyone's neighbour.
     """
+
+    use_blas = False  # one query through numpy's (multi-threaded) BLAS instead of one thread
 
     def __init__(self, dim: int) -> None:
         self.dim = dim
@@ -171,7 +176,8 @@ class VectorIndex:
     def _knn1(self, q: np.ndarray, q64: np.ndarray, qn: float, bound: float, kk: int, kx: int,
               nb: int) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`knn` of one query (D,): ids (kk,), squared distances (kk,)."""
-        a = self._x[:nb * BLOCK] @ q  # (cols,)
+        x = self._x[:nb * BLOCK]
+        a = x @ q if self.use_blas else np.einsum("ij,j->i", x, q)  # (cols,)
         a *= -2
         a += self._sq[:nb * BLOCK]
         if nb > kx:
