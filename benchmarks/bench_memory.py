@@ -294,8 +294,11 @@ def main() -> None:
           f"numpy {np.__version__} (OpenBLAS threads: {os.environ.get('OPENBLAS_NUM_THREADS', 'default')}), "
           f"SQLite {sqlite3.sqlite_version}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
           f"load average {os.getloadavg()[0]:.1f}")
-    bench_inserts(out, args.dim)
-    bench_queries(out, args.dim, args.repeats)
+    try:
+        bench_inserts(out, args.dim)
+        bench_queries(out, args.dim, args.repeats)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
     if args.no_peer:
         return
     if not Path(args.peer_python).exists():
@@ -310,7 +313,6 @@ def main() -> None:
         print(f"\n(peer run failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode})")
         return
     print_peer(json.loads(proc.stdout.strip().splitlines()[-1]))
-    shutil.rmtree(out, ignore_errors=True)
 
 
 if __name__ == "__main__":

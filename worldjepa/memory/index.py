@@ -2,12 +2,13 @@
 
 :class:`VectorIndex` answers k-nearest-neighbour queries by Euclidean distance exactly, in
 about one pass over the matrix: squared distances up to a per-query constant come from one
-matrix product (numpy's BLAS), ``||x||^2 - 2 x.q`` with ``||x||^2`` cached; the smallest values
-are found through the minima of row groups (a group whose minimum is not among the k smallest
-holds none of the k smallest values); the candidates are re-ranked with distances computed directly in float64; a rounding bound on the
-float32 expansion certifies that no other row can be closer, and the few queries it cannot
-certify (near-ties among rows of large norm) are re-ranked over every row the bound leaves in
-play. Results therefore equal a float64 brute force, ties broken by the lower id.
+matrix product, ``||x||^2 - 2 x.q`` with ``||x||^2`` cached; the smallest values are found
+through the minima of row groups (a group whose minimum is not among the k smallest holds none
+of the k smallest values); the candidates are re-ranked with distances computed directly in
+float64; a rounding bound on the float32 expansion certifies that no other row can be closer,
+and the few queries it cannot certify (near-ties among rows of large norm) are re-ranked over
+every row the bound leaves in play. Results therefore equal a float64 brute force, ties broken
+by the lower id.
 
 At 10^5 rows of D = 64 a query reads 25.6 MB, so its time is memory bandwidth. One query
 runs on the calling thread only (numpy's einsum loop): numpy's BLAS would use two threads,
