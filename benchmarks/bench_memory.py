@@ -5,10 +5,11 @@ whether an approximate index (faiss IVF) or sqlite-vec would pay, side by side.
         [--peer-python /work/peer-faiss-venv/bin/python] [--peer-sizes 10000,100000,1000000] [--peer-threads 1]
         [--no-peer]
 
-``--threads`` sets numpy's BLAS (OpenBLAS) threads for our tables (the script restarts itself
-with ``OPENBLAS_NUM_THREADS``): on a 2-core machine shared with other work, 2 threads are the
-fastest when the other core is free and far slower when it is not (a BLAS call waits for its
-descheduled second thread), 1 thread is steadier.
+``--threads`` sets numpy's BLAS (OpenBLAS) threads (the script restarts itself with
+``OPENBLAS_NUM_THREADS``): they serve batches of queries (an insert's novelty scan) and the
+``use_blas`` column; one query runs on one thread by default (``VectorIndex.use_blas``). On a
+2-core machine shared with other work, 2 BLAS threads are the fastest while the other core is
+free and far slower when it is not (a BLAS call waits for its descheduled second thread).
 
 Targets (the memory-store issue): >= 10,000 inserts/s in batches at 10^4 entries, and a single
 query under 1 ms at 10^5 entries of D = 64. Latencies are the median (and 90th percentile) of
@@ -105,14 +106,30 @@ def bench_inserts(out: Path, dim: int) -> None:
         sec, n = fill(path, data, batch, **kw)
         per = path.stat().st_size / n
         print(f"| {name} | {batch:,} | {len(data) / sec:,.0f} | {per:,.0f} |", flush=True)
+    # a bounded memory lives at its capacity: every add scores all entries and evicts
+    from worldjepa.memory import MemoryStore
+
+    big = embeddings(102_000, dim, seed=4)
+    fill(out / "ins.db", big[:100_000], 1000, capacity=100_000)
+    rng = np.random.default_rng(1)
+    with MemoryStore.open(out / "ins.db") as mem:
+        mem.nearest(big[0])  # loads the matrix outside the timing
+        t0 = time.perf_counter()
+        for s in range(100_000, 102_000, 100):
+            mem.add(big[s:s + 100], episode=500, step=np.arange(100), surprise=rng.random(100))
+        sec = time.perf_counter() - t0
+    print(f"| at capacity 10^5 (every add scores 10^5 entries and evicts) | 100 | {2000 / sec:,.0f} | - |")
 
 
 def bench_queries(out: Path, dim: int, repeats: int) -> None:
     from worldjepa.memory import MemoryStore
 
-    print("\n| nearest neighbours, one query (MemoryStore.nearest) | entries | k = 1 ms (p90) | k = 10 ms (p90) "
-          "| 100 queries at once, ms |")
-    print("|---|---:|---:|---:|---:|")
+    from worldjepa.memory.index import VectorIndex
+
+    blas = os.environ.get("OPENBLAS_NUM_THREADS", "default")
+    print("\n| nearest neighbours, one query (MemoryStore.nearest) | entries | k = 1, ms (p90) | k = 10, ms (p90) "
+          f"| k = 10, use_blas ({blas} BLAS threads) | 100 queries at once, ms | open + first query (loads the matrix), ms |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for n in (1_000, 10_000, 100_000):
         x = embeddings(n, dim)
         path = out / f"q{n}.db"
@@ -122,13 +139,22 @@ def bench_queries(out: Path, dim: int, repeats: int) -> None:
             mem.nearest(x[0])
             first = time.perf_counter() - t0
             qs = queries(x, repeats)
-            (m1, p1), (m10, p10) = latency([lambda q: mem.nearest(q, 1), lambda q: mem.nearest(q, 10)], qs)
+
+            def with_blas(q):
+                VectorIndex.use_blas = True
+                try:
+                    return mem.nearest(q, 10)
+                finally:
+                    VectorIndex.use_blas = False
+
+            (m1, p1), (m10, p10), (mb, pb) = latency([lambda q: mem.nearest(q, 1), lambda q: mem.nearest(q, 10),
+                                                      with_blas], qs)
             t0 = time.perf_counter()
             for _ in range(5):
                 mem.nearest(qs[:100], 10)
             many = (time.perf_counter() - t0) / 5
-        print(f"| open + first query (loads the matrix: {first * 1e3:,.0f} ms) | {n:,} | {m1:.3f} ({p1:.3f}) | "
-              f"{m10:.3f} ({p10:.3f}) | {1e3 * many:.1f} |", flush=True)
+        print(f"| | {n:,} | {m1:.3f} ({p1:.3f}) | {m10:.3f} ({p10:.3f}) | {mb:.3f} ({pb:.3f}) | {1e3 * many:.1f} "
+              f"| {first * 1e3:,.0f} |", flush=True)
     # a reader's refresh after another process appended: only the new rows are read
     refresh = []
     with MemoryStore.open(path, dim=dim, readonly=True) as reader, MemoryStore.open(path, dim=dim) as writer:
@@ -268,8 +294,11 @@ def main() -> None:
           f"numpy {np.__version__} (OpenBLAS threads: {os.environ.get('OPENBLAS_NUM_THREADS', 'default')}), "
           f"SQLite {sqlite3.sqlite_version}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
           f"load average {os.getloadavg()[0]:.1f}")
-    bench_inserts(out, args.dim)
-    bench_queries(out, args.dim, args.repeats)
+    try:
+        bench_inserts(out, args.dim)
+        bench_queries(out, args.dim, args.repeats)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
     if args.no_peer:
         return
     if not Path(args.peer_python).exists():
@@ -284,7 +313,6 @@ def main() -> None:
         print(f"\n(peer run failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode})")
         return
     print_peer(json.loads(proc.stdout.strip().splitlines()[-1]))
-    shutil.rmtree(out, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -447,3 +447,40 @@ def test_the_file_reads_with_sqlite3_and_numpy_alone(tmp_path):
     np.testing.assert_array_equal(np.stack([np.frombuffer(r[2], "<f4") for r in rows]), x)
     np.testing.assert_array_equal(np.frombuffer(rows[2][3], "<f8"), [1.0, 1.0])
     np.testing.assert_array_equal(np.frombuffer(rows[0][4], np.uint8).reshape(16, 16, 3), frames[0])
+
+
+def test_a_long_lived_store_decides_as_a_freshly_opened_one(tmp_path):
+    """What a store keeps in RAM between calls (embeddings, surprise, novelty) never changes
+    what an add does: the same adds through one open store, through a store reopened before
+    every add, and through two stores taking turns on the file (each must pick up the other's
+    entries, merges and evictions) leave the same entries, merges and evictions."""
+    rng = np.random.default_rng(4)
+    places = rng.standard_normal((60, 8)).astype(np.float32) * 3
+    batches = []
+    for b in range(12):
+        pick = rng.integers(0, 60, 25)
+        batches.append((places[pick] + 0.01 * rng.standard_normal((25, 8)).astype(np.float32),
+                        np.where(rng.random(25) < 0.2, np.nan, rng.random(25) * (1 + b))))
+    results = []
+    for how in ("one", "reopened", "two"):
+        path = tmp_path / f"{how}.db"
+        MemoryStore.create(path, dim=8, fingerprint=FP, capacity=40, merge_radius=0.2).close()
+        mem, other = MemoryStore.open(path), MemoryStore.open(path)
+        out = []
+        for b, (x, s) in enumerate(batches):
+            if how == "reopened":
+                mem.close()
+                mem = MemoryStore.open(path)
+            writer = other if how == "two" and b % 2 else mem
+            out.append(writer.add(x, episode=b // 4, step=np.arange(25) + 25 * b, surprise=s))
+        ids = mem.embeddings()[0]
+        results.append((np.concatenate(out), mem.get(ids), mem.stats()))
+        mem.close()
+        other.close()
+    ids_a, got_a, st_a = results[0]
+    assert st_a["merged"] > 0 and st_a["evicted"] > 0
+    for ids_b, got_b, st_b in results[1:]:
+        np.testing.assert_array_equal(ids_a, ids_b)
+        assert got_a.keys() == got_b.keys() and (st_a["merged"], st_a["evicted"]) == (st_b["merged"], st_b["evicted"])
+        for key in got_a:
+            np.testing.assert_array_equal(got_a[key], got_b[key])

@@ -15,21 +15,18 @@ from typing import Any
 import numpy as np
 
 from ..errors import MemoryInputError
+from .inputs import array
 
 
 def _ints(x: Any, name: str, where: Any) -> np.ndarray:
-    if hasattr(x, "detach"):
-        x = x.detach().cpu().numpy()
-    a = np.asarray(x)
+    a = array(x, None)
     if a.size and not np.issubdtype(a.dtype, np.integer):
         raise MemoryInputError(f"{where}: {name} must hold integers, got {a.dtype}")
     return a.astype(np.int64)
 
 
 def _weights(x: Any, n: int, where: Any) -> np.ndarray:
-    if hasattr(x, "detach"):
-        x = x.detach().cpu().numpy()
-    w = np.asarray(x, np.float64).reshape(-1) if np.size(x) else np.zeros(0)
+    w = array(x, np.float64).reshape(-1)
     if w.shape != (n,):
         raise MemoryInputError(f"{where}: weights must have shape ({n},), got {w.shape}")
     if np.isnan(w).any() or (w < 0).any():

@@ -2,17 +2,21 @@
 
 :class:`VectorIndex` answers k-nearest-neighbour queries by Euclidean distance exactly, in
 about one pass over the matrix: squared distances up to a per-query constant come from one
-matrix product (numpy's BLAS), ``||x||^2 - 2 x.q`` with ``||x||^2`` cached; the smallest values
-are found through the minima of row groups (a group whose minimum is not among the k smallest
-holds none of the k smallest values); the candidates are re-ranked with distances computed directly in float64; a rounding bound on the
-float32 expansion certifies that no other row can be closer, and the few queries it cannot
-certify (near-ties among rows of large norm) are re-ranked over every row the bound leaves in
-play. Results therefore equal a float64 brute force, ties broken by the lower id.
+matrix product, ``||x||^2 - 2 x.q`` with ``||x||^2`` cached; the smallest values are found
+through the minima of row groups (a group whose minimum is not among the k smallest holds none
+of the k smallest values); the candidates are re-ranked with distances computed directly in
+float64; a rounding bound on the float32 expansion certifies that no other row can be closer,
+and the few queries it cannot certify (near-ties among rows of large norm) are re-ranked over
+every row the bound leaves in play. Results therefore equal a float64 brute force, ties broken
+by the lower id.
 
-At 10^5 rows of D = 64 a query reads 25.6 MB, so its time is memory bandwidth: two BLAS
-threads (numpy's default on 2 cores) halve it while both cores are free, but stall when another
-process holds the second core (a BLAS thread waits for its partner: 4-8 ms instead of 0.05-1 ms,
-measured on the project's shared 2-core machine). There, ``OPENBLAS_NUM_THREADS=1`` is steadier.
+At 10^5 rows of D = 64 a query reads 25.6 MB, so its time is memory bandwidth. One query
+runs on the calling thread only (numpy's einsum loop): numpy's BLAS would use two threads,
+twice as fast while both cores are free, but a two-thread BLAS call stalls when another
+process holds the second core (its thread waits for its partner: 8 ms instead of 0.5-1.6 ms,
+measured on the project's shared 2-core machine, where other jobs run most of the time).
+``VectorIndex.use_blas = True`` chooses BLAS on a machine whose cores are free. Batches of
+queries (the novelty scan of an insert) use BLAS, whose blocking they need.
 
 :func:`scan_batch` is the insertion-time pass of a store: for each incoming embedding, the
 distance to the nearest other entry (the stored ones and the batch's earlier ones) and, with a
@@ -32,11 +36,14 @@ _CHUNK_ELEMS = 2 ** 22  # (queries x rows) per matrix product: 16 MB of float32 
 
 
 class VectorIndex:
-    """The embeddings of a store in id order: ``ids`` (M,) int64 and ``vectors`` (M, D) float32.
+    """The embeddings of a store in id order: ``ids`` (M,) int64 and ``vectors`` (M, D) float32,
+    with each entry's ``retention`` (M, 2) float64 inputs (surprise, novelty; NaN: unknown).
 
     Rows live in a buffer whose length is a multiple of :data:`BLOCK`; rows past ``n`` are zero
     with a squared norm of +inf, so they are never anyone's neighbour.
     """
+
+    use_blas = False  # one query through numpy's (multi-threaded) BLAS instead of one thread
 
     def __init__(self, dim: int) -> None:
         self.dim = dim
@@ -44,6 +51,7 @@ class VectorIndex:
         self._x = np.zeros((0, dim), np.float32)  # (cap, D)
         self._sq = np.zeros(0, np.float32)  # (cap,) ||x||^2, +inf past n
         self._ids = np.zeros(0, np.int64)  # (cap,)
+        self._ret = np.zeros((0, 2), np.float64)  # (cap, 2) surprise, novelty
         self._max_sq = 0.0  # an upper bound of ||x||^2 over the rows (for the rounding bound)
 
     @property
@@ -54,8 +62,17 @@ class VectorIndex:
     def vectors(self) -> np.ndarray:
         return self._x[:self.n]
 
-    def append(self, ids: np.ndarray, x: np.ndarray) -> None:
-        """Add rows ``ids`` (N,) with embeddings ``x`` (N, D); ids must exceed every stored id."""
+    @property
+    def retention(self) -> np.ndarray:
+        return self._ret[:self.n]
+
+    def rows(self, ids: np.ndarray) -> np.ndarray:
+        """Row positions of ``ids`` (all stored)."""
+        return np.searchsorted(self._ids[:self.n], ids)
+
+    def append(self, ids: np.ndarray, x: np.ndarray, retention: np.ndarray | None = None) -> None:
+        """Add rows ``ids`` (N,) with embeddings ``x`` (N, D) and ``retention`` (N, 2) (default:
+        unknown); ids must exceed every stored id."""
         m = len(ids)
         if m == 0:
             return
@@ -68,8 +85,11 @@ class VectorIndex:
             sq_new[:self.n] = self._sq[:self.n]
             ids_new = np.zeros(cap, np.int64)
             ids_new[:self.n] = self._ids[:self.n]
-            self._x, self._sq, self._ids = x_new, sq_new, ids_new
+            ret_new = np.zeros((cap, 2), np.float64)
+            ret_new[:self.n] = self._ret[:self.n]
+            self._x, self._sq, self._ids, self._ret = x_new, sq_new, ids_new, ret_new
         rows = slice(self.n, need)
+        self._ret[rows] = np.nan if retention is None else retention
         self._x[rows] = x
         self._sq[rows] = np.einsum("ij,ij->i", self._x[rows], self._x[rows])
         self._ids[rows] = ids
@@ -88,6 +108,7 @@ class VectorIndex:
         self._x[:m] = self._x[:self.n][keep]
         self._sq[:m] = self._sq[:self.n][keep]
         self._ids[:m] = self._ids[:self.n][keep]
+        self._ret[:m] = self._ret[:self.n][keep]
         self._x[m:self.n] = 0
         self._sq[m:self.n] = np.inf
         self.n = m
@@ -156,7 +177,8 @@ class VectorIndex:
     def _knn1(self, q: np.ndarray, q64: np.ndarray, qn: float, bound: float, kk: int, kx: int,
               nb: int) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`knn` of one query (D,): ids (kk,), squared distances (kk,)."""
-        a = self._x[:nb * BLOCK] @ q  # (cols,)
+        x = self._x[:nb * BLOCK]
+        a = x @ q if self.use_blas else np.einsum("ij,j->i", x, q)  # (cols,)
         a *= -2
         a += self._sq[:nb * BLOCK]
         if nb > kx:

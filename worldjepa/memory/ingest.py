@@ -27,12 +27,14 @@ def fold_batch_merges(into_row: np.ndarray, surprise: np.ndarray, when: np.ndarr
     return count, s, last
 
 
-def merge_into_stored(conn: sqlite3.Connection, into_id: np.ndarray, surprise: np.ndarray, when: np.ndarray) -> int:
+def merge_into_stored(conn: sqlite3.Connection, into_id: np.ndarray, surprise: np.ndarray,
+                      when: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Add to the count, raise the surprise (the max) and the last time of the stored entries
-    that samples merged into; returns the number of such samples."""
+    that samples merged into; returns those entries' ids (T,) and the max surprise (T,) merged
+    into each (NaN: none known)."""
     hit = np.flatnonzero(into_id >= 0)
     if len(hit) == 0:
-        return 0
+        return np.zeros(0, np.int64), np.zeros(0)
     targets, inverse = np.unique(into_id[hit], return_inverse=True)
     add = np.bincount(inverse, minlength=len(targets))
     s_max = np.full(len(targets), np.nan)
@@ -43,23 +45,22 @@ def merge_into_stored(conn: sqlite3.Connection, into_id: np.ndarray, surprise: n
         "UPDATE entries SET count = count + ?, last_time = max(last_time, ?), surprise = CASE WHEN ?3 IS NULL "
         "THEN surprise WHEN surprise IS NULL THEN ?3 ELSE max(surprise, ?3) END WHERE id = ?4",
         [(int(c), float(t), None if math.isnan(s) else float(s), int(i)) for c, t, s, i in zip(add, t_max, s_max, targets)])
-    return len(hit)
+    return targets, s_max
 
 
-def choose_evictions(conn: sqlite3.Connection, capacity: int, n_stored: int, ids: np.ndarray, surprise: np.ndarray,
-                     novelty: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def choose_evictions(capacity: int, stored_ids: np.ndarray, stored: np.ndarray, pinned: np.ndarray,
+                     ids: np.ndarray, surprise: np.ndarray, novelty: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(stored ids, new ids) to evict so that at most ``capacity`` entries remain, scoring the
-    stored entries (as the transaction sees them, merges included) and the new ones ``ids``
-    (surprise, novelty (N,); +inf novelty: unknown) together (:mod:`.rules`)."""
-    over = n_stored + len(ids) - capacity
+    stored entries ``stored_ids`` (M,) with their (surprise, novelty) ``stored`` (M, 2) (merges
+    of this batch included) and the new ones ``ids`` (N,) with ``surprise``, ``novelty`` (N,)
+    together (:mod:`.rules`); NaN or +inf novelty is unknown; ``pinned``: the map's node ids."""
+    over = len(stored_ids) + len(ids) - capacity
     if not capacity or over <= 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    old = np.array(conn.execute("SELECT id, surprise, novelty FROM entries").fetchall(), np.float64).reshape(-1, 3)
-    nodes = np.array([r[0] for r in conn.execute("SELECT entry FROM graph_nodes")], np.int64)
-    all_ids = np.concatenate([old[:, 0].astype(np.int64), ids])
-    score = retention_scores(np.concatenate([old[:, 1], surprise]),  # NULL came back as NaN: unknown
-                             np.concatenate([old[:, 2], np.where(np.isinf(novelty), np.nan, novelty)]),
-                             np.isin(all_ids, nodes))
+    all_ids = np.concatenate([stored_ids, ids])
+    score = retention_scores(np.concatenate([stored[:, 0], surprise]),
+                             np.concatenate([stored[:, 1], np.where(np.isinf(novelty), np.nan, novelty)]),
+                             np.isin(all_ids, pinned))
     gone = all_ids[lowest(score, all_ids, over)]
     is_new = np.isin(gone, ids)
     return np.sort(gone[~is_new]), np.sort(gone[is_new])

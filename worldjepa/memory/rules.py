@@ -45,15 +45,16 @@ def percentile_rank(v: np.ndarray) -> np.ndarray:
     average rank; NaN counts as the median of the others (all NaN: every rank is 0.5)."""
     v = np.asarray(v, np.float64).copy()
     nan = np.isnan(v)
-    if nan.all():
+    if nan.all() or len(v) == 1:
         return np.full(len(v), 0.5)
     v[nan] = np.median(v[~nan])
-    if len(v) == 1:
-        return np.full(1, 0.5)
-    s = np.sort(v)
-    first = np.searchsorted(s, v, "left")
-    last = np.searchsorted(s, v, "right") - 1
-    return (first + last) / (2.0 * (len(v) - 1))
+    order = np.argsort(v)
+    s = v[order]
+    first = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])  # where each run of equal values starts
+    last = np.r_[first[1:], len(v)] - 1
+    ranks = np.empty(len(v))
+    ranks[order] = np.repeat((first + last) / 2.0, last - first + 1)
+    return ranks / (len(v) - 1)
 
 
 def retention_scores(surprise: np.ndarray, novelty: np.ndarray, pinned: np.ndarray | None = None) -> np.ndarray:
@@ -67,7 +68,13 @@ def retention_scores(surprise: np.ndarray, novelty: np.ndarray, pinned: np.ndarr
 
 def lowest(score: np.ndarray, ids: np.ndarray, n: int) -> np.ndarray:
     """Positions of the ``n`` candidates to evict: lowest ``score`` first, lower id first among equals."""
-    return np.lexsort((ids, score))[:max(0, n)]
+    if n <= 0:
+        return np.zeros(0, np.int64)
+    if n < len(score):  # only scores up to the n-th smallest can be among them
+        pool = np.flatnonzero(score <= np.partition(score, n - 1)[n - 1])
+    else:
+        pool = np.arange(len(score))
+    return pool[np.lexsort((ids[pool], score[pool]))[:n]]
 
 
 def new_stream() -> dict[str, Any]:

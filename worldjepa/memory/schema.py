@@ -45,9 +45,6 @@ CREATE TABLE graph_nodes (idx INTEGER PRIMARY KEY, entry INTEGER NOT NULL);
 CREATE TABLE graph_edges (idx INTEGER PRIMARY KEY, src INTEGER NOT NULL, dst INTEGER NOT NULL, weight REAL NOT NULL);
 CREATE INDEX graph_edges_pair ON graph_edges (src, dst);
 """
-# with a capacity, eviction reads (id, surprise, novelty) of every entry: this covering index
-# serves that read without touching the rows (and their BLOBs)
-SCORE_INDEX = "CREATE INDEX entries_retention ON entries (surprise, novelty);"
 COLUMNS = ("id", "episode", "step", "time", "last_time", "surprise", "novelty", "count", "event", "embedding",
            "action", "state", "thumbnail")
 
@@ -58,7 +55,7 @@ def connect(path: Path, mode: str, timeout: float = BUSY_TIMEOUT_S) -> sqlite3.C
     return sqlite3.connect(uri, uri=True, isolation_level=None, timeout=timeout)
 
 
-def build(path: Path, meta: dict[str, Any], capacity: int) -> None:
+def build(path: Path, meta: dict[str, Any]) -> None:
     """Write the tables and ``meta`` (JSON values) into the new, empty file ``path``, in WAL
     mode, fsynced, with the WAL folded back in."""
     conn = connect(path, "rwc")
@@ -66,7 +63,7 @@ def build(path: Path, meta: dict[str, Any], capacity: int) -> None:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("BEGIN")
-        for stmt in (SCHEMA + (SCORE_INDEX if capacity else "")).split(";"):
+        for stmt in SCHEMA.split(";"):
             if stmt.strip():
                 conn.execute(stmt)
         conn.executemany("INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in meta.items()])

@@ -74,7 +74,7 @@ class MemoryStore(GraphTable, MemoryFile):
         self.event_z = float(meta.get("event_z", EVENT_Z))
         self.event_window = int(meta.get("event_window", EVENT_WINDOW))
         self._index: VectorIndex | None = None
-        self._seen = (-1, -1)  # (next_id, evicted) of the file the index reflects
+        self._seen = (-1, -1, -1)  # (next_id, evicted, merged) of the file the index reflects
         self._data_version = -1
 
     # ------------------------------------------------------------------ opening
@@ -119,7 +119,7 @@ class MemoryStore(GraphTable, MemoryFile):
         os.close(fd)
         tmp = Path(tmp_name)
         try:
-            schema.build(tmp, values, capacity)
+            schema.build(tmp, values)
             for side in ("-wal", "-shm"):  # a replaced file's leftovers would be replayed into the new one
                 p.with_name(p.name + side).unlink(missing_ok=True)
             os.replace(tmp, p)
@@ -191,9 +191,13 @@ class MemoryStore(GraphTable, MemoryFile):
             events, stream = segment(cols["episode"], cols["surprise"], kept, m["stream"], self.event_z,
                                      self.event_window)
             count, s_new, last = ingest.fold_batch_merges(into_row, cols["surprise"], cols["time"])
-            merges = ingest.merge_into_stored(conn, into_id, cols["surprise"], cols["time"])
-            evict_stored, evict_new = ingest.choose_evictions(conn, self.capacity, index.n, new_ids[rows],
-                                                              s_new[rows], novelty[rows])
+            targets, s_max = ingest.merge_into_stored(conn, into_id, cols["surprise"], cols["time"])
+            retention = index.retention.copy()  # (M, 2) as the file will hold it once merges are in
+            at = index.rows(targets)
+            retention[at, 0] = np.fmax(retention[at, 0], s_max)
+            pinned = np.array([r[0] for r in conn.execute("SELECT entry FROM graph_nodes")], np.int64)
+            evict_stored, evict_new = ingest.choose_evictions(self.capacity, index.ids, retention, pinned,
+                                                              new_ids[rows], s_new[rows], novelty[rows])
             write = rows[~np.isin(new_ids[rows], evict_new)]
             conn.executemany(f"INSERT INTO entries ({_COLUMNS}) VALUES ({', '.join('?' * len(schema.COLUMNS))})",
                              ingest.records(write, new_ids, cols, x, last, s_new, novelty, count, events, self.thumb_size))
@@ -206,13 +210,15 @@ class MemoryStore(GraphTable, MemoryFile):
                                   "action_dim": m["action_dim"] if cols["action"] is None else cols["action"].shape[1],
                                   "state_dim": m["state_dim"] if cols["state"] is None else cols["state"].shape[1]})
         # committed: the in-RAM index follows the file
+        index.retention[at, 0] = retention[at, 0]
         index.remove(evict_stored)
-        index.append(new_ids[write], x[write])
-        self._seen = (m["next_id"] + len(rows), m["evicted"] + n_evicted)
+        index.append(new_ids[write], x[write], np.stack([s_new[write], np.where(np.isinf(novelty[write]), np.nan,
+                                                                                 novelty[write])], 1))
+        self._seen = (m["next_id"] + len(rows), m["evicted"] + n_evicted, m["merged"] + (n - len(rows)))
         out = np.where(kept, new_ids, np.where(into_id >= 0, into_id, new_ids[np.maximum(into_row, 0)]))
         gone = np.concatenate([evict_stored, evict_new])
         out[np.isin(out, gone)] = -1
-        if merges or n_evicted:
+        if len(targets) or n_evicted:
             log.debug("%s: %d merged, %d evicted", self.path, n - len(rows), n_evicted)
         return out
 
@@ -318,15 +324,22 @@ class MemoryStore(GraphTable, MemoryFile):
         if self._index is not None and version == self._data_version:
             return
         with self._reading() as conn:
-            m = self._meta(("next_id", "evicted"))
+            m = self._meta(("next_id", "evicted", "merged"))
             if self._index is None:
-                self._index, self._seen = VectorIndex(self.dim), (0, -1)
-            seen_next, seen_evicted = self._seen
-            if m["evicted"] != seen_evicted and self._index.n:
+                self._index, self._seen = VectorIndex(self.dim), (0, -1, -1)
+            seen_next, seen_evicted, seen_merged = self._seen
+            index = self._index
+            if m["evicted"] != seen_evicted and index.n:
                 present = np.array([r[0] for r in conn.execute("SELECT id FROM entries")], np.int64)
-                self._index.remove(np.setdiff1d(self._index.ids, present))
+                index.remove(np.setdiff1d(index.ids, present))
+            if m["merged"] != seen_merged and index.n:  # another process raised some surprises
+                rows = conn.execute("SELECT id, surprise FROM entries WHERE id < ? ORDER BY id", (seen_next,)).fetchall()
+                index.retention[index.rows(np.array([r[0] for r in rows], np.int64)), 0] = [
+                    np.nan if r[1] is None else r[1] for r in rows]
             if m["next_id"] != seen_next:
-                rows = conn.execute("SELECT id, embedding FROM entries WHERE id >= ? ORDER BY id", (seen_next,)).fetchall()
-                self._index.append(np.array([r[0] for r in rows], np.int64),
-                                   schema.decode_embeddings([r[1] for r in rows], self.dim, self.path))
-        self._seen, self._data_version = (m["next_id"], m["evicted"]), version
+                rows = conn.execute("SELECT id, surprise, novelty, embedding FROM entries WHERE id >= ? ORDER BY id",
+                                    (seen_next,)).fetchall()
+                index.append(np.array([r[0] for r in rows], np.int64),
+                             schema.decode_embeddings([r[3] for r in rows], self.dim, self.path),
+                             np.array([r[1:3] for r in rows], np.float64).reshape(-1, 2))  # NULL -> NaN
+        self._seen, self._data_version = (m["next_id"], m["evicted"], m["merged"]), version
