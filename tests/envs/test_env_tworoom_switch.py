@@ -72,9 +72,11 @@ def test_door_and_switch_are_drawn():
 
 def test_starts_goals_and_exact_restore():
     env = TwoRoomSwitchEnv()
-    starts = np.stack([env.reset(seed=s)[1]["state"] for s in range(50)])
-    assert np.all(starts[:, 2] == 0.0) and np.all((LEFT_X[0] <= starts[:, 0]) & (starts[:, 0] <= LEFT_X[1]))
-    assert not any(env.touches_switch(s) for s in starts)
+    starts = np.stack([env.reset(seed=s)[1]["state"] for s in range(200)])
+    closed = starts[:, 2] == 0.0  # the task's situation: left room, door closed ...
+    assert 0.35 < closed.mean() < 0.65 and np.all((LEFT_X[0] <= starts[closed, 0]) & (starts[closed, 0] <= LEFT_X[1]))
+    assert not any(env.touches_switch(s) for s in starts[closed])
+    assert np.all(starts[~closed, 2] == 1.0) and np.any(starts[~closed, 0] > WALL_X)  # ... else open, anywhere
     rng = np.random.default_rng(0)
     goals = np.stack([env.sample_state(rng) for _ in range(50)])
     assert np.all(goals[:, 2] == 1.0) and np.all((RIGHT_X[0] <= goals[:, 0]) & (goals[:, 0] <= RIGHT_X[1]))
@@ -89,7 +91,7 @@ def test_starts_goals_and_exact_restore():
 def test_oracle_goes_to_the_switch_first_and_flat_controllers_stay_in_the_left_room():
     env = TwoRoomSwitchEnv()
     rng = np.random.default_rng(0)
-    pairs = [(env.sample_start(rng), env.sample_state(rng)) for _ in range(100)]
+    pairs = [(env._left_start(rng, door=0.0), env.sample_state(rng)) for _ in range(100)]
     reached = 0
     for start, goal in pairs:
         env.reset(options={"state": start})

@@ -105,11 +105,20 @@ class TwoRoomSwitchEnv(TwoRoomEnv):
         return np.array([rng.uniform(*RIGHT_X), rng.uniform(AGENT_R, ARENA - AGENT_R), 1.0])
 
     def sample_start(self, rng: np.random.Generator) -> np.ndarray:
-        """Uniform position in the left room out of the switch's reach, door closed (``reset()``)."""
+        """Where ``reset()`` starts: half the time a uniform position in the left room out of the
+        switch's reach with the door closed (the task's situation), half the time a uniform free
+        position in the whole arena with the door open, so that reward-free recordings also see
+        the right room (from the left room a random walk seldom gets past the door after pressing
+        the far switch). The evaluation's starts come from recordings: report closed-door ones apart."""
+        if rng.uniform() < 0.5:
+            return self.sample_state(rng) if rng.uniform() < 0.5 else self._left_start(rng, door=1.0)
+        return self._left_start(rng, door=0.0)
+
+    def _left_start(self, rng: np.random.Generator, door: float) -> np.ndarray:
         while True:
             p = np.array([rng.uniform(*LEFT_X), rng.uniform(AGENT_R, ARENA - AGENT_R)])
             if not self.touches_switch(p):
-                return np.array([p[0], p[1], 0.0])
+                return np.array([p[0], p[1], door])
 
     # -- goals --------------------------------------------------------------------------
     def oracle_action(self, state: np.ndarray, goal_state: np.ndarray) -> np.ndarray:
