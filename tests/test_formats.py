@@ -96,5 +96,6 @@ def test_metrics_and_results_are_as_documented(files):
             "seconds"} <= set(result["summary"])
     assert set(result["records"][0]) == {"episode", "start", "success", "steps", "final_distance", "start_state",
                                          "goal_state"}
-    assert set(result["protocol"]) == {"goal_offset", "budget", "split", "far", "restore"}
+    assert set(result["protocol"]) == {"goal_offset", "budget", "split", "far", "far_min_steps", "far_budget_factor",
+                                       "restore"}
     assert result["config"]["agent"]["planner"]["name"] == "cem"  # the agent's options are recorded
