@@ -99,7 +99,7 @@ def build_memory(run: str | Path, data: str | Path, out: str | Path, *, split: s
             store.set_graph(entry_ids[marks], edges, weights, {"radius": r, "radius_steps": radius_steps,
                                                                "edge_steps": edge_steps, "seed": seed})
             stats = store.stats()
-    logger.info("memory %s: %d entries, %d landmarks, %d edges (radius %.3f)", out, stats["entries"], len(marks),
+    logger.debug("memory %s: %d entries, %d landmarks, %d edges (radius %.3f)", out, stats["entries"], len(marks),
                 len(edges), r)
     return {**stats, "landmarks": int(len(marks)), "edges": int(len(edges)), "radius": r}
 

@@ -128,7 +128,7 @@ class MemoryStore(GraphTable, MemoryFile):
         finally:
             for name in (tmp, tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm")):
                 name.unlink(missing_ok=True)
-        log.info("created memory %s (dim %d, capacity %d)", p, dim, capacity)
+        log.debug("created memory %s (dim %d, capacity %d)", p, dim, capacity)
         return cls.open(p, durable=durable)
 
     @classmethod
