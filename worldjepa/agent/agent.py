@@ -114,10 +114,8 @@ class Agent:
             self.planner = make_planner(cfg.planner.name, low=low, high=high, horizon=plan_h, **cfg.planner.kwargs())
         except (TypeError, ValueError) as e:
             raise WorldJepaError(f"planner {cfg.planner.name!r}: {e}") from None
-        if self.sub_step:
-            self.mpc = MPC(self.planner, plan_h, self.spec.dim, low, high, self.act_steps, cfg.warm_start)
-        else:
-            self.mpc = MPC(self.planner, self.horizon, self.k * self.spec.dim, low, high, replan_every, cfg.warm_start)
+        self.mpc = MPC(self.planner, plan_h, rep * self.spec.dim, low, high,  # shifts by env steps with sub-steps
+                       self.act_steps if self.sub_step else replan_every, cfg.warm_start)
         self.path_weights: Tensor | None = None
         if cfg.final_weight != 1.0:
             self.path_weights = torch.ones(self.horizon, device=self.device)

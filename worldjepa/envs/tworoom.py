@@ -33,6 +33,13 @@ _WALL = (0.15, 0.15, 0.2)
 _AGENT = (0.85, 0.1, 0.1)
 
 
+def step_toward(p: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """The displacement ``(2,)`` float32 from ``p`` toward ``target``: all the way, at most MAX_STEP."""
+    d = np.asarray(target, np.float64)[:2] - np.asarray(p, np.float64)[:2]
+    n = float(np.hypot(d[0], d[1]))
+    return (d * min(1.0, MAX_STEP / n) if n > 0 else d).astype(np.float32)
+
+
 class TwoRoomEnv(WorldEnv):
     """Point navigation between two rooms through a door.
 
@@ -110,9 +117,7 @@ class TwoRoomEnv(WorldEnv):
         p, g = np.asarray(state[:2], np.float64), np.asarray(goal_state[:2], np.float64)
         if (p[0] < WALL_X) != (g[0] < WALL_X):
             g = np.array([WALL_X + (3.0 if g[0] >= WALL_X else -3.0), self.door_y(state)])
-        d = g - p
-        n = float(np.hypot(d[0], d[1]))
-        return (d * min(1.0, MAX_STEP / n) if n > 0 else d).astype(np.float32)
+        return step_toward(p, g)
 
     # -- drawing ------------------------------------------------------------------------
     def _draw(self, state: np.ndarray) -> np.ndarray:

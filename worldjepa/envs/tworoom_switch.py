@@ -30,6 +30,7 @@ from worldjepa.envs.tworoom import (
     WALL_HALF,
     WALL_X,
     TwoRoomEnv,
+    step_toward,
 )
 
 SWITCH_XY = (7.0, 7.0)  # switch pad centre (units): the left room's top-left corner, far from the door
@@ -133,16 +134,12 @@ class TwoRoomSwitchEnv(TwoRoomEnv):
         p = np.asarray(state[:2], np.float64)
         across = (p[0] < WALL_X) != (goal_state[0] < WALL_X)
         if across and not self.door_open(state) and p[0] < WALL_X:
-            d = np.asarray(SWITCH_XY) - p
-            n = float(np.hypot(d[0], d[1]))
-            return (d * min(1.0, MAX_STEP / n) if n > 0 else d).astype(np.float32)
+            return step_toward(p, SWITCH_XY)
         return super().oracle_action(state, goal_state)
 
     def straight_oracle_action(self, state: np.ndarray, goal_state: np.ndarray) -> np.ndarray:
         """Full-speed step straight at the goal position, blind to the wall, door and switch."""
-        d = np.asarray(goal_state[:2], np.float64) - np.asarray(state[:2], np.float64)
-        n = float(np.hypot(d[0], d[1]))
-        return (d * min(1.0, MAX_STEP / n) if n > 0 else d).astype(np.float32)
+        return step_toward(state, goal_state)
 
     # -- drawing ------------------------------------------------------------------------
     def _draw(self, state: np.ndarray) -> np.ndarray:

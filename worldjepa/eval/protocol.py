@@ -102,17 +102,15 @@ class _Judge:
         return d < self.threshold, d
 
 
-def _far_goal(sim: Any, start: np.ndarray, goal: np.ndarray, rng: np.random.Generator, min_steps: int,
+def _far_goal(u: Any, start: np.ndarray, goal: np.ndarray, rng: np.random.Generator, min_steps: int,
               tries: int = 200) -> tuple[np.ndarray, int] | None:
     """A goal state the env's oracle needs at least ``min_steps`` steps to reach from ``start``
-    (redrawn from ``sample_state`` until one is), and that count; ``None`` after ``tries`` draws."""
-    u = sim.unwrapped
+    (redrawn from ``sample_state`` until one is), and that count; ``None`` after ``tries`` draws.
+    The oracle runs on the env's pure physics (``u.advance``): nothing is rendered or reset."""
     for _ in range(tries):
-        sim.reset(state=start)
         state = np.asarray(start, np.float64)
         for n in range(1, 10 * min_steps + 1):
-            _, extras, _ = sim.step(sim.action_spec.encode(u.oracle_action(state, goal)))
-            state = extras["state"]
+            state = u.advance(state, u.oracle_action(state, goal))
             if u.success(state, goal):
                 break
         else:
@@ -191,10 +189,11 @@ def run_protocol(cfg: EvalConfig, policy: Any = None, progress: bool | None = No
     pairs = draw_pairs(ds, cfg)
     rng = np.random.default_rng([cfg.seed, 7])
     budget = cfg.far_budget if cfg.far else cfg.budget
-    if cfg.far_min_steps and not (restore and hasattr(env.unwrapped, "oracle_action")):
-        raise ConfigError(f"--far-min-steps measures the way with the env's oracle from a restored state; "
-                          f"{env_id} has no oracle_action or no restorable state")
-    records, gif_frames, t0, sim = [], [], time.time(), None
+    if cfg.far_min_steps and not (restore and hasattr(env.unwrapped, "oracle_action")
+                                  and hasattr(env.unwrapped, "advance")):
+        raise ConfigError(f"--far-min-steps measures the way with the env's oracle on its own physics; "
+                          f"{env_id} has no oracle_action, advance or restorable state")
+    records, gif_frames, t0 = [], [], time.time()
     for i, (e, t) in enumerate(tqdm(pairs, desc=f"eval {cfg.policy}", unit="ep", disable=not progress)):
         ep = ds.episode(e)
         k = cfg.goal_offset
@@ -203,8 +202,7 @@ def run_protocol(cfg: EvalConfig, policy: Any = None, progress: bool | None = No
         if cfg.far:
             goal_state = env.unwrapped.sample_state(rng)
             if cfg.far_min_steps:  # far along the way, not only in a straight line: the oracle measures it
-                sim = sim or make_env(env_id, ds.frame_size, cfg.env_module or None)
-                found = _far_goal(sim, ep["state"][t], goal_state, rng, cfg.far_min_steps)
+                found = _far_goal(env.unwrapped, ep["state"][t], goal_state, rng, cfg.far_min_steps)
                 for _ in range(100):  # a start with no goal that far (a dead end of a small maze): another start
                     if found is not None:
                         break
@@ -212,7 +210,8 @@ def run_protocol(cfg: EvalConfig, policy: Any = None, progress: bool | None = No
                     ep = ds.episode(e)
                     t = int(rng.integers(0, len(ep["frames"])))
                     frame, extras = restore_start(env, ep, t, restore)
-                    found = _far_goal(sim, ep["state"][t], env.unwrapped.sample_state(rng), rng, cfg.far_min_steps)
+                    found = _far_goal(env.unwrapped, ep["state"][t], env.unwrapped.sample_state(rng), rng,
+                                      cfg.far_min_steps)
                 if found is None:
                     raise WorldJepaError(f"{env_id}: no goal {cfg.far_min_steps}+ oracle steps away from 100 starts; "
                                          "lower --far-min-steps")
@@ -240,8 +239,6 @@ def run_protocol(cfg: EvalConfig, policy: Any = None, progress: bool | None = No
             extra.update(start_state=np.asarray(ep["state"][t]).tolist(), goal_state=np.asarray(goal_state).tolist())
         records.append({"episode": e, "start": t, **record, **extra})  # (e, t): a far goal may have moved the start
     env.close()
-    if sim is not None:
-        sim.close()
     ds.close()
     summary = summarize(records)
     summary["seconds"] = time.time() - t0

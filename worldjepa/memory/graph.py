@@ -82,26 +82,21 @@ def temporal_edges(assign: np.ndarray, episodes: np.ndarray, steps: np.ndarray,
                    max_gap: int) -> tuple[np.ndarray, np.ndarray]:
     """Edges ``(E, 2)`` between landmarks an episode passed from one to the other within
     ``max_gap`` env steps, weighted ``(E,)`` by the fewest steps seen for each."""
-    best: dict[tuple[int, int], int] = {}
     order = np.lexsort((steps, episodes))
     a, e, s = assign[order], episodes[order], steps[order]
-    start = 0
-    for end in np.append(np.flatnonzero(np.diff(e)) + 1, len(e)):  # one episode at a time
-        ea, es = a[start:end], s[start:end]
-        for i in range(len(ea)):
-            j = i + 1
-            while j < len(ea) and es[j] - es[i] <= max_gap:
-                if ea[j] != ea[i]:
-                    key = (int(ea[i]), int(ea[j]))
-                    gap = int(es[j] - es[i])
-                    if gap < best.get(key, 1 << 30):
-                        best[key] = gap
-                j += 1
-        start = end
-    if not best:
+    src, dst, gap = [], [], []
+    for lag in range(1, max_gap + 1):  # steps are distinct within an episode: a gap <= max_gap spans <= max_gap rows
+        ok = (e[lag:] == e[:-lag]) & (s[lag:] - s[:-lag] <= max_gap) & (a[lag:] != a[:-lag])
+        src.append(a[:-lag][ok])
+        dst.append(a[lag:][ok])
+        gap.append((s[lag:] - s[:-lag])[ok])
+    src, dst, gap = np.concatenate(src), np.concatenate(dst), np.concatenate(gap)
+    if not len(src):
         return np.zeros((0, 2), np.int64), np.zeros(0)
-    edges = np.asarray(list(best), np.int64)
-    return edges, np.asarray([best[tuple(x)] for x in edges.tolist()], np.float64)
+    pairs, inverse = np.unique(np.stack([src, dst], 1), axis=0, return_inverse=True)
+    best = np.full(len(pairs), np.iinfo(np.int64).max)
+    np.minimum.at(best, inverse.reshape(-1), gap)  # the fewest steps seen for each pair
+    return pairs.astype(np.int64), best.astype(np.float64)
 
 
 def build_map(z: np.ndarray, episodes: np.ndarray, steps: np.ndarray, *, radius: float, max_gap: int,
