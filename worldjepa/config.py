@@ -16,11 +16,12 @@ import json
 import types
 import typing
 from pathlib import Path
-from typing import Any, Mapping, TypeVar
+from typing import Any, Literal, Mapping, TypeVar
 
 from .errors import ConfigError
 
 T = TypeVar("T")
+Device = Literal["auto", "cpu", "cuda"]
 
 
 def opt(default: Any, help: str, **kw: Any) -> Any:
@@ -279,3 +280,20 @@ def save(cfg: Any, path: str | Path) -> None:
         atomic_write_text(p, yaml.safe_dump(d, sort_keys=False))
     else:
         atomic_write_text(p, json.dumps(d, indent=2) + "\n")
+
+
+def section_from_str(cfg: Any, name: str, cls: type) -> None:
+    """Let a nested section be given as its string shorthand in Python too
+    (``EvalConfig(agent="horizon=8 samples=500")``)."""
+    value = getattr(cfg, name)
+    if isinstance(value, str):
+        default = to_dict(type(cfg).__dataclass_fields__[name].default)  # laid under it, as from_dict does
+        object.__setattr__(cfg, name, from_dict(cls, deep_merge(normalize(cls, default), cls.from_str(value))))
+
+
+def at_least(cfg: Any, minimum: float, *names: str) -> None:
+    """Refuse any of the fields ``names`` of ``cfg`` below ``minimum``, naming it."""
+    for name in names:
+        value = getattr(cfg, name)
+        if value < minimum:
+            raise ConfigError(f"{name} must be >= {minimum:g}, got {value}")

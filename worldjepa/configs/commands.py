@@ -1,262 +1,16 @@
-"""Every option of every command, and the one table of presets. Torch-free.
-
-Each command's options are one frozen dataclass whose fields carry their help text; the CLI
-builds its flags from these fields (nested ones included: ``ModelConfig.encoder`` gives
-``--encoder``, ``--encoder-dim``, ...), so ``--help``, YAML files, ``key=value`` overrides,
-the Python API and the JSON saved beside every artefact all speak the same names. Checks
-live in ``__post_init__``. Importing this module loads no torch: ``worldjepa --help`` stays
-fast.
-
-This file is long (about 480 lines) on purpose: it is the single place where an option is
-defined, documented and range-checked, so it reads as a table, not as code.
-"""
+"""Each command's options (collect, train, pretrain, eval, plan, memory build) and the presets."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from .config import opt, parse_agent_options
-from .errors import ConfigError
-
-Device = Literal["auto", "cpu", "cuda"]
-
-
-def parse_proprio(spec: str) -> tuple[str, slice]:
-    """``'state[2:4]'`` -> ``("state", slice(2, 4))``; ``'obs'`` -> ``("obs", slice(None))``."""
-    m = re.fullmatch(r"\s*([A-Za-z_][\w/]*)\s*(?:\[\s*(-?\d*)\s*:\s*(-?\d*)\s*\])?\s*", spec)
-    if not m:
-        raise ConfigError(f"proprio {spec!r}: expected an extras name and optional slice, e.g. 'state[2:4]' or 'obs'")
-    lo, hi = m.group(2), m.group(3)
-    return m.group(1), slice(int(lo) if lo else None, int(hi) if hi else None)
+from ..config import Device, at_least, opt, section_from_str
+from ..errors import ConfigError
+from .agent import AgentConfig
+from .model import EncoderConfig, ModelConfig
 
 
-def _section_from_str(cfg: Any, name: str, cls: type) -> None:
-    """Let a nested section be given as its string shorthand in Python too
-    (``EvalConfig(agent="horizon=8 samples=500")``)."""
-    from .config import deep_merge, from_dict, normalize, to_dict
-
-    value = getattr(cfg, name)
-    if isinstance(value, str):
-        default = to_dict(type(cfg).__dataclass_fields__[name].default)  # laid under it, as from_dict does
-        object.__setattr__(cfg, name, from_dict(cls, deep_merge(normalize(cls, default), cls.from_str(value))))
-
-
-def _at_least(cfg: Any, minimum: float, *names: str) -> None:
-    for name in names:
-        value = getattr(cfg, name)
-        if value < minimum:
-            raise ConfigError(f"{name} must be >= {minimum:g}, got {value}")
-
-
-# ---------------------------------------------------------------------------------- models
-@dataclass(frozen=True)
-class EncoderConfig:
-    """The image encoder, shared by world models (``train``) and LeJEPA pretraining."""
-
-    kind: Literal["cnn", "vit_tiny"] = opt("cnn", "encoder: cnn (CPU default) | vit_tiny", flag="encoder")
-    dim: int = opt(256, "encoder output size (before the projector)", flag="encoder-dim")
-    channels: tuple[int, ...] = opt((8, 16, 32, 64), "CNN channels, one stride-2 conv per entry (cnn only)",
-                                    flag="channels")
-    keypoints: int = opt(0, "CNN spatial-softmax keypoints K: the last 2K encoder outputs are K expected (x, y) "
-                            "positions of learned heatmaps", flag="keypoints")
-    patch: int = opt(8, "ViT patch size in pixels (vit_tiny only)", flag="patch")
-
-    @classmethod
-    def from_str(cls, text: str) -> dict[str, Any]:
-        """``"cnn"`` -> ``{"kind": "cnn"}`` (configs written before the encoder had its own section)."""
-        return {"kind": text}
-
-    def __post_init__(self) -> None:
-        _at_least(self, 1, "dim", "patch")
-        _at_least(self, 0, "keypoints")
-        if not self.channels or min(self.channels) < 1:
-            raise ConfigError(f"channels must be a non-empty list of sizes >= 1, got {self.channels}")
-        if self.keypoints and self.kind != "cnn":
-            raise ConfigError(f"keypoints are an option of the cnn encoder, not {self.kind}")
-
-
-# Sizes of the transformer predictor (keyword arguments of worldjepa.nn.TransformerPredictor
-# besides dim / action_dim). lewm follows LeWM's released config: 6 blocks of width 192, 16
-# heads of 64, MLP 2048.
-TRANSFORMER_SIZES: dict[str, dict[str, Any]] = {
-    "tiny": dict(depth=2, width=32, heads=2, history=3, mlp_ratio=2.0, dropout=0.0),
-    "small": dict(depth=4, width=128, heads=4, history=3, mlp_ratio=4.0, dropout=0.1),
-    "lewm": dict(depth=6, width=192, heads=16, head_dim=64, mlp_dim=2048, history=3, dropout=0.1),
-}
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Architecture and objective of a world model (saved in every checkpoint)."""
-
-    __aliases__: ClassVar[dict[str, str]] = {
-        "encoder_dim": "encoder.dim", "channels": "encoder.channels", "keypoints": "encoder.keypoints",
-        "patch": "encoder.patch", "regulariser": "regularizer"}
-
-    encoder: EncoderConfig = opt(EncoderConfig(), "the image encoder")
-    latent_dim: int = opt(64, "latent size D (projector output; what the planner compares)")
-    projector_hidden: int = opt(512, "projector hidden width (BatchNorm MLP)")
-    projector_layers: int = opt(2, "projector linear layers; 0 = no projector: the latent is the encoder's "
-                                   "output, each dimension standardised (latent_dim is then the encoder's dim), as "
-                                   "DINO-WM plans on frozen DINOv2 features; meant for --freeze-encoder")
-    predictor: Literal["mlp", "transformer", "gru"] = opt("mlp", "predictor: mlp | transformer | gru")
-    preset: str = opt("", "transformer size preset: tiny | small | lewm (transformer only)")
-    predictor_hidden: int = opt(128, "hidden width of the mlp / gru predictor")
-    predictor_layers: int = opt(3, "linear layers of the mlp predictor (>= 2)")
-    history: int = opt(3, "model steps of context: the transformer's attention window and the "
-                          "agent's memory of observed embeddings")
-    frameskip: int = opt(5, "env steps per model step; the predictor sees frameskip x A actions")
-    regularizer: Literal["sigreg", "vicreg", "none"] = opt(
-        "sigreg", "anti-collapse term: sigreg | vicreg | none (none = the collapse ablation)")
-    reg_weight: float = opt(0.1, "weight lambda of the regulariser")
-    sigreg_slices: int = opt(512, "random 1-D projections per SIGReg step")
-    rollout_weight: float = opt(1.0, "weight of the open-loop rollout MSE (0 = teacher-forced only)")
-    inverse_weight: float = opt(0.0, "weight of a PLDM-style inverse-dynamics term: an MLP predicts the "
-                                     "macro action from (z_t, z_t+1); 0 = off (PLDM variant: "
-                                     "regularizer=vicreg inverse_weight=1)")
-    proprio: str = opt("", "proprioceptive input: a dataset extra and optional slice, e.g. 'state[2:4]' "
-                           "(PointMaze's velocity) or 'obs'; embedded and appended to the latent. "
-                           "'' = pixels only")
-    proprio_emb: int = opt(16, "size of the proprioceptive embedding appended to the latent")
-    freeze_encoder: bool = opt(False, "keep the encoder's weights fixed in training (with --encoder-init: a frozen "
-                                      "pretrained encoder, as DINO-WM freezes DINOv2); projector and predictor learn")
-    proprio_dim: int = opt(0, "proprioceptive values per frame (filled from the dataset)", cli=False)
-    frame_size: int = opt(0, "frame side in pixels (filled from the dataset)", cli=False)
-    action_dim: int = opt(0, "env action size A (filled from the dataset's action space)", cli=False)
-
-    def __post_init__(self) -> None:
-        _section_from_str(self, "encoder", EncoderConfig)
-        _at_least(self, 1, "latent_dim", "history", "frameskip", "projector_hidden", "predictor_hidden",
-                  "sigreg_slices")
-        _at_least(self, 0, "projector_layers", "reg_weight", "rollout_weight", "inverse_weight")
-        if self.predictor == "mlp" and self.predictor_layers < 2:
-            raise ConfigError(f"predictor_layers must be >= 2 for the mlp predictor, got {self.predictor_layers}")
-        if self.proprio:
-            parse_proprio(self.proprio)  # a clear error now, not at the first batch
-            _at_least(self, 1, "proprio_emb")
-        if self.preset and self.predictor != "transformer":
-            raise ConfigError(f"preset {self.preset!r} sizes the transformer predictor, not {self.predictor!r}")
-        if self.preset and self.preset not in TRANSFORMER_SIZES:
-            raise ConfigError(f"unknown transformer preset {self.preset!r}; choose {' | '.join(TRANSFORMER_SIZES)}")
-
-
-# -------------------------------------------------------------------------------- planning
-@dataclass(frozen=True)
-class PlannerConfig:
-    """The planner that searches action sequences (``None`` = that planner's own default)."""
-
-    name: Literal["cem", "icem", "mppi", "gd", "cem_gd"] = opt("cem", "cem | icem | mppi | gd | cem_gd",
-                                                               flag="planner")
-    samples: int | None = opt(None, "candidates per iteration (restarts for gd)", none="300; gd: 8")
-    iterations: int | None = opt(None, "iterations per plan", none="30; gd: 50")
-    elites: int | None = opt(None, "candidates kept to refit the distribution", none="min(30, samples); mppi, gd: 1")
-    init_std: float | None = opt(None, "initial spread, as a fraction of the action range's half-width",
-                                 none="1; gd: 0.5")
-    seed: int = opt(0, "the planner's seed (same seed, same observations -> same actions)", flag="planner-seed")
-    momentum: float | None = opt(None, "cem / icem: weight of the previous mean and std in each refit")
-    min_std: float | None = opt(None, "cem: floor of the sampling std")
-    beta: float | None = opt(None, "icem: colour of the noise (0 white, 2 pink-ish: smooth sequences)")
-    keep_elites: float | None = opt(None, "icem: fraction of elites carried to the next iteration")
-    shrink: float | None = opt(None, "icem: population divided by this at every iteration")
-    include_mean: bool | None = opt(None, "icem: add the mean itself as a candidate in the last iteration")
-    temperature: float | None = opt(None, "mppi: temperature of the exponential weights")
-    noise_std: float | None = opt(None, "mppi: sampling std (instead of init_std)")
-    noise_decay: float | None = opt(None, "mppi: std multiplied by this at every iteration")
-    adapt_std: bool | None = opt(None, "mppi: refit the std from the weighted samples")
-    lr: float | None = opt(None, "gd / cem_gd: step size of gradient descent on the actions", flag="gd-lr")
-    gd_iterations: int | None = opt(None, "cem_gd: gradient steps after CEM")
-    gd_restarts: int | None = opt(None, "cem_gd: CEM elites refined by gradient descent")
-    gd_std: float | None = opt(None, "cem_gd: spread of the restarts around the CEM answer")
-
-    def kwargs(self) -> dict[str, Any]:
-        """The planner's keyword arguments: ``seed`` and every option that is set."""
-        out: dict[str, Any] = {"seed": self.seed}
-        for name in PLANNER_OPTIONS:
-            value = getattr(self, name)
-            if value is not None:
-                out[name] = value
-        return out
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.seed < 2**32:
-            raise ConfigError(f"planner seed must be in [0, 2^32), got {self.seed}")
-        for name in ("samples", "iterations", "elites", "gd_iterations", "gd_restarts"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ConfigError(f"{name} must be >= 1, got {value}")
-
-
-PLANNER_OPTIONS = ("samples", "iterations", "elites", "init_std", "momentum", "min_std", "beta", "keep_elites",
-                   "shrink", "include_mean", "temperature", "noise_std", "noise_decay", "adapt_std", "lr",
-                   "gd_iterations", "gd_restarts", "gd_std")
-
-
-@dataclass(frozen=True)
-class AgentConfig:
-    """How a trained world model is turned into a goal-conditioned policy (``worldjepa.Agent``)."""
-
-    planner: PlannerConfig = opt(PlannerConfig(), "the planner")
-    horizon: int = opt(5, "planning horizon in model steps (macro-actions; 5 = 25 env steps at frame-skip 5)")
-    replan_every: int = opt(1, "macro-steps executed from each plan before replanning")
-    act_steps: int | None = opt(None, "env steps executed from each plan; a divisor of the frame-skip below it "
-                                      "replans within a macro-step: 1 = at every env step",
-                                none="frame-skip x replan_every")
-    metric: Literal["mse", "l1"] = opt("mse", "distance between imagined and goal embeddings")
-    reduce: Literal["sum", "final", "mean_path"] = opt(
-        "sum", "over the horizon: sum (every step's distance), final (the last step only), mean_path")
-    final_weight: float = opt(1.0, "weight of the last step of a path cost against 1 for each earlier step")
-    proprio_weight: float = opt(1.0, "weight of the proprioceptive part of the latent in the cost (models with "
-                                     "--proprio; 0 = ignore how far the agent's own body is from the goal's)")
-    keypoint_weight: float = opt(1.0, "weight of the encoder's keypoint coordinates in the cost (cnn encoders "
-                                      "with keypoints and --projector-layers 0)")
-    warm_start: bool = opt(True, "start each plan from the previous one, shifted")
-    device: Device = opt("auto", "where the model plans: auto (cuda when present) | cpu | cuda")
-    memory: str = opt("", "a long-term memory file (`worldjepa memory build`): far goals are reached through a "
-                          "route of remembered places, the MPC planning each short leg; '' = flat MPC")
-    route_lookahead: float = opt(10.0, "with --memory: a subgoal lies at most this many env steps ahead along the "
-                                       "route")
-    route_stall: int = opt(6, "with --memory: model steps without progress before the leg's edge is penalised "
-                              "and the route searched again")
-
-    @classmethod
-    def from_str(cls, text: str) -> dict[str, Any]:
-        """The ``--agent "horizon=8 samples=500"`` shorthand: planner options go to ``planner``."""
-        return split_agent_options(parse_agent_options(text))
-
-    def __post_init__(self) -> None:
-        _at_least(self, 1, "horizon", "replan_every")
-        _at_least(self, 0, "final_weight", "proprio_weight", "keypoint_weight")
-        _at_least(self, 1, "route_stall")
-        if not self.route_lookahead > 0:
-            raise ConfigError(f"route_lookahead must be > 0, got {self.route_lookahead}")
-        if self.replan_every > self.horizon:
-            raise ConfigError(f"replan_every ({self.replan_every}) must be <= horizon ({self.horizon})")
-        if self.final_weight != 1.0 and self.reduce == "final":
-            raise ConfigError("final_weight weighs the last step of a path cost: use it with reduce='sum' "
-                              "or 'mean_path', not 'final'")
-
-
-def split_agent_options(options: dict[str, Any]) -> dict[str, Any]:
-    """Flat Agent options (``horizon=8, samples=500, seed=1, planner="mppi"``) as an
-    :class:`AgentConfig` mapping: planner options (and ``seed``) under ``planner``."""
-    out: dict[str, Any] = {}
-    planner: dict[str, Any] = {}
-    for key, value in options.items():
-        if key in PLANNER_OPTIONS or key == "seed":
-            planner[key] = value
-        elif key == "planner" and isinstance(value, str):
-            planner["name"] = value
-        else:
-            out[key] = value
-    if planner:
-        nested = out.get("planner")
-        out["planner"] = {**(nested if isinstance(nested, dict) else {}), **planner}
-    return out
-
-
-# -------------------------------------------------------------------------------- commands
 @dataclass(frozen=True)
 class CollectConfig:
     """How to record a dataset (``worldjepa collect``)."""
@@ -280,7 +34,7 @@ class CollectConfig:
             raise ConfigError(f"episodes ({self.episodes}) must be >= 0 and steps ({self.steps}) >= 1")
         if not 8 <= self.size <= 512:
             raise ConfigError(f"size {self.size} must be between 8 and 512 pixels")
-        _at_least(self, 1, "workers")
+        at_least(self, 1, "workers")
 
 
 @dataclass(frozen=True)
@@ -318,9 +72,9 @@ class TrainConfig:
     model: ModelConfig = opt(ModelConfig(), "the model (flags --latent-dim etc., or model.KEY=VALUE)")
 
     def __post_init__(self) -> None:
-        _at_least(self, 1, "steps", "num_frames", "window_stride", "val_every", "save_every", "log_every",
+        at_least(self, 1, "steps", "num_frames", "window_stride", "val_every", "save_every", "log_every",
                   "val_windows", "val_horizon")
-        _at_least(self, 0, "minutes", "warmup_steps", "grad_clip", "weight_decay", "threads")
+        at_least(self, 0, "minutes", "warmup_steps", "grad_clip", "weight_decay", "threads")
         if self.batch_size < 2:
             raise ConfigError(f"batch_size ({self.batch_size}) must be >= 2 (the projector's BatchNorm needs it)")
         if self.num_frames < 2:
@@ -386,10 +140,10 @@ class PretrainConfig:
     progress: bool = opt(True, "show a progress bar (--no-progress: none)")
 
     def __post_init__(self) -> None:
-        _section_from_str(self, "encoder", EncoderConfig)
-        _at_least(self, 1, "steps", "log_every", "probe_every", "save_every", "projector_hidden", "projector_dim",
+        section_from_str(self, "encoder", EncoderConfig)
+        at_least(self, 1, "steps", "log_every", "probe_every", "save_every", "projector_hidden", "projector_dim",
                   "sigreg_slices", "n_global")
-        _at_least(self, 0, "minutes", "stop_at", "shift", "noise", "temporal", "n_local", "grad_clip",
+        at_least(self, 0, "minutes", "stop_at", "shift", "noise", "temporal", "n_local", "grad_clip",
                   "weight_decay", "threads", "eval_frames", "size")
         if self.batch_size < 2:
             raise ConfigError(f"batch_size ({self.batch_size}) must be >= 2 (the projector's BatchNorm needs it)")
@@ -440,14 +194,14 @@ class EvalConfig:
     progress: bool = opt(True, "show a progress bar (--no-progress: none)")
 
     def __post_init__(self) -> None:
-        _section_from_str(self, "agent", AgentConfig)
+        section_from_str(self, "agent", AgentConfig)
         if not self.data:
             raise ConfigError("--data is required: the dataset whose held-out episodes give the start/goal pairs")
-        _at_least(self, 1, "episodes", "budget", "goal_offset", "far_budget")
-        _at_least(self, 0, "far_min_steps", "far_budget_factor")
+        at_least(self, 1, "episodes", "budget", "goal_offset", "far_budget")
+        at_least(self, 0, "far_min_steps", "far_budget_factor")
         if (self.far_min_steps or self.far_budget_factor) and not self.far:
             raise ConfigError("--far-min-steps and --far-budget-factor apply to far goals: add --far")
-        _at_least(self, 0, "success_threshold", "gif_episodes", "threads")
+        at_least(self, 0, "success_threshold", "gif_episodes", "threads")
 
 
 @dataclass(frozen=True)
@@ -468,9 +222,9 @@ class PlanConfig:
     threads: int = opt(0, "torch CPU threads (0 = torch's default)")
 
     def __post_init__(self) -> None:
-        _section_from_str(self, "agent", AgentConfig)
-        _at_least(self, 0, "episode", "start", "threads")
-        _at_least(self, 1, "goal_offset", "budget", "nn_frames")
+        section_from_str(self, "agent", AgentConfig)
+        at_least(self, 0, "episode", "start", "threads")
+        at_least(self, 1, "goal_offset", "budget", "nn_frames")
 
 
 @dataclass(frozen=True)
@@ -494,13 +248,13 @@ class MemoryBuildConfig:
     progress: bool = opt(True, "show a progress bar (--no-progress: none)")
 
     def __post_init__(self) -> None:
-        _at_least(self, 1, "stride", "radius_steps", "edge_steps")
-        _at_least(self, 0, "radius", "capacity", "merge_radius", "threads")
+        at_least(self, 1, "stride", "radius_steps", "edge_steps")
+        at_least(self, 0, "radius", "capacity", "merge_radius", "threads")
         if not 0 <= self.seed < 2**32:
             raise ConfigError(f"seed must be in [0, 2^32), got {self.seed}")
 
 
-# --------------------------------------------------------------------------------- presets
+
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "collect": {"small": {"episodes": 20, "steps": 50}},
     "train": {"small": {
@@ -517,8 +271,3 @@ and demos (seconds on a CPU). Flags still win over a preset."""
 # default dataset sizes (episodes of 100 steps), following the anchors' datasets
 DEFAULT_EPISODES: dict[str, int] = {"worldjepa/TwoRoom": 2000, "worldjepa/PointMaze": 2000,
                                     "worldjepa/Reacher": 3000, "worldjepa/PushT": 2000}
-
-__all__ = ["AgentConfig", "CollectConfig", "DEFAULT_EPISODES", "EncoderConfig", "EvalConfig", "MemoryBuildConfig",
-           "ModelConfig",
-           "PLANNER_OPTIONS", "PRESETS", "PlanConfig", "PlannerConfig", "PretrainConfig", "TRANSFORMER_SIZES",
-           "TrainConfig", "parse_proprio", "split_agent_options"]
