@@ -7,8 +7,7 @@ seconds, metrics namespaced ``train/…``, ``val/…``, ``probe/…``). The loop
 run needs, once:
 
 * the run directory: a new run refuses a folder that holds one, ``--resume`` continues it;
-* the budget: ``steps``, or ``--minutes``, which fixes the step count from the mean speed of
-  the first steps (re-estimated in the first 60% of the budget; past 110% it stops);
+* the budget: ``steps``, or ``--minutes`` (:mod:`worldjepa.training.budget`);
 * the learning rate: linear warm-up, then cosine decay (:func:`worldjepa.utils.warmup_cosine`);
 * AdamW with weight decay on weight matrices only (biases, norm layers and other 1-D
   parameters are not decayed);
@@ -44,9 +43,9 @@ from .._version import __version__
 from ..config import to_dict
 from ..errors import CheckpointError, WorldJepaError
 from ..utils import pick_device
+from .budget import MinutesBudget
 
 logger = logging.getLogger(__name__)
-CALIBRATION_STEPS = 20  # with --minutes, the step count is fixed after timing this many steps
 
 
 class TrainingError(WorldJepaError):
@@ -108,7 +107,7 @@ class TrainingLoop:
         self.opt = torch.optim.AdamW(param_groups(self.model, self.cfg.weight_decay), lr=self.cfg.lr)
         self.rng = np.random.default_rng([self.cfg.seed, self.rank])
         self.step, self.total, self.elapsed = 0, self.cfg.steps, 0.0
-        self.calibrated = self.cfg.minutes <= 0
+        self.budget = MinutesBudget(self.cfg.minutes, self.cfg.steps, self.budget_reserve(), self.world)
         self.saved_step: int | None = None
         self.last_val: dict[str, float] = {}
         self.losses: dict[int, float] = {}  # step -> loss of the steps run in this process
@@ -183,7 +182,7 @@ class TrainingLoop:
             if st["cuda"] is not None:
                 rng[f"rng/cuda/{r}"] = torch.tensor(st["cuda"], dtype=torch.uint8)
         resume = {"optimizer": opt_info, "numpy_rng": [st["numpy"] for st in states], "elapsed": self.elapsed,
-                  "calibrated": self.calibrated, "world_size": self.world, "task": task_info}
+                  "calibrated": self.budget.calibrated, "world_size": self.world, "task": task_info}
         meta = self.checkpoint_meta()
         ckpt.save(self.run_dir / ckpt.RESUME_FILE, {**weights, **opt_tensors, **rng, **task_tensors},
                   {**meta, "resume": resume})
@@ -210,7 +209,7 @@ class TrainingLoop:
         if f"rng/cuda/{self.rank}" in tensors and self.device.type == "cuda":
             torch.cuda.set_rng_state(tensors[f"rng/cuda/{self.rank}"], self.device)
         self.step, self.total, self.elapsed = int(meta["step"]), int(meta["total_steps"]), float(r["elapsed"])
-        self.calibrated, self.last_val, self.saved_step = bool(r["calibrated"]), meta.get("val", {}), self.step
+        self.budget.calibrated, self.last_val, self.saved_step = bool(r["calibrated"]), meta.get("val", {}), self.step
         self.load_task_state(tensors, r.get("task", {}))
         path = self.run_dir / "metrics.jsonl"
         if self.is_main and path.is_file():  # drop lines logged after the checkpoint (and a torn last one)
@@ -265,33 +264,6 @@ class TrainingLoop:
         return TrainingError(f"non-finite values at step {self.step + 1}: {what}; training stopped and "
                              f"saved nothing; {kept}. Lower --lr or check the data.")
 
-    def _calibrate(self) -> None:
-        """Fix the step count that fits the --minutes budget from the mean speed so far (on a
-        shared CPU the speed swings 10x within minutes; the mean is the steadier guess);
-        the same on every rank."""
-        per_step = (self.elapsed - self._calib_mark[1]) / max(1, self.step - self._calib_mark[0])
-        total = self.step + int((self.cfg.minutes * 60 - self.elapsed) / per_step)
-        total = int(total / (1 + self.budget_reserve()))
-        t = torch.tensor([max(min(self.step + 1, self.cfg.steps), min(self.cfg.steps, total))])  # never past --steps
-        if self.world > 1:
-            torch.distributed.broadcast(t, 0)
-        self.total, self.calibrated = int(t), True
-        logger.debug("%.2f s/step -> %d steps fit in %.1f minutes", per_step, self.total, self.cfg.minutes)
-
-    def _maybe_calibrate(self) -> bool:
-        """With --minutes: calibrate after the first steps, then re-estimate every
-        ``CALIBRATION_STEPS`` steps in the first 60% of the budget; past 110% of it, stop."""
-        if self.cfg.minutes <= 0:
-            return False
-        if self.elapsed > 66 * self.cfg.minutes and self.total > self.step:
-            logger.warning("over the --minutes budget; stopping at step %d", self.step)
-            self.total = self.step
-            return True
-        due = self.step % CALIBRATION_STEPS == 0 and (not self.calibrated or self.elapsed < 36 * self.cfg.minutes)
-        if due:
-            self._calibrate()
-        return due
-
     def log(self, row: dict[str, float]) -> None:
         """Append one line to ``metrics.jsonl`` (and TensorBoard when it is on)."""
         if not self.is_main or not row:
@@ -321,14 +293,15 @@ class TrainingLoop:
         bar = tqdm(total=self.total, initial=self.step, desc=self.kind, unit="step",
                    disable=not (self.cfg.progress and self.is_main), dynamic_ncols=True)
         t0 = time.perf_counter() - self.elapsed
-        self._calib_mark = (self.step, self.elapsed)
+        self.budget.start(self.step, self.elapsed)
         metrics: dict[str, float] = {}
         try:
             while self.step < self.total and (stop_at is None or self.step < stop_at):
                 metrics = self.train_step()
                 self.elapsed = time.perf_counter() - t0
-                if self._maybe_calibrate():
-                    bar.total = self.total
+                total = self.budget.update(self.step, self.elapsed, self.total)
+                if total is not None:
+                    self.total = bar.total = total
                 last = self.step == self.total or self.step == stop_at
                 row = {**metrics, "train/steps_per_s": self.step / max(self.elapsed, 1e-9)} \
                     if self.step % self.cfg.log_every == 0 or last else {}
