@@ -35,22 +35,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..config import deep_merge, from_dict, normalize, to_dict
-from ..configs import AgentConfig, split_agent_options
+from ..configs import AgentConfig
 from ..errors import WorldJepaError
 from ..protocols import CostFn
 from .history import History
 from .inputs import _gather, _is_embedding, check_frame
+from .options import agent_config, cost_scale
 
 logger = logging.getLogger(__name__)
-
-
-def agent_config(config: AgentConfig | None = None, planner: str | None = None, **options: Any) -> AgentConfig:
-    """An :class:`AgentConfig` from a base config, a planner name and flat options (``horizon=8``,
-    ``samples=500``, ``seed=1``: planner options go to ``planner``); unknown names are errors."""
-    flat = dict(options, **({"planner": planner} if planner is not None else {}))
-    base = normalize(AgentConfig, to_dict(config or AgentConfig()))
-    return from_dict(AgentConfig, deep_merge(base, normalize(AgentConfig, split_agent_options(flat))))
 
 
 class Agent:
@@ -120,7 +112,7 @@ class Agent:
         if cfg.final_weight != 1.0:
             self.path_weights = torch.ones(self.horizon, device=self.device)
             self.path_weights[-1] = cfg.final_weight
-        self.cost_scales = [_cost_scale(m, i, cfg, self.device) for i, m in enumerate(self.models)]
+        self.cost_scales = [cost_scale(m, i, cfg, self.device) for i, m in enumerate(self.models)]
         self.goals: list[Tensor | None] = [None] * len(self.models)  # (1, D) per member
         self.history = History(self.k, self.history_len, self.k * self.spec.dim, len(self.models))
         self.imagined: Tensor | None = None  # (H, D) embeddings the last plan expects (member 0)
@@ -344,26 +336,3 @@ class Agent:
     def _imagine(self, plan: Tensor) -> None:
         z, a = self.history.context(0)
         self.imagined = self.model.rollout(z, a, plan[:, None].to(self.device))[0, 0]  # (H, D)
-
-
-def _cost_scale(m: Any, i: int, cfg: AgentConfig, device: torch.device) -> Tensor | None:
-    """Model ``i``'s per-dimension scale of the latent in the cost: ``None`` (all 1), or a part
-    weighted ``w`` scaled by ``sqrt(w)`` under MSE (``w`` under L1), so that it weighs ``w`` in the mean."""
-    parts = []
-    if cfg.proprio_weight != 1.0 and m.proprio:
-        parts.append((slice(m.visual_dim, m.latent_dim), cfg.proprio_weight))
-    if cfg.keypoint_weight != 1.0:
-        n_kp = int(getattr(m.encoder, "keypoints", 0))
-        if not n_kp or getattr(m.projector, "layers", None) != 0:
-            raise WorldJepaError(
-                f"keypoint_weight needs a latent that holds the encoder's keypoints (a cnn encoder trained with "
-                f"keypoints and --projector-layers 0); model {i} has {n_kp} keypoints and "
-                f"{getattr(m.projector, 'layers', '?')} projector layers")
-        parts.append((slice(m.visual_dim - 2 * n_kp, m.visual_dim), cfg.keypoint_weight))
-    if not parts:
-        return None
-    scale = torch.ones(m.latent_dim, device=device)
-    power = 0.5 if cfg.metric == "mse" else 1.0
-    for where, w in parts:
-        scale[where] = float(w) ** power
-    return scale
