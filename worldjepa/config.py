@@ -220,14 +220,15 @@ def parse_value(text: str) -> Any:
         return text
 
 
-def parse_agent_options(text: str) -> dict[str, Any]:
+def parse_agent_options(text: str, flag: str = "--agent") -> dict[str, Any]:
     """``"horizon=8 samples=500,reduce=final"`` -> ``{"horizon": 8, "samples": 500, "reduce": "final"}``
-    (space- or comma-separated ``key=value`` items; values read as JSON when they parse)."""
+    (space- or comma-separated ``key=value`` items; values read as JSON when they parse).
+    ``flag`` names the option in the error."""
     out: dict[str, Any] = {}
     for item in text.replace(",", " ").split():
         key, eq, val = item.partition("=")
         if not eq or not key:
-            raise ConfigError(f"--agent takes key=value items, got {item!r}")
+            raise ConfigError(f"{flag} takes key=value items, got {item!r}")
         try:
             out[key] = json.loads(val)
         except ValueError:

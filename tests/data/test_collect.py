@@ -126,3 +126,26 @@ def test_ctrl_c_keeps_completed_episodes(tmp_path):
     with Dataset(out) as ds:
         assert ds.num_episodes >= 1
         assert ds.episode(ds.num_episodes - 1)["frames"].shape[0] == 201
+
+
+def test_env_kwargs_are_recorded_and_rebuild_the_same_env(tmp_path, cli):
+    """``--env-kwargs`` reaches the env, is stored in the dataset, refuses a mismatched append, and
+    eval/plan rebuild the recordings' env from it (a held-out maze layout here)."""
+    from worldjepa.envs.pointmaze import HELDOUT_LAYOUT_SEEDS
+
+    seed = HELDOUT_LAYOUT_SEEDS[0]
+    out = tmp_path / "m.h5"
+    cli("collect", "--env", "worldjepa/PointMaze-Procedural-v0", "--env-kwargs", f"layout_seed={seed}",
+        "--out", str(out), "--episodes", "2", "--steps", "6", "--size", "16", check=True)
+    with Dataset(out) as ds:
+        assert ds.env_kwargs == {"layout_seed": seed}
+        ep = ds.episode(0)
+    env = make_env(ds.env_id, 16, None, **ds.env_kwargs)
+    frame, _ = env.reset(seed=int(ep["seed"]), state=ep["state"][3])
+    np.testing.assert_array_equal(frame, ep["frames"][3])  # the same maze, not the default layout
+    assert f"layout_seed={seed}" in cli("info", str(out), check=True).stdout
+    proc = cli("collect", "--env", "worldjepa/PointMaze-Procedural-v0", "--env-kwargs", f"layout_seed={seed + 1}",
+               "--out", str(out), "--episodes", "1", "--steps", "6", "--size", "16", "--append")
+    assert proc.returncode == 2 and "env_kwargs" in proc.stderr
+    proc = cli("collect", "--env", "worldjepa/TwoRoom-v0", "--env-kwargs", "novalue", "--out", str(tmp_path / "x.h5"))
+    assert proc.returncode == 2 and "--env-kwargs takes key=value" in proc.stderr

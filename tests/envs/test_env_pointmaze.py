@@ -182,3 +182,28 @@ def test_path_length_is_nearly_symmetric_and_at_least_the_straight_distance(layo
         assert max(n - 2, 0) <= ab <= n + 2.0  # about the number of moves
     a = np.array([1.3, 1.7, 0.0, 0.0])
     assert env.path_length(a, np.array([1.8, 1.2, 0, 0])) == pytest.approx(env.distance(a, np.array([1.8, 1.2])))
+
+
+def test_per_episode_training_layouts():
+    """``layout_seed='train'`` draws a training maze at every reset (a world model that must read the
+    walls from the frame); a recorded state names no maze, so restoring one is refused."""
+    from worldjepa.errors import EnvError
+
+    env = PointMazeEnv(layout="procedural", layout_seed="train")
+    seen = set()
+    for seed in range(12):
+        env.reset(seed=seed)
+        assert env.layout_seed in TRAIN_LAYOUT_SEEDS
+        assert not env.walls[env.cell(env.state[:2])]  # the start lies in the drawn maze
+        seen.add(env.walls.tobytes())
+    assert len(seen) > 5
+    env.reset(seed=3)
+    again = env.layout_seed
+    env.reset(seed=3)
+    assert env.layout_seed == again  # seeded
+    with pytest.raises(EnvError, match="cannot be restored"):
+        env.reset(options={"state": np.array([1.5, 1.5, 0.0, 0.0])})
+    with pytest.raises(EnvError, match="procedural"):
+        PointMazeEnv(layout="medium", layout_seed="train")
+    with pytest.raises(EnvError, match="int or 'train'"):
+        PointMazeEnv(layout="procedural", layout_seed="x")

@@ -94,7 +94,7 @@ def _print_summary(path: str | Path, as_json: bool = False) -> None:
     el = s["episode_length"]
     rows = [
         ("dataset", s["path"]),
-        ("env", s["env_id"]),
+        ("env", s["env_id"] + "".join(f" {k}={v}" for k, v in (s["meta"].get("env_kwargs") or {}).items())),
         ("episodes", f"{s['episodes']}  (frames per episode: min {el.get('min')}, mean {el.get('mean', 0):.1f}, max {el.get('max')})"),
         ("steps", f"{s['steps']} actions, {s['frames']} frames"),
         ("frames", f"{s['shapes']['frames']} uint8, {s['frame_size']}x{s['frame_size']}"),

@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         raise DatasetError(f"start {cfg.start} + goal offset {cfg.goal_offset} is past the episode's "
                            f"{len(ep['frames'])} frames")
     agent = Agent.load(cfg.run, env_id=ds.env_id, config=cfg.agent)
-    env = make_env(meta["env_id"], int(meta["frame_size"]))
+    env = make_env(ds.env_id, ds.frame_size, None, **ds.env_kwargs)  # the recordings' env (its layout, ...)
     has_state = "state" in ep
     obs, extras = restore_start(env, ep, cfg.start, restore=has_state)  # no state: replay the recorded actions
     goal, goal_state = ep["frames"][goal_t], ep["state"][goal_t] if has_state else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from ..config import Device, at_least, opt, section_from_str
+from ..config import Device, at_least, opt, parse_agent_options, section_from_str
 from ..errors import ConfigError
 from .agent import AgentConfig
 from .model import EncoderConfig, ModelConfig
@@ -25,6 +25,8 @@ class CollectConfig:
     size: int = opt(64, "frame size in pixels (frames are size x size RGB)")
     workers: int = opt(1, "worker processes (the result does not depend on it)")
     env_module: str = opt("", "module to import first so that it registers third-party env ids")
+    env_kwargs: str = opt("", "keyword arguments of the env, 'k=v ...' (e.g. 'layout_seed=7' for "
+                              "worldjepa/PointMaze-Procedural-v0); recorded in the dataset, used by eval and plan")
     append: bool = opt(False, "append episodes to an existing file instead of refusing to overwrite it")
     compression: Literal["lzf", "gzip", "none"] = opt("lzf", "frame compression in the HDF5 file")
     progress: bool = opt(True, "show a progress bar (--no-progress: none)")
@@ -35,6 +37,11 @@ class CollectConfig:
         if not 8 <= self.size <= 512:
             raise ConfigError(f"size {self.size} must be between 8 and 512 pixels")
         at_least(self, 1, "workers")
+        self.kwargs()  # a clear error now
+
+    def kwargs(self) -> dict[str, Any]:
+        """``env_kwargs`` as a dict (``"layout_seed=7"`` -> ``{"layout_seed": 7}``)."""
+        return parse_agent_options(self.env_kwargs, "--env-kwargs")
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ def _worker_init(cfg: CollectConfig) -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
 
-    _WORKER_ENV = make_env(cfg.env, cfg.size, cfg.env_module or None)
+    _WORKER_ENV = make_env(cfg.env, cfg.size, cfg.env_module or None, **cfg.kwargs())
 
 
 def record_episode(env: Any, cfg: CollectConfig, index: int) -> dict[str, Any]:
@@ -102,7 +102,7 @@ def collect(cfg: CollectConfig, progress: bool | None = None) -> dict[str, Any]:
         raise ConfigError(f"unknown collection policy {cfg.policy!r}; choose one of {', '.join(POLICIES)}")
     if cfg.policy == "expert" and not cfg.env.startswith("worldjepa/PushT"):
         raise ConfigError(f"policy 'expert' exists only for worldjepa/PushT-v1 and -v0, not {cfg.env}")
-    env = make_env(cfg.env, cfg.size, cfg.env_module or None)  # validates the id and rendering up front
+    env = make_env(cfg.env, cfg.size, cfg.env_module or None, **cfg.kwargs())  # validates the id and rendering up front
     meta = {**env.describe(), "policy": cfg.policy, "library_version": __version__, "config": to_dict(cfg)}
     compression = None if cfg.compression == "none" else cfg.compression
     stop = _StopOnCtrlC()

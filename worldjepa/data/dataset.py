@@ -125,6 +125,11 @@ class Dataset:
         return self.meta["env_id"]
 
     @property
+    def env_kwargs(self) -> dict[str, Any]:
+        """The env's keyword arguments at collection (``collect --env-kwargs``), ``{}`` if none."""
+        return dict(self.meta.get("env_kwargs") or {})
+
+    @property
     def frame_size(self) -> int:
         return int(self.meta["frame_size"])
 

@@ -47,7 +47,7 @@ class DatasetWriter:
                 raise DatasetError(f"{self.path} exists; pass --append to add episodes or choose another --out")
             with _open_h5(self.path) as old:
                 old_meta = read_meta(old, self.path)
-            for key in ("env_id", "frame_size", "action_space"):
+            for key in ("env_id", "env_kwargs", "frame_size", "action_space"):
                 if old_meta.get(key) != self.meta.get(key):
                     raise DatasetError(
                         f"cannot append to {self.path}: its {key} is {old_meta.get(key)!r}, new episodes have {self.meta.get(key)!r}")

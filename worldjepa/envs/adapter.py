@@ -154,9 +154,10 @@ class FrameEnv:
     uint8 and ``extras`` maps names (``"state"``, ``"obs"``, ``"info/<key>"``) to arrays.
     """
 
-    def __init__(self, env: Any, env_id: str, size: int) -> None:
+    def __init__(self, env: Any, env_id: str, size: int, env_kwargs: dict[str, Any] | None = None) -> None:
         self.env = env
         self.env_id = env_id
+        self.env_kwargs = dict(env_kwargs or {})  # what gym.make was given beyond the id and size
         self.size = size
         self.action_spec = ActionSpec.from_space(env.action_space, env_id)
         self.builtin = env_id.startswith("worldjepa/")
@@ -214,6 +215,7 @@ class FrameEnv:
             "frame_size": self.size,
             "action_space": self.action_spec.to_dict(),
             "observation_space": str(self.env.observation_space),
+            **({"env_kwargs": self.env_kwargs} if self.env_kwargs else {}),
         }
 
 
@@ -241,4 +243,4 @@ def make_env(env_id: str, size: int = 64, env_module: str | None = None, **kwarg
             "worldjepa learns from pixels and needs render_mode='rgb_array'"
         )
     del spec
-    return FrameEnv(env, env_id, size)
+    return FrameEnv(env, env_id, size, {k: v for k, v in kwargs.items() if k != "size"})

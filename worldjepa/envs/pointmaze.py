@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import zlib
 from collections import deque
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from gymnasium import spaces
@@ -166,33 +166,62 @@ class PointMazeEnv(WorldEnv):
         render_mode: str | None = None,
         size: int = 64,
         layout: str = "umaze",
-        layout_seed: int | None = None,
+        layout_seed: int | str | None = None,
         rooms: int = 4,
     ) -> None:
         super().__init__(render_mode, size)
-        layout_seed = TRAIN_LAYOUT_SEEDS[0] if layout_seed is None else int(layout_seed)
+        # layout_seed "train": a training layout drawn per episode (reset), for a world model that
+        # must carry over to held-out layouts; the recorded states then cannot be restored alone
+        self.per_episode = layout == "procedural" and layout_seed == "train"
+        if layout_seed == "train" and not self.per_episode:
+            raise EnvError(f"PointMazeEnv: layout_seed='train' draws procedural layouts; layout is {layout!r}")
+        try:
+            layout_seed = TRAIN_LAYOUT_SEEDS[0] if layout_seed is None or self.per_episode else int(layout_seed)
+        except (TypeError, ValueError):
+            raise EnvError(f"PointMazeEnv: layout_seed must be an int or 'train', got {layout_seed!r}") from None
         if layout == "procedural":
-            self.walls = procedural_layout(layout_seed, rooms)
+            walls = procedural_layout(layout_seed, rooms)
         elif layout in LAYOUTS:
-            self.walls = parse_layout(LAYOUTS[layout])
+            walls = parse_layout(LAYOUTS[layout])
         else:
             raise EnvError(f"PointMazeEnv: unknown layout {layout!r}; expected one of {[*LAYOUTS, 'procedural']}")
-        self.layout, self.layout_seed = layout, layout_seed
+        self.layout, self.layout_seed, self.rooms = layout, layout_seed, rooms
         names = {"umaze": "UMaze", "medium": "Medium", "large": "Large", "procedural": "Procedural"}
         self.default_id = f"worldjepa/PointMaze-{names[layout]}-v0"
+        self._set_walls(walls)
         rows, cols = self.walls.shape
-        r = AGENT_R
-        wr, wc = np.nonzero(self.walls)
-        self._boxes = np.stack([wc - r, wr - r, wc + 1 + r, wr + 1 + r], axis=1).astype(np.float64)  # (K, 4)
-        self._centres = np.stack([wc + 0.5, wr + 0.5], axis=1)  # (K, 2)
-        self._free = np.argwhere(~self.walls)  # (F, 2) rows, cols
-        self._wall_lo = np.stack([wc, wr], axis=1).astype(np.float64)  # (K, 2) x, y of each wall cell's corner
-        self._dist: dict[tuple[int, int], np.ndarray] = {}  # goal cell -> BFS distances (the layout is fixed)
         low = np.array([0, 0, -MAX_SPEED, -MAX_SPEED], np.float32)
         high = np.array([cols, rows, MAX_SPEED, MAX_SPEED], np.float32)
         self.observation_space = spaces.Box(low, high, dtype=np.float32)
         self.action_space = spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
+
+    def _set_walls(self, walls: np.ndarray) -> None:
+        """Use the ``(rows, cols)`` wall grid ``walls`` (True = wall) and what is derived from it."""
+        self.walls = walls
+        r = AGENT_R
+        wr, wc = np.nonzero(walls)
+        self._boxes = np.stack([wc - r, wr - r, wc + 1 + r, wr + 1 + r], axis=1).astype(np.float64)  # (K, 4)
+        self._centres = np.stack([wc + 0.5, wr + 0.5], axis=1)  # (K, 2)
+        self._free = np.argwhere(~walls)  # (F, 2) rows, cols
+        self._wall_lo = np.stack([wc, wr], axis=1).astype(np.float64)  # (K, 2) x, y of each wall cell's corner
+        self._dist: dict[tuple[int, int], np.ndarray] = {}  # goal cell -> BFS distances (of this layout)
         self._background: Canvas | None = None
+
+    def reset(self, *, seed: int | None = None,
+              options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        """As :meth:`WorldEnv.reset`; with per-episode layouts (``layout_seed='train'``) a new
+        training layout is drawn first, and restoring a state is refused (it names no layout)."""
+        if self.per_episode and (options or {}).get("state") is not None:
+            raise EnvError("PointMazeEnv: a state cannot be restored with per-episode layouts (layout_seed='train'); "
+                           "evaluate on recordings of one layout (collect --env-kwargs layout_seed=N)")
+        return super().reset(seed=seed, options=options)
+
+    def sample_start(self, rng: np.random.Generator) -> np.ndarray:
+        """With per-episode layouts, draw the episode's training layout, then the start in it."""
+        if self.per_episode:
+            self.layout_seed = TRAIN_LAYOUT_SEEDS[int(rng.integers(len(TRAIN_LAYOUT_SEEDS)))]
+            self._set_walls(procedural_layout(self.layout_seed, self.rooms))
+        return self.sample_state(rng)
 
     # -- physics ------------------------------------------------------------------------
     def _advance(self, state: np.ndarray, action: np.ndarray) -> np.ndarray:

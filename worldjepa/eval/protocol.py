@@ -178,7 +178,7 @@ def run_protocol(cfg: EvalConfig, policy: Any = None, progress: bool | None = No
     env_id = ds.env_id
     if cfg.env and cfg.env != env_id:
         raise ConfigError(f"--env {cfg.env} does not match the dataset's env {env_id}")
-    env = make_env(env_id, ds.frame_size, cfg.env_module or None)
+    env = make_env(env_id, ds.frame_size, cfg.env_module or None, **ds.env_kwargs)
     has_state = "state" in ds.extras
     restore = has_state and env.builtin
     judge = _Judge(env, cfg, has_state)
