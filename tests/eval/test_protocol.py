@@ -7,7 +7,7 @@ import pytest
 
 from worldjepa.data.collect import CollectConfig, collect
 from worldjepa.data.dataset import Dataset
-from worldjepa.errors import ConfigError
+from worldjepa.errors import ConfigError, WorldJepaError
 from worldjepa.metrics import wilson_interval
 from worldjepa.eval.protocol import EvalConfig, draw_pairs, run_protocol
 
@@ -78,6 +78,33 @@ def test_third_party_env_starts_by_replaying_actions(tmp_path):
     with pytest.raises(ConfigError, match="integers"):
         run_protocol(EvalConfig(data=str(out), policy="replay", episodes=5, goal_offset=10,
                                 success_threshold=1e-3, success_dims="cos"), progress=False)
+
+
+def test_far_goals_of_a_third_party_env_come_from_other_held_out_episodes(tmp_path, tworoom):
+    """An env that cannot draw a state gets far goals from the recordings: a frame of another test
+    episode, at least --far-min-distance from the start in the judged distance."""
+    out = tmp_path / "pendulum.h5"
+    collect(CollectConfig(env="Pendulum-v1", out=str(out), episodes=30, steps=30, size=16), progress=False)
+    cfg = EvalConfig(data=str(out), policy="random", episodes=8, far=True, far_budget=5, success_threshold=0.05,
+                     success_dims="0,1", far_min_distance=1.0)
+    r = run_protocol(cfg, progress=False)
+    assert r["protocol"]["far_goals"] == "recorded" and r["protocol"]["budget"] == 5
+    with Dataset(out) as ds:
+        test = set(ds.episode_ids("test").tolist())
+        for rec in r["records"]:
+            assert rec["goal_episode"] in test and rec["goal_episode"] != rec["episode"]
+            start = ds.episode(rec["episode"])["obs"][rec["start"]]
+            goal = ds.episode(rec["goal_episode"])["obs"][rec["goal_step"]]
+            assert np.linalg.norm(start[:2] - goal[:2]) >= 1.0
+    with pytest.raises(WorldJepaError, match="far-min-distance"):
+        run_protocol(EvalConfig(data=str(out), policy="random", episodes=2, far=True, success_threshold=0.05,
+                                success_dims="0,1", far_min_distance=5.0), progress=False)  # cos, sin: never 5 apart
+    r = run_protocol(EvalConfig(data=str(tworoom), policy="random", episodes=6, far=True, far_min_distance=40.0),
+                     progress=False)  # a built-in env draws them, as far in a straight line
+    assert r["protocol"]["far_goals"] == "sampled"
+    assert all(np.hypot(*np.subtract(rec["start_state"][:2], rec["goal_state"][:2])) >= 40 for rec in r["records"])
+    with pytest.raises(ConfigError, match="add --far"):
+        EvalConfig(data="x.h5", far_min_distance=1.0)
 
 
 def test_success_dims_select_the_obs_entries_judged():

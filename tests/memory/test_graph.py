@@ -113,3 +113,51 @@ def test_a_stalled_leg_is_penalised_and_the_route_searched_again():
         router.subgoal(here)
     assert router.info["replans"] == 1 and router.route == [0, 2, 3]
     np.testing.assert_array_equal(router.subgoal(here), z[2])
+
+
+def test_the_map_grows_online_from_what_the_agent_sees():
+    """A map from recordings that never went through the door: the goal in the other room cannot
+    be routed to. The agent walks through the door once (learning new places and the moves
+    between them); the next time the same goal is routed, through the door: the map kept what
+    it learned."""
+    z, ep, st = _two_rooms()
+    crossed = np.unique(ep[np.abs(z[:, 0]) < 1.0])  # episodes that entered the doorway
+    keep = ~np.isin(ep, crossed)
+    r = calibrate(z, ep, st, gap=2)
+    marks, edges, weights, _ = build_map(z[keep], ep[keep], st[keep], radius=r, max_gap=2)
+    m = MemoryMap(z[keep][marks], edges, weights, radius=r, info={"edge_steps": 2})
+    k0, e0 = m.size, len(m.edges)
+    start, goal = np.array([-3.0, 4.0]), np.array([3.0, 4.0])
+    frozen = Router(m, lookahead=1.0)
+    assert not frozen.start(start, goal)  # nothing of the right room is remembered: flat
+
+    router = Router(m, lookahead=1.0, learn=True)
+    assert not router.start(start, goal)
+    walk = [np.array([-3.0, y]) for y in np.arange(4.0, -0.1, -0.4)]  # down the left room,
+    walk += [np.array([x, 0.0]) for x in np.arange(-3.0, 3.1, 0.4)]  # through the door,
+    walk += [np.array([3.0, y]) for y in np.arange(0.0, 4.1, 0.4)]  # up the right room
+    for t, p in enumerate(walk):
+        router.subgoal(p.astype(np.float32), step=t)
+    info = router.info
+    assert info["learned_landmarks"] > 0 and info["learned_edges"] > 0
+    assert m.size == k0 + info["learned_landmarks"] and len(m.edges) > e0
+    assert info["routed"]  # once the map reached the goal's place, it searched again and found a route
+    router.reset()  # the next episode: same map object, grown
+    assert router.start(start, goal)
+    pts = m.z[router.route]
+    assert pts[-1, 0] > 1.0 and np.abs(pts[np.abs(pts[:, 0]) < 1.0, 1]).max() < 1.5  # through the door
+    # nothing was learned without step numbers or with learn off
+    k1 = m.size
+    Router(m, lookahead=1.0).subgoal(np.array([0.0, -4.0], np.float32), step=0)
+    assert m.size == k1
+
+
+def test_link_adds_an_edge_or_lowers_its_weight_and_undoes_a_penalty():
+    m = MemoryMap(np.zeros((3, 2), np.float32), np.array([[0, 1]]), np.array([5.0]), radius=0.5)
+    assert m.link(0, 1, 3) and m.edge_weight(0, 1) == 3.0
+    assert not m.link(0, 1, 4) and m.edge_weight(0, 1) == 3.0
+    assert m.link(1, 2, 2) and m.route(0, 2) == ([0, 1, 2], 5.0)
+    m.penalize(0, 1, 4.0)
+    assert m.edge_weight(0, 1) == 12.0 and m.link(0, 1, 3) and m.edge_weight(0, 1) == 3.0  # it did succeed
+    i = m.add_landmark(np.array([9.0, 9.0]))
+    assert i == 3 and m.localize(np.array([8.9, 9.0]))[0] == 3

@@ -204,7 +204,8 @@ class Agent:
             return memory
         if not isinstance(memory, MemoryMap):
             memory = load_map(memory, self.model)
-        return Router(memory, lookahead=self.config.route_lookahead, stall=self.config.route_stall)
+        return Router(memory, lookahead=self.config.route_lookahead, stall=self.config.route_stall,
+                      learn=self.config.route_learn)
 
     def episode_info(self) -> dict[str, Any]:
         """What the episode's reasoning did (route found, fallback to flat MPC, replans), for eval's records."""
@@ -302,7 +303,7 @@ class Agent:
         here = z.detach().cpu().numpy()
         if not (self.router.info["routed"] or self.router.info["fallback"]):
             self.router.start(here, self.final_goal[0].detach().cpu().numpy())
-        sub = self.router.subgoal(here)
+        sub = self.router.subgoal(here, self.t)
         self.goals[0] = self.final_goal if sub is None else torch.as_tensor(sub, device=self.device)[None]
 
     def latent_cost(self) -> CostFn:

@@ -85,6 +85,9 @@ class AgentConfig:
                                        "route")
     route_stall: int = opt(6, "with --memory: model steps without progress before the leg's edge is penalised "
                               "and the route searched again")
+    route_learn: bool = opt(True, "with --memory: the map grows while the agent acts (places it sees that no "
+                                  "landmark covers become landmarks, moves it makes become edges; kept for the "
+                                  "agent's life, the file is not changed)")
 
     @classmethod
     def from_str(cls, text: str) -> dict[str, Any]:

@@ -182,13 +182,18 @@ class EvalConfig:
     goal_offset: int = opt(25, "goal = recorded frame this many steps after the start")
     budget: int = opt(50, "environment steps allowed per episode")
     seed: int = opt(0, "seed of the start/goal draw (and of the random policy)")
-    far: bool = opt(False, "far-goal variant: goals drawn uniformly from the reachable space")
+    far: bool = opt(False, "far-goal variant: goals drawn uniformly from the reachable space (envs that cannot "
+                                "draw a state: from frames of other held-out episodes)")
     far_budget: int = opt(200, "steps allowed in the far-goal variant")
     far_min_steps: int = opt(0, "far goals only at least this many env steps away along the shortest way: the env's "
                                 "oracle (which reads the true state) is simulated from the start to measure it, "
                                 "and nearer goals are drawn again; 0 = any goal")
     far_budget_factor: float = opt(0.0, "with --far-min-steps: each pair's budget is this times the oracle's steps "
                                         "(e.g. 3); 0 = --far-budget for every pair")
+    far_min_distance: float = opt(0.0, "far goals only at least this far from the start in the success distance "
+                                       "(the env's, or ||obs - goal_obs|| over --success-dims); envs that cannot "
+                                       "draw a state (third-party) take far goals from frames of other held-out "
+                                       "episodes; 0 = any goal")
     split: Literal["test", "val"] = opt("test", "held-out split the pairs come from")
     success_threshold: float = opt(0.0, "for envs without success(): success when ||obs - goal_obs|| < this")
     success_dims: str = opt("", "with --success-threshold: comma-separated indices of the obs vector the "
@@ -205,9 +210,9 @@ class EvalConfig:
         if not self.data:
             raise ConfigError("--data is required: the dataset whose held-out episodes give the start/goal pairs")
         at_least(self, 1, "episodes", "budget", "goal_offset", "far_budget")
-        at_least(self, 0, "far_min_steps", "far_budget_factor")
-        if (self.far_min_steps or self.far_budget_factor) and not self.far:
-            raise ConfigError("--far-min-steps and --far-budget-factor apply to far goals: add --far")
+        at_least(self, 0, "far_min_steps", "far_budget_factor", "far_min_distance")
+        if (self.far_min_steps or self.far_budget_factor or self.far_min_distance) and not self.far:
+            raise ConfigError("--far-min-steps, --far-budget-factor and --far-min-distance apply to far goals: add --far")
         at_least(self, 0, "success_threshold", "gif_episodes", "threads")
 
 

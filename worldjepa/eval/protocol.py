@@ -6,7 +6,10 @@ no model trained on): pick a test episode uniformly, then a step ``t`` uniformly
 frame (and state) at ``t + k`` (``k`` = ``goal_offset``, default 25). The policy gets
 ``budget`` steps (default 50); an episode succeeds at the first step where the env's
 ``success(state, goal_state)`` holds. In the "far goal" variant the goal state is drawn
-from the env's reachable space (``sample_state``) and rendered, with a larger budget.
+from the env's reachable space (``sample_state``) and rendered, with a larger budget; an env that
+cannot draw an arbitrary state (third-party envs) gets far goals from the recordings instead: the
+frame at a random step of another held-out episode (``--far-min-distance``: at least that far in
+the success distance).
 
 Starts are restored with ``reset(options={"state": ...})`` when the env supports it (all
 built-in envs); otherwise (third-party envs) by resetting with the episode's recorded seed
@@ -121,6 +124,25 @@ def _far_goal(u: Any, start: np.ndarray, goal: np.ndarray, rng: np.random.Genera
     return None
 
 
+def _recorded_far_goal(ds: Any, cfg: EvalConfig, rng: np.random.Generator, judge: "_Judge", start: np.ndarray,
+                       episode: int, tries: int = 1000) -> tuple[np.ndarray, np.ndarray, dict[str, Any], dict[str, Any]]:
+    """A far goal from the recordings, for envs that cannot draw an arbitrary state: the frame at a
+    uniformly drawn step of another episode of the held-out split, redrawn until its judged distance
+    from ``start`` is at least ``cfg.far_min_distance``. Returns the goal frame, its judged value
+    (``obs`` or ``state``), every extra at that frame, and where it came from."""
+    eps = [int(e) for e in ds.episode_ids(cfg.split) if e != episode] or [episode]
+    for _ in range(tries):
+        e = eps[int(rng.integers(len(eps)))]
+        step = int(rng.integers(ds.lengths[e]))
+        row = [int(ds.starts[e]) + step]
+        goal = ds.read_extra(judge.key(), row)[0]
+        if judge(start, goal)[1] >= cfg.far_min_distance:
+            goal_extras = {name: ds.read_extra(name, row)[0] for name in ds.extras}
+            return ds.read_frames(row)[0], goal, goal_extras, {"goal_episode": e, "goal_step": step}
+    raise WorldJepaError(f"{ds.path}: no recorded frame of the {cfg.split} split lies {cfg.far_min_distance} or more "
+                         f"from the start in {tries} draws; lower --far-min-distance")
+
+
 def restore_start(env: Any, ep: dict[str, np.ndarray], t: int, restore: bool) -> tuple[np.ndarray, dict[str, Any]]:
     """The env put at step ``t`` of recorded episode ``ep``: by restoring its recorded state
     (``restore``, built-in envs), else by resetting with its seed and replaying its actions."""
@@ -189,6 +211,9 @@ def run_protocol(cfg: EvalConfig, policy: Any = None, progress: bool | None = No
     pairs = draw_pairs(ds, cfg)
     rng = np.random.default_rng([cfg.seed, 7])
     budget = cfg.far_budget if cfg.far else cfg.budget
+    # far goals are drawn from the env's reachable space where it can sample and draw a state (built-in envs),
+    # else from the recordings (third-party envs): a frame of another held-out episode
+    sampled = restore and hasattr(env.unwrapped, "sample_state") and hasattr(env.unwrapped, "render_state")
     if cfg.far_min_steps and not (restore and hasattr(env.unwrapped, "oracle_action")
                                   and hasattr(env.unwrapped, "advance")):
         raise ConfigError(f"--far-min-steps measures the way with the env's oracle on its own physics; "
@@ -199,8 +224,18 @@ def run_protocol(cfg: EvalConfig, policy: Any = None, progress: bool | None = No
         k = cfg.goal_offset
         frame, extras = restore_start(env, ep, t, restore)
         extra: dict[str, Any] = {}
-        if cfg.far:
+        if cfg.far and not sampled:  # goals from the recordings: the frame at any step of another held-out episode
+            goal_frame, goal_state, goal_extras, where = _recorded_far_goal(ds, cfg, rng, judge, extras[judge.key()], e)
+            extra.update(where)
+        elif cfg.far:
             goal_state = env.unwrapped.sample_state(rng)
+            for _ in range(1000):  # --far-min-distance: at least that far in a straight line
+                if judge(ep["state"][t], goal_state)[1] >= cfg.far_min_distance:
+                    break
+                goal_state = env.unwrapped.sample_state(rng)
+            else:
+                raise WorldJepaError(f"{env_id}: no goal {cfg.far_min_distance} or more from the start in 1000 draws; "
+                                     "lower --far-min-distance")
             if cfg.far_min_steps:  # far along the way, not only in a straight line: the oracle measures it
                 found = _far_goal(env.unwrapped, ep["state"][t], goal_state, rng, cfg.far_min_steps)
                 for _ in range(100):  # a start with no goal that far (a dead end of a small maze): another start
@@ -218,9 +253,7 @@ def run_protocol(cfg: EvalConfig, policy: Any = None, progress: bool | None = No
                 goal_state, oracle_steps = found
                 budget = math.ceil(cfg.far_budget_factor * oracle_steps) if cfg.far_budget_factor else cfg.far_budget
                 extra.update(oracle_steps=oracle_steps, budget=budget)
-            goal_frame = env.unwrapped.render_state(goal_state) if hasattr(env.unwrapped, "render_state") else None
-            if goal_frame is None:
-                raise WorldJepaError(f"{env_id} cannot render an arbitrary goal state (no render_state)")
+            goal_frame = env.unwrapped.render_state(goal_state)
             goal_extras = {"state": goal_state}
         else:
             goal_state, goal_frame = ep[judge.key()][t + k], ep["frames"][t + k]
@@ -245,7 +278,8 @@ def run_protocol(cfg: EvalConfig, policy: Any = None, progress: bool | None = No
     result = {"summary": summary, "config": to_dict(cfg), "env_id": env_id, "records": records,
               "protocol": {"goal_offset": cfg.goal_offset, "budget": cfg.far_budget if cfg.far else cfg.budget,
                            "split": cfg.split, "far": cfg.far, "far_min_steps": cfg.far_min_steps,
-                           "far_budget_factor": cfg.far_budget_factor,
+                           "far_budget_factor": cfg.far_budget_factor, "far_min_distance": cfg.far_min_distance,
+                           "far_goals": ("sampled" if sampled else "recorded") if cfg.far else None,
                            "restore": "state" if restore else "replay of recorded actions"}}
     if cfg.gif and gif_frames:
         save_gif(cfg.gif, gif_frames)

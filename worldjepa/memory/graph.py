@@ -17,7 +17,9 @@ knowledge of the env: nothing here reads a state layout.
 * :func:`calibrate` reads the typical latent distance of frames a few env steps apart from
   the recordings themselves, which sets the landmark radius (and how close counts as reached).
 * :class:`MemoryMap` localises an embedding (its nearest landmark), searches routes (Dijkstra,
-  :mod:`scipy.sparse.csgraph`) and down-weights an edge that failed in execution.
+  :mod:`scipy.sparse.csgraph`), down-weights an edge that failed in execution, and grows while
+  the agent acts (:meth:`MemoryMap.add_landmark`, :meth:`MemoryMap.link`: the same two rules
+  applied to what the agent sees, by :class:`~worldjepa.memory.reasoning.Router`).
 """
 
 from __future__ import annotations
@@ -177,6 +179,30 @@ class MemoryMap:
     def edge_weight(self, u: int, v: int) -> float:
         hit = np.flatnonzero((self.edges[:, 0] == u) & (self.edges[:, 1] == v))
         return float(self.weights[hit[0]]) if len(hit) else float("inf")
+
+    # ------------------------------------------------------------------ online updates
+    def add_landmark(self, z: np.ndarray) -> int:
+        """A new landmark at embedding ``z`` ``(D,)`` (a place first seen while acting); its index."""
+        self.z = np.concatenate([self.z, np.asarray(z, np.float32).reshape(1, -1)])
+        if self.thumbs is not None:  # no picture of a place learned online
+            self.thumbs = np.concatenate([self.thumbs, np.zeros_like(self.thumbs[:1])])
+        self._norms, self._csr = None, None
+        return self.size - 1
+
+    def link(self, u: int, v: int, steps: float) -> bool:
+        """Record a move ``u -> v`` seen to take ``steps`` env steps: a new edge, or a cheaper
+        weight for an existing one (also one penalised earlier: the move did succeed). True
+        when the map changed."""
+        hit = np.flatnonzero((self.edges[:, 0] == u) & (self.edges[:, 1] == v))
+        if len(hit):
+            if self.weights[hit].min() <= steps:
+                return False
+            self.weights[hit] = steps
+        else:
+            self.edges = np.concatenate([self.edges, np.array([[u, v]], np.int64)])
+            self.weights = np.concatenate([self.weights, [float(steps)]])
+        self._csr = None
+        return True
 
     def penalize(self, u: int, v: int, factor: float = 4.0) -> None:
         """Make edge ``u -> v`` ``factor`` times dearer (an edge that failed in execution)."""

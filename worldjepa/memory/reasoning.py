@@ -10,6 +10,16 @@ The agent's world-model MPC drives each leg. The route advances when the agent c
 model steps, the edge ahead is made dearer and the route is searched again from where the
 agent is. A goal the map cannot reach leaves the router inactive: the agent then plans toward
 the goal directly (flat MPC), and :attr:`Router.info` says so.
+
+The map is updated online as the agent moves (``learn``): what the agent observes is placed on
+the map by the rule the map's edges were built with. An observation within the core of a
+landmark (``core`` times the radius) is at that place; any other becomes a new landmark (the
+agent is not surely at a known place; landmarks learned this way are at least ``core`` radii
+from the others, so the map grows toward a denser cover, not without bound). When the agent
+passes from one place to another within ``max_gap`` env steps, that move becomes an edge (or
+makes an existing one cheaper, also one penalised earlier: the move did succeed). A router that found no route searches again once the map has
+grown. The updates live as long as the map object (across episodes of one agent); the memory
+file is not changed.
 """
 
 from __future__ import annotations
@@ -35,15 +45,23 @@ class Router:
         reach: latent distance at which a landmark counts as reached (default: the map's radius).
         penalty: factor an edge's weight is multiplied by when it failed.
         max_replans: searches again at most this many times per episode, then goes flat.
+        learn: update the map online from what the agent observes (:meth:`observe`).
+        max_gap: with ``learn``, landmarks the agent joined within this many env steps are
+            linked (default: the ``edge_steps`` the map was built with, else 10).
+        core: with ``learn``, the fraction of the radius within which an observation counts as
+            being at its landmark (as when the map was built).
     """
 
     def __init__(self, memory_map: MemoryMap, *, lookahead: float = 10.0, stall: int = 6,
-                 reach: float | None = None, penalty: float = 4.0, max_replans: int = 10) -> None:
+                 reach: float | None = None, penalty: float = 4.0, max_replans: int = 10, learn: bool = False,
+                 max_gap: int | None = None, core: float = 0.5) -> None:
         if lookahead <= 0 or stall < 1:
             raise ValueError(f"lookahead must be > 0 and stall >= 1, got {lookahead}, {stall}")
         self.map = memory_map
         self.lookahead, self.stall, self.penalty, self.max_replans = lookahead, stall, penalty, max_replans
         self.reach = float(memory_map.radius if reach is None else reach)
+        self.learn, self.core = learn, core
+        self.max_gap = int(max_gap if max_gap is not None else memory_map.info.get("edge_steps", 10))
         self.reset()
 
     def reset(self) -> None:
@@ -56,8 +74,27 @@ class Router:
         self.goal: np.ndarray | None = None
         self.active = False
         self._since_progress = 0
+        self._trace: dict[int, int] = {}  # landmark -> the last env step the agent was at it (this episode)
+        self._grown = False  # the map changed since the last search
         self.info: dict[str, Any] = {"routed": False, "fallback": False, "route_nodes": 0, "route_steps": 0.0,
-                                     "replans": 0, "reached": 0}
+                                     "replans": 0, "reached": 0, "learned_landmarks": 0, "learned_edges": 0}
+
+    def observe(self, z_now: np.ndarray, step: int) -> None:
+        """Place the agent's observation ``z_now`` ``(D,)`` at env step ``step`` on the map: at its
+        landmark when within the core, else at a new landmark; then an edge from each landmark it
+        was at within ``max_gap`` steps before, to the one it is at now (see the module docstring)."""
+        z_now = np.asarray(z_now, np.float32).reshape(-1)
+        here, dist = self.map.localize(z_now)
+        if dist > self.core * self.map.radius:  # not surely at a known place: a new one
+            here = self.map.add_landmark(z_now)
+            self.info["learned_landmarks"] += 1
+            self._grown = True
+        self._trace = {u: s for u, s in self._trace.items() if step - s <= self.max_gap}
+        for u, s in self._trace.items():
+            if u != here and step > s and self.map.link(u, here, step - s):
+                self.info["learned_edges"] += 1
+                self._grown = True
+        self._trace[here] = step
 
     def start(self, z_now: np.ndarray, z_goal: np.ndarray) -> bool:
         """Search a route from ``z_now`` to ``z_goal`` (embeddings ``(D,)``); False (and flat MPC)
@@ -68,6 +105,7 @@ class Router:
         return ok
 
     def _search(self, z_now: np.ndarray) -> bool:
+        self._grown = False
         src, _ = self.map.localize(z_now)
         dst, _ = self.map.localize(self.goal)
         found = self.map.route(src, dst)
@@ -81,12 +119,20 @@ class Router:
         self.info.update(route_nodes=len(self.route), route_steps=float(cost))
         return True
 
-    def subgoal(self, z_now: np.ndarray) -> np.ndarray | None:
+    def subgoal(self, z_now: np.ndarray, step: int | None = None) -> np.ndarray | None:
         """The embedding ``(D,)`` to plan toward from ``z_now``, or ``None`` for the goal itself
-        (the last leg, or no route)."""
-        if not self.active:
-            return None
+        (the last leg, or no route). ``step`` (env steps since the episode began) lets a
+        learning router update the map first."""
         z_now = np.asarray(z_now, np.float32).reshape(-1)
+        if self.learn and step is not None:
+            self.observe(z_now, step)
+        if not self.active:
+            if not (self._grown and self.goal is not None and self.info["fallback"]
+                    and self.info["replans"] <= self.max_replans):
+                return None
+            if not self._search(z_now):  # flat for want of a route, and the map grew: search again
+                return None
+            self.info["routed"] = True
         marks = self.map.z[self.route]  # (R, D)
         dist = np.linalg.norm(marks - z_now, axis=1)
         ahead = np.flatnonzero(dist[self.pos:] < self.reach)
