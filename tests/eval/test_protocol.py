@@ -139,3 +139,26 @@ def test_threads_option_sets_torch_threads(tworoom):
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(n)
+
+
+def test_run_protocol_refuses_a_policy_trained_on_another_env(tworoom, tmp_path):
+    """From Python as from the CLI: a TwoRoom model is not scored on PointMaze without a word."""
+    from worldjepa.agent import Agent
+    from worldjepa.configs import ModelConfig
+    from worldjepa.envs.adapter import make_env
+    from worldjepa.errors import CheckpointError
+    from worldjepa.world_model import build_world_model
+
+    env = make_env("worldjepa/TwoRoom-v0", 32)
+    meta = {"env_id": "worldjepa/TwoRoom-v0", "frame_size": 32, "action_space": env.describe()["action_space"]}
+    env.close()
+    model = build_world_model(ModelConfig(frame_size=32, action_dim=2, latent_dim=8, projector_hidden=16,
+                                          predictor_hidden=16, frameskip=2))
+    agent = Agent(model, meta, samples=8, iterations=1, horizon=2)
+    maze = tmp_path / "maze.h5"
+    collect(CollectConfig(env="worldjepa/PointMaze-UMaze-v0", out=str(maze), episodes=8, steps=30, size=32),
+            progress=False)
+    with pytest.raises(CheckpointError, match="trained on worldjepa/TwoRoom-v0, not worldjepa/PointMaze-UMaze-v0"):
+        run_protocol(EvalConfig(data=str(maze), episodes=1), policy=agent, progress=False)
+    r = run_protocol(EvalConfig(data=str(tworoom), episodes=1, budget=2), policy=agent, progress=False)
+    assert r["summary"]["episodes"] == 1  # its own env: evaluated

@@ -25,8 +25,8 @@ from ..config import to_dict
 from ..configs import EvalConfig
 from ..errors import ConfigError, WorldJepaError
 
-__all__ = ["EvalConfig", "REFERENCE_POLICIES", "draw_pairs", "make_policy", "restore_start", "run_episode",
-           "run_protocol"]
+__all__ = ["EvalConfig", "REFERENCE_POLICIES", "check_policy", "draw_pairs", "make_policy", "restore_start",
+           "run_episode", "run_protocol"]
 
 REFERENCE_POLICIES = ("random", "oracle", "straight", "replay")
 
@@ -68,6 +68,16 @@ def make_policy(cfg: EvalConfig, env: Any) -> Any:
     from ..agent import Agent
 
     return Agent.load(runs if len(runs) > 1 else runs[0], env_id=env.env_id, config=cfg.agent)
+
+
+def check_policy(policy: Any, env_id: str, action_dim: int) -> None:
+    """Refuse a policy whose checkpoint (``policy.meta``, as an :class:`~worldjepa.Agent` has)
+    was trained on another env or action space: it would be scored without a word."""
+    from ..checkpoint import check_compatible
+
+    meta = getattr(policy, "meta", None)
+    if isinstance(meta, dict):
+        check_compatible(meta, env_id=env_id, action_dim=action_dim, where="the policy's checkpoint")
 
 
 class _Judge:
@@ -186,6 +196,8 @@ def run_protocol(cfg: EvalConfig, policy: Any = None, progress: bool | None = No
         raise WorldJepaError(f"{cfg.data} has no '{judge.key()}' extras to judge success with")
     if policy is None:
         policy = make_policy(cfg, env)
+    else:  # a policy built in Python: the same check as a run named on the command line
+        check_policy(policy, env_id, env.action_spec.dim)
     pairs = draw_pairs(ds, cfg)
     rng = np.random.default_rng([cfg.seed, 7])
     budget = cfg.far_budget if cfg.far else cfg.budget
