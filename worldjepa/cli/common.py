@@ -88,6 +88,9 @@ def add_config_args(parser: argparse.ArgumentParser, cls: type, presets: dict[st
         choices = typing.get_args(tp) if typing.get_origin(tp) is typing.Literal else None
         group.add_argument(*flags, dest=dest, default=argparse.SUPPRESS, choices=choices,
                            metavar=None if choices else path[-1].upper(), help=help_)
+    if "progress" in {f.name for f in dataclasses.fields(cls)}:
+        groups[()].add_argument("--quiet", "-q", dest="progress", action="store_false", default=argparse.SUPPRESS,
+                                help="the same as --no-progress")
     for path, f, tp in shorthands:
         groups[path].add_argument("--" + f.metadata["shorthand"], dest=SEP.join(path) + SEP + "_shorthand",
                                   default=argparse.SUPPRESS, metavar="'KEY=VALUE ...'",

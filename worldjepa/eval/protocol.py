@@ -172,11 +172,10 @@ def run_episode(env: Any, policy: Any, frame: np.ndarray, extras: dict[str, Any]
 def run_protocol(cfg: EvalConfig, policy: Any = None, progress: bool | None = None) -> dict[str, Any]:
     """Evaluate ``policy`` (or the one named by ``cfg.policy``); returns summary + records.
     ``progress`` (default: ``cfg.progress``) shows a progress bar."""
-    from tqdm import tqdm
-
     from ..data.dataset import Dataset
     from ..envs.adapter import make_env
     from ..metrics import summarize
+    from ..progress import Progress
     from .media import save_gif, side_by_side
 
     progress = cfg.progress if progress is None else progress
@@ -206,7 +205,8 @@ def run_protocol(cfg: EvalConfig, policy: Any = None, progress: bool | None = No
         raise ConfigError(f"--far-min-steps measures the way with the env's oracle on its own physics; "
                           f"{env_id} has no oracle_action, advance or restorable state")
     records, gif_frames, t0 = [], [], time.time()
-    for i, (e, t) in enumerate(tqdm(pairs, desc=f"eval {cfg.policy}", unit="ep", disable=not progress)):
+    bar = Progress(len(pairs), f"eval {cfg.policy}", "episode", enabled=progress)
+    for i, (e, t) in enumerate(pairs):
         ep = ds.episode(e)
         k = cfg.goal_offset
         frame, extras = restore_start(env, ep, t, restore)
@@ -250,6 +250,9 @@ def run_protocol(cfg: EvalConfig, policy: Any = None, progress: bool | None = No
         if judge.key() == "state":  # where it started and what it aimed at, for breakdowns (same room, other room)
             extra.update(start_state=np.asarray(ep["state"][t]).tolist(), goal_state=np.asarray(goal_state).tolist())
         records.append({"episode": e, "start": t, **record, **extra})  # (e, t): a far goal may have moved the start
+        wins = sum(bool(r["success"]) for r in records)
+        bar.update(1, success=f"{wins}/{len(records)} ({100 * wins / len(records):.0f}%)")
+    bar.close()
     env.close()
     ds.close()
     summary = summarize(records)

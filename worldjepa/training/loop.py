@@ -77,6 +77,7 @@ class TrainingLoop:
     ``min_lr_ratio``, ``grad_clip``, ``log_every``, ``save_every``, ``progress``)."""
 
     kind = "model"  # the checkpoint's kind
+    progress_name = "train"  # what the progress bar and lines are called
 
     def __init__(self, cfg: Any) -> None:
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -286,12 +287,12 @@ class TrainingLoop:
 
         Writes checkpoints every ``save_every`` steps and at the end; Ctrl-C saves and stops.
         """
-        from tqdm import tqdm
+        from ..progress import Progress
 
         if self.is_main:
             self._open_tensorboard()
-        bar = tqdm(total=self.total, initial=self.step, desc=self.kind, unit="step",
-                   disable=not (self.cfg.progress and self.is_main), dynamic_ncols=True)
+        bar = Progress(self.total, self.progress_name, "step", initial=self.step,
+                       enabled=self.cfg.progress and self.is_main)
         t0 = time.perf_counter() - self.elapsed
         self.budget.start(self.step, self.elapsed)
         metrics: dict[str, float] = {}
@@ -301,7 +302,8 @@ class TrainingLoop:
                 self.elapsed = time.perf_counter() - t0
                 total = self.budget.update(self.step, self.elapsed, self.total)
                 if total is not None:
-                    self.total = bar.total = total
+                    self.total = total
+                    bar.set_total(total)
                 last = self.step == self.total or self.step == stop_at
                 row = {**metrics, "train/steps_per_s": self.step / max(self.elapsed, 1e-9)} \
                     if self.step % self.cfg.log_every == 0 or last else {}
@@ -309,8 +311,7 @@ class TrainingLoop:
                 if self.step % self.cfg.save_every == 0 or self.step == self.total:
                     self.save()
                 ratio = self.last_val.get("val/pred_over_copy")  # none before the first validation
-                bar.set_postfix(loss=f"{metrics['train/loss']:.4f}", **({} if ratio is None else {"val": f"{ratio:.3f}"}))
-                bar.update(1)
+                bar.update(1, loss=f"{metrics['train/loss']:.4f}", **({} if ratio is None else {"val": f"{ratio:.3f}"}))
         except KeyboardInterrupt:
             logger.warning("interrupted at step %d: saving %s", self.step, self.run_dir / ckpt.RESUME_FILE)
             self.save()

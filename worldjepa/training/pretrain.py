@@ -58,6 +58,7 @@ class Pretrainer(TrainingLoop):
     ``device`` and ``progress`` from this launch)."""
 
     kind = "lejepa"
+    progress_name = "pretrain"
 
     def setup(self, cfg: PretrainConfig) -> PretrainConfig:
         from ..data.images import load_frames
