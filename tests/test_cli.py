@@ -92,7 +92,7 @@ def test_unknown_config_keys(cli, tmp_path):
     one_line_error(cli("collect", "--policy", "teleport", "--env", "Pendulum-v1", "--out", str(tmp_path / "y.h5")), "teleport")
 
 
-@pytest.mark.parametrize("command", ["envs", "collect", "info", "pretrain", "train", "plan", "eval"])
+@pytest.mark.parametrize("command", ["envs", "collect", "info", "pretrain", "train", "plan", "eval", "plot"])
 def test_every_command_has_help(cli, command):
     proc = cli(command, "--help", check=True)
     assert "usage: worldjepa " + command in proc.stdout and "%%" not in proc.stdout

@@ -36,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from ..utils import atomic_write_text
 
     cfg = config_from_args(args)
+    check_outputs(cfg)
     policies = split_policies(cfg.policy)
     rows = []
     for i, name in enumerate(policies):  # several policies: the same pairs, one table
@@ -49,7 +50,43 @@ def run(args: argparse.Namespace) -> int:
         print(f"results written to {cfg.json}")
     if cfg.gif:
         print(f"GIF(s) written next to {cfg.gif}")
+    if cfg.plot:
+        from ..eval.report import save_results_plot
+
+        save_results_plot(cfg.plot, rows)
+        print(f"plot written to {cfg.plot}")
+    if cfg.tensorboard:
+        from ..eval.report import log_to_tensorboard
+
+        runs = [(name, run_dir(name), r) for name, r in rows]
+        written = log_to_tensorboard(runs)
+        skipped = [name for name, run, _ in runs if run is None]
+        print(f"TensorBoard: {', '.join(f'{w}/tb' for w in dict.fromkeys(written)) or 'nothing'}"
+              + (f" ({', '.join(skipped)}: no run directory)" if skipped else ""))
     return 0
+
+
+def check_outputs(cfg: Any) -> None:
+    """Refuse, before any episode runs, what would fail only at the end."""
+    from pathlib import Path
+
+    from ..errors import ConfigError
+
+    if cfg.plot and Path(cfg.plot).suffix.lower() != ".png":
+        raise ConfigError(f"--plot {cfg.plot}: figures are written as PNG; give a name ending in .png")
+    if cfg.tensorboard:
+        from ..monitor import require_tensorboard
+
+        require_tensorboard()
+
+
+def run_dir(name: str) -> str | None:
+    """The run directory a policy name points at (the first of an ensemble), ``None`` for a reference policy."""
+    from pathlib import Path
+
+    base = name[:name.index("[")] if name.endswith("]") and "[" in name else name
+    first = base if Path(base).exists() else base.split("+")[0]
+    return first if Path(first).is_dir() else None
 
 
 def split_policies(text: str) -> list[str]:

@@ -10,6 +10,7 @@ from ..errors import ConfigError
 from .agent import AgentConfig
 from .model import EncoderConfig, ModelConfig
 
+TENSORBOARD_HELP = "also write the metrics for TensorBoard (pip install 'worldjepa[tensorboard]')"
 PROGRESS_HELP = ("show progress: a bar on a terminal, else a plain line on stderr every $WORLDJEPA_PROGRESS_SECONDS "
                  "seconds (30); --no-progress or --quiet: none")
 
@@ -79,6 +80,7 @@ class TrainConfig:
     log_every: int = opt(10, "write train metrics every N steps")
     max_memory_mb: float = opt(2048, "load the dataset's frames into memory when they fit")
     progress: bool = opt(True, PROGRESS_HELP)
+    tensorboard: bool = opt(False, TENSORBOARD_HELP + " to RUN_DIR/tb")
     model: ModelConfig = opt(ModelConfig(), "the model (flags --latent-dim etc., or model.KEY=VALUE)")
 
     def __post_init__(self) -> None:
@@ -148,6 +150,7 @@ class PretrainConfig:
     device: Device = opt("auto", "auto (cuda when present) | cpu | cuda")
     threads: int = opt(0, "torch CPU threads (0 = torch's default); on --resume this launch's value is used")
     progress: bool = opt(True, PROGRESS_HELP)
+    tensorboard: bool = opt(False, TENSORBOARD_HELP + " to RUN_DIR/tb")
 
     def __post_init__(self) -> None:
         section_from_str(self, "encoder", EncoderConfig)
@@ -200,6 +203,9 @@ class EvalConfig:
     json: str = opt("", "write the results (summary + per-episode records) to this JSON file")
     gif: str = opt("", "write a GIF of the first episodes (observation | goal) to this file")
     gif_episodes: int = opt(3, "episodes shown in the GIF")
+    plot: str = opt("", "write a PNG of each policy's success rate with its 95% CI to this file (CLI)")
+    tensorboard: bool = opt(False, TENSORBOARD_HELP + ": the summary of each RUN_DIR policy (eval/success_rate, "
+                                   "eval/ci95_low, ...) to RUN_DIR/tb at its checkpoint's step (CLI)")
     threads: int = opt(0, "torch CPU threads for a RUN_DIR policy (0 = torch's default)")
     progress: bool = opt(True, PROGRESS_HELP)
 

@@ -74,7 +74,7 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
 class TrainingLoop:
     """One run of a training loop from a config with the loop's common fields (``out``, ``steps``,
     ``minutes``, ``resume``, ``seed``, ``device``, ``threads``, ``lr``, ``weight_decay``,
-    ``min_lr_ratio``, ``grad_clip``, ``log_every``, ``save_every``, ``progress``)."""
+    ``min_lr_ratio``, ``grad_clip``, ``log_every``, ``save_every``, ``progress``, ``tensorboard``)."""
 
     kind = "model"  # the checkpoint's kind
     progress_name = "train"  # what the progress bar and lines are called
@@ -88,6 +88,10 @@ class TrainingLoop:
         self._owns_group = self.world > 1 and not torch.distributed.is_initialized()
         if self._owns_group:
             torch.distributed.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+        if cfg.tensorboard:  # before anything is written
+            from ..monitor import require_tensorboard
+
+            require_tensorboard()
         self.run_dir = Path(cfg.out)
         last = self.run_dir / ckpt.RESUME_FILE
         if cfg.resume and not last.is_file():
@@ -276,11 +280,10 @@ class TrainingLoop:
                 self.tb.add_scalar(k, v, self.step)
 
     def _open_tensorboard(self) -> None:
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:  # optional: metrics.jsonl always has everything
-            return
-        self.tb = SummaryWriter(str(self.run_dir / "tb"))
+        if self.cfg.tensorboard:  # opt-in: metrics.jsonl always has everything
+            from ..monitor import tensorboard_writer
+
+            self.tb = tensorboard_writer(self.run_dir / "tb")
 
     def fit(self, stop_at: int | None = None) -> dict[str, Any]:
         """Train to the step budget (or to ``stop_at``, leaving the run resumable); returns a summary.
