@@ -123,7 +123,7 @@ def config_from_args(args: argparse.Namespace, cls: type | None = None, base: di
         if getattr(args, f"preset_{name}", False):
             data = C.deep_merge(data, C.normalize(cls, values))
     if getattr(args, "config", None):
-        data = C.deep_merge(data, C.normalize(cls, C.load_file(args.config)))
+        data = C.deep_merge(data, C.normalize(cls, options_file(args.config, cls)))
     flags: dict[str, Any] = {}
     shorthand: dict[str, Any] = {}
     for dest, value in vars(args).items():
@@ -137,6 +137,24 @@ def config_from_args(args: argparse.Namespace, cls: type | None = None, base: di
     overrides = C.apply_overrides({}, list(getattr(args, "overrides", []) or []))
     data = C.deep_merge(data, C.normalize(cls, overrides))
     return C.from_dict(cls, data)
+
+
+RUN_KINDS = {"world_model": ("train", "TrainConfig"), "lejepa": ("pretrain", "PretrainConfig")}
+
+
+def options_file(path: str, cls: type) -> dict[str, Any]:
+    """The options in a YAML/JSON file; a run's ``config.json`` (a checkpoint's metadata) gives the
+    options its run was made with, less ``resume`` (each launch says whether it continues a run)."""
+    from ..errors import ConfigError
+
+    data = C.load_file(path)
+    if data.get("format") != "worldjepa-checkpoint":
+        return data
+    command, name = RUN_KINDS.get(data.get("kind", ""), ("?", "?"))
+    if name != cls.__name__ or not isinstance(data.get("config"), dict):
+        raise ConfigError(f"{path} is the config.json of a `worldjepa {command}` run (kind {data.get('kind')!r}); "
+                          f"it gives the options of `worldjepa {command} --config {path}`")
+    return {k: v for k, v in data["config"].items() if k != "resume"}
 
 
 def _defaults(cls: type) -> Any:

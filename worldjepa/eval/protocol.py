@@ -21,14 +21,17 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .._version import __version__
 from ..config import to_dict
 from ..configs import EvalConfig
 from ..errors import ConfigError, WorldJepaError
+from .judge import Judge, drop_solved_pairs
 
 __all__ = ["EvalConfig", "REFERENCE_POLICIES", "check_policy", "draw_pairs", "make_policy", "restore_start",
            "run_episode", "run_protocol"]
 
 REFERENCE_POLICIES = ("random", "oracle", "straight", "replay")
+RESULTS_FORMAT, RESULTS_VERSION = "worldjepa-eval-results", 2  # 2: format, dataset, checkpoints, redrawn pairs
 
 
 def draw_pairs(ds: Any, cfg: EvalConfig, rng: np.random.Generator | None = None,
@@ -70,6 +73,24 @@ def make_policy(cfg: EvalConfig, env: Any) -> Any:
     return Agent.load(runs if len(runs) > 1 else runs[0], env_id=env.env_id, config=cfg.agent)
 
 
+def checkpoint_identity(policy: Any) -> list[dict[str, Any]]:
+    """What a learned policy was loaded from: per model (one per ensemble member), the checkpoint
+    file (``None`` for a model built in memory), its training step, and ``weights_sha256``, 16
+    hex digits of a SHA-256 over its weights (:func:`~worldjepa.world_model.model_fingerprint`,
+    whatever file they came from). Empty for reference policies."""
+    models = getattr(policy, "models", None)
+    if not models:
+        return []
+    from ..checkpoint import read_meta
+    from ..world_model import model_fingerprint
+
+    sources = list(getattr(policy, "sources", None) or [None] * len(models))
+    metas = [read_meta(src) if src else (getattr(policy, "meta", None) or {}) if i == 0 else {}
+             for i, src in enumerate(sources)]
+    return [{"path": src, "step": meta.get("step"), "weights_sha256": model_fingerprint(m)}
+            for src, meta, m in zip(sources, metas, models)]
+
+
 def check_policy(policy: Any, env_id: str, action_dim: int) -> None:
     """Refuse a policy whose checkpoint (``policy.meta``, as an :class:`~worldjepa.Agent` has)
     was trained on another env or action space: it would be scored without a word."""
@@ -78,38 +99,6 @@ def check_policy(policy: Any, env_id: str, action_dim: int) -> None:
     meta = getattr(policy, "meta", None)
     if isinstance(meta, dict):
         check_compatible(meta, env_id=env_id, action_dim=action_dim, where="the policy's checkpoint")
-
-
-class _Judge:
-    """Success and distance between the current and the goal state, for any env."""
-
-    def __init__(self, env: Any, cfg: EvalConfig, has_state: bool) -> None:
-        u = env.unwrapped
-        self.builtin = has_state and hasattr(u, "success") and hasattr(u, "distance")
-        self.u, self.threshold = u, cfg.success_threshold
-        if not self.builtin and self.threshold <= 0:
-            raise ConfigError(f"{env.env_id} has no success(state, goal_state); pass --success-threshold T to count "
-                              "success as ||obs - goal_obs|| < T")
-        try:
-            self.dims = [int(i) for i in cfg.success_dims.split(",") if i.strip()] or None
-        except ValueError:
-            raise ConfigError(f"--success-dims must be comma-separated integers, got {cfg.success_dims!r}") from None
-        if self.dims is not None and self.builtin:
-            raise ConfigError(f"{env.env_id} judges success itself; --success-dims applies to third-party envs only")
-        n_obs = int(np.prod(env.env.observation_space.shape or (0,)))
-        if self.dims is not None and not all(-n_obs <= i < n_obs for i in self.dims):
-            raise ConfigError(f"--success-dims {cfg.success_dims} out of range for {env.env_id}'s "
-                              f"observation of {n_obs} values")
-
-    def key(self) -> str:
-        return "state" if self.builtin else "obs"
-
-    def __call__(self, cur: np.ndarray, goal: np.ndarray) -> tuple[bool, float]:
-        if self.builtin:
-            return bool(self.u.success(cur, goal)), float(self.u.distance(cur, goal))
-        diff = np.asarray(cur, np.float64).ravel() - np.asarray(goal, np.float64).ravel()
-        d = float(np.linalg.norm(diff if self.dims is None else diff[self.dims]))
-        return d < self.threshold, d
 
 
 def _far_goal(u: Any, start: np.ndarray, goal: np.ndarray, rng: np.random.Generator, min_steps: int,
@@ -190,14 +179,16 @@ def run_protocol(cfg: EvalConfig, policy: Any = None, progress: bool | None = No
     env = make_env(env_id, ds.frame_size, cfg.env_module or None, **ds.env_kwargs)
     has_state = "state" in ds.extras
     restore = has_state and env.builtin
-    judge = _Judge(env, cfg, has_state)
+    judge = Judge(env, cfg, has_state)
     if judge.key() not in ds.extras:
         raise WorldJepaError(f"{cfg.data} has no '{judge.key()}' extras to judge success with")
     if policy is None:
         policy = make_policy(cfg, env)
     else:  # a policy built in Python: the same check as a run named on the command line
         check_policy(policy, env_id, env.action_spec.dim)
-    pairs = draw_pairs(ds, cfg)
+    pairs, redrawn = draw_pairs(ds, cfg), 0
+    if not cfg.far:  # far goals are drawn below, and redrawn there when the start meets them
+        pairs, redrawn = drop_solved_pairs(ds, cfg, judge, pairs, lambda g: draw_pairs(ds, cfg, rng=g, n=1)[0])
     rng = np.random.default_rng([cfg.seed, 7])
     budget = cfg.far_budget if cfg.far else cfg.budget
     if cfg.far_min_steps and not (restore and hasattr(env.unwrapped, "oracle_action")
@@ -230,6 +221,10 @@ def run_protocol(cfg: EvalConfig, policy: Any = None, progress: bool | None = No
                 goal_state, oracle_steps = found
                 budget = math.ceil(cfg.far_budget_factor * oracle_steps) if cfg.far_budget_factor else cfg.far_budget
                 extra.update(oracle_steps=oracle_steps, budget=budget)
+            for _ in range(100):  # a goal the start already meets says nothing of a policy: another goal
+                if not judge(ep["state"][t], goal_state)[0]:
+                    break
+                goal_state, redrawn = env.unwrapped.sample_state(rng), redrawn + 1
             goal_frame = env.unwrapped.render_state(goal_state) if hasattr(env.unwrapped, "render_state") else None
             if goal_frame is None:
                 raise WorldJepaError(f"{env_id} cannot render an arbitrary goal state (no render_state)")
@@ -254,14 +249,18 @@ def run_protocol(cfg: EvalConfig, policy: Any = None, progress: bool | None = No
         bar.update(1, success=f"{wins}/{len(records)} ({100 * wins / len(records):.0f}%)")
     bar.close()
     env.close()
+    dataset = ds.fingerprint()
     ds.close()
     summary = summarize(records)
     summary["seconds"] = time.time() - t0
-    result = {"summary": summary, "config": to_dict(cfg), "env_id": env_id, "records": records,
+    result = {"format": RESULTS_FORMAT, "format_version": RESULTS_VERSION, "library_version": __version__,
+              "summary": summary, "config": to_dict(cfg), "env_id": env_id, "dataset": dataset,
+              "checkpoints": checkpoint_identity(policy), "records": records,
               "protocol": {"goal_offset": cfg.goal_offset, "budget": cfg.far_budget if cfg.far else cfg.budget,
                            "split": cfg.split, "far": cfg.far, "far_min_steps": cfg.far_min_steps,
                            "far_budget_factor": cfg.far_budget_factor,
-                           "restore": "state" if restore else "replay of recorded actions"}}
+                           "restore": "state" if restore else "replay of recorded actions",
+                           "solved_at_start_redrawn": redrawn}}
     if cfg.gif and gif_frames:
         save_gif(cfg.gif, gif_frames)
     return result
