@@ -21,7 +21,8 @@ def register(sub: Any) -> None:
     p = sub.add_parser("collect", help="record episodes from a Gymnasium environment into an HDF5 dataset",
                        description="Record episodes from any Gymnasium env that renders rgb_array frames. Frames are "
                                    "resized to SIZE x SIZE uint8, actions stored as float32, and the env's state "
-                                   "(observation vector, info['state'], numeric info entries) kept for probes and success checks.",
+                                   "(observation vector, or each entry of a Dict observation as obs/KEY, "
+                                   "info['state'], numeric info entries) kept for probes and success checks.",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        epilog="example: worldjepa collect --env worldjepa/TwoRoom-v0 --out data/tworoom.h5 --episodes 200 --workers 2")
     add_config_args(p, CollectConfig, presets=PRESETS["collect"])

@@ -199,6 +199,8 @@ class EvalConfig:
     success_threshold: float = opt(0.0, "for envs without success(): success when ||obs - goal_obs|| < this")
     success_dims: str = opt("", "with --success-threshold: comma-separated indices of the obs vector the "
                                 "distance uses, e.g. 8,9 (default: all)")
+    success_key: str = opt("", "with --success-threshold: the recorded extra the distance is measured on (default: "
+                               "obs; a Dict observation's entry, e.g. obs/achieved_goal)")
     env_module: str = opt("", "module to import first so that it registers third-party env ids")
     json: str = opt("", "write the results (summary + per-episode records) to this JSON file")
     gif: str = opt("", "write a GIF of the first episodes (observation | goal) to this file")

@@ -15,26 +15,40 @@ from ..errors import ConfigError, WorldJepaError
 class Judge:
     """Success and distance between the current and the goal state, for any env."""
 
-    def __init__(self, env: Any, cfg: EvalConfig, has_state: bool) -> None:
+    def __init__(self, env: Any, cfg: EvalConfig, has_state: bool,
+                 shapes: dict[str, tuple[int, ...]] | None = None) -> None:
+        """``shapes``: the recorded extras and the shape of one frame's entry (``Dataset.shapes``);
+        by default the env's observation space says the size of ``obs``."""
         u = env.unwrapped
         self.builtin = has_state and hasattr(u, "success") and hasattr(u, "distance")
         self.u, self.threshold = u, cfg.success_threshold
+        self._key = "state" if self.builtin else (cfg.success_key or "obs")
         if not self.builtin and self.threshold <= 0:
             raise ConfigError(f"{env.env_id} has no success(state, goal_state); pass --success-threshold T to count "
-                              "success as ||obs - goal_obs|| < T")
+                              f"success as ||{self._key} - goal {self._key}|| < T")
+        if self.builtin and cfg.success_key:
+            raise ConfigError(f"{env.env_id} judges success itself; --success-key applies to third-party envs only")
         try:
             self.dims = [int(i) for i in cfg.success_dims.split(",") if i.strip()] or None
         except ValueError:
             raise ConfigError(f"--success-dims must be comma-separated integers, got {cfg.success_dims!r}") from None
         if self.dims is not None and self.builtin:
             raise ConfigError(f"{env.env_id} judges success itself; --success-dims applies to third-party envs only")
-        n_obs = int(np.prod(env.env.observation_space.shape or (0,)))
+        if shapes is None:
+            shapes = {"obs": tuple(env.env.observation_space.shape or (0,))}
+        if not self.builtin and self._key not in shapes:
+            vectors = [k for k in shapes if k.startswith("obs")]
+            raise ConfigError(f"{env.env_id}: no '{self._key}' recorded to judge success on; "
+                              + (f"pass --success-key with one of {', '.join(vectors)}" if vectors else
+                                 "its observations hold no numeric values"))
+        n_obs = int(np.prod(shapes.get(self._key, (0,))))
         if self.dims is not None and not all(-n_obs <= i < n_obs for i in self.dims):
             raise ConfigError(f"--success-dims {cfg.success_dims} out of range for {env.env_id}'s "
-                              f"observation of {n_obs} values")
+                              f"{self._key} of {n_obs} values")
 
     def key(self) -> str:
-        return "state" if self.builtin else "obs"
+        """The recorded extra success is judged on: ``state`` (built-in envs), else ``--success-key`` or ``obs``."""
+        return self._key
 
     def __call__(self, cur: np.ndarray, goal: np.ndarray) -> tuple[bool, float]:
         if self.builtin:

@@ -179,7 +179,7 @@ def run_protocol(cfg: EvalConfig, policy: Any = None, progress: bool | None = No
     env = make_env(env_id, ds.frame_size, cfg.env_module or None, **ds.env_kwargs)
     has_state = "state" in ds.extras
     restore = has_state and env.builtin
-    judge = Judge(env, cfg, has_state)
+    judge = Judge(env, cfg, has_state, {k: v for k, v in ds.shapes.items() if k in ds.extras})
     if judge.key() not in ds.extras:
         raise WorldJepaError(f"{cfg.data} has no '{judge.key()}' extras to judge success with")
     if policy is None:
