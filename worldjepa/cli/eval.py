@@ -69,12 +69,10 @@ def run(args: argparse.Namespace) -> int:
 
 def check_outputs(cfg: Any) -> None:
     """Refuse, before any episode runs, what would fail only at the end."""
-    from pathlib import Path
+    if cfg.plot:
+        from ..eval.plots import check_png_name
 
-    from ..errors import ConfigError
-
-    if cfg.plot and Path(cfg.plot).suffix.lower() != ".png":
-        raise ConfigError(f"--plot {cfg.plot}: figures are written as PNG; give a name ending in .png")
+        check_png_name(cfg.plot, "--plot")
     if cfg.tensorboard:
         from ..monitor import require_tensorboard
 

@@ -24,13 +24,9 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from ..eval.plots import check_png_name, choose_panels, curves_figure, run_series, save_png
 
-    from ..errors import ConfigError
-    from ..eval.plots import choose_panels, curves_figure, run_series, save_png
-
-    if Path(args.out).suffix.lower() != ".png":
-        raise ConfigError(f"--out {args.out}: figures are written as PNG; give a name ending in .png")
+    check_png_name(args.out, "--out")
     runs = {name: run_series(name) for name in args.runs}
     panels = choose_panels(list(runs.values()), args.metric)
     save_png(args.out, curves_figure(runs, panels))

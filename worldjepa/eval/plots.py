@@ -156,12 +156,17 @@ def results_figure(rows: Sequence[tuple[str, dict[str, Any]]]) -> Any:
     return img
 
 
+def check_png_name(path: str | Path, flag: str = "") -> None:
+    """Refuse (before any work) a figure name that does not end in .png."""
+    if Path(path).suffix.lower() != ".png":
+        raise ConfigError(f"{flag + ' ' if flag else ''}{path}: figures are written as PNG; give a name ending in .png")
+
+
 def save_png(path: str | Path, img: Any) -> Path:
     """Write a PIL image as PNG, atomically; the name must end in .png."""
     from ..utils import atomic_write_bytes
 
-    if Path(path).suffix.lower() != ".png":
-        raise ConfigError(f"{path}: figures are written as PNG; give a name ending in .png")
+    check_png_name(path)
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     atomic_write_bytes(path, buf.getvalue())
