@@ -6,7 +6,9 @@ no model trained on): pick a test episode uniformly, then a step ``t`` uniformly
 frame (and state) at ``t + k`` (``k`` = ``goal_offset``, default 25). The policy gets
 ``budget`` steps (default 50); an episode succeeds at the first step where the env's
 ``success(state, goal_state)`` holds. In the "far goal" variant the goal state is drawn
-from the env's reachable space (``sample_state``) and rendered, with a larger budget.
+from the env's reachable space (``sample_state``) and rendered, with a larger budget. A pair
+(or far goal) whose start already meets its goal is replaced by a fresh draw, and counted
+(``protocol.solved_at_start_redrawn``): a success in 0 steps says nothing of a policy.
 
 Starts are restored with ``reset(options={"state": ...})`` when the env supports it (all
 built-in envs); otherwise (third-party envs) by resetting with the episode's recorded seed
