@@ -92,7 +92,7 @@ def test_unknown_config_keys(cli, tmp_path):
     one_line_error(cli("collect", "--policy", "teleport", "--env", "Pendulum-v1", "--out", str(tmp_path / "y.h5")), "teleport")
 
 
-@pytest.mark.parametrize("command", ["envs", "collect", "info", "pretrain", "train", "plan", "eval"])
+@pytest.mark.parametrize("command", ["envs", "collect", "info", "pretrain", "train", "plan", "eval", "plot"])
 def test_every_command_has_help(cli, command):
     proc = cli(command, "--help", check=True)
     assert "usage: worldjepa " + command in proc.stdout and "%%" not in proc.stdout
@@ -113,3 +113,35 @@ def test_train_summary_warns_about_static_or_collapsed_embeddings():
     msgs = diagnose(static)
     assert len(msgs) == 2 and "copying" in msgs[0] and "stays still" in msgs[1]
     assert any("collapsed" in m for m in diagnose({**good, "val/z_std": 0.001, "val/copy_mse_h5": 1e-7}))
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    from tests.conftest import run_cli
+
+    root = tmp_path_factory.mktemp("run")
+    run_cli("collect", "--small", "--size", "32", "--out", str(root / "d.h5"), "--episodes", "12", "--steps", "40",
+            "-q", check=True)
+    run_cli("train", "--small", "--data", str(root / "d.h5"), "--out", str(root / "a"), "--steps", "4",
+            "--val-every", "2", "--threads", "1", "--device", "cpu", "-q", check=True)
+    return root
+
+
+def test_info_shows_the_final_validation_metrics(cli, tiny_run):
+    meta = json.loads((tiny_run / "a" / "config.json").read_text())
+    proc = cli("info", str(tiny_run / "a"), check=True)
+    shown = dict(line.split(None, 1) for line in proc.stdout.splitlines() if line.strip().startswith("val/"))
+    assert set(shown) == set(meta["val"]) and "val/pred_over_copy" in shown
+    assert float(shown["val/pred_over_copy"]) == pytest.approx(meta["val"]["val/pred_over_copy"], rel=1e-3)
+    assert "finished  yes (4 of 4 steps)" in proc.stdout
+
+
+def test_a_runs_config_json_is_a_valid_config(cli, tiny_run):
+    from worldjepa.world_model import load_world_model, model_fingerprint
+
+    cli("train", "--config", str(tiny_run / "a" / "config.json"), "--out", str(tiny_run / "b"), "-q", check=True)
+    a, b = (json.loads((tiny_run / r / "config.json").read_text())["config"] for r in "ab")
+    assert {k for k in a if a[k] != b[k]} == {"out"}
+    assert model_fingerprint(load_world_model(tiny_run / "a")[0]) == model_fingerprint(load_world_model(tiny_run / "b")[0])
+    bad = cli("eval", "--config", str(tiny_run / "a" / "config.json"), "--data", str(tiny_run / "d.h5"))
+    assert bad.returncode == 2 and "config.json of a `worldjepa train` run" in bad.stderr

@@ -24,11 +24,11 @@ def reader_code() -> str:
 def files(tmp_path_factory, cli):
     root = tmp_path_factory.mktemp("formats")
     data, run, res = root / "d.h5", root / "run", root / "results.json"
-    cli("collect", "--env", "worldjepa/PointMaze-UMaze-v0", "--episodes", "23", "--steps", "8", "--size", "16",
+    cli("collect", "--env", "worldjepa/PointMaze-UMaze-v0", "--episodes", "23", "--steps", "30", "--size", "16",
         "--out", str(data), "--no-progress", check=True)
     cli("train", "--data", str(data), "--out", str(run), "--small", "--steps", "3", "--no-progress", "--threads", "1",
         "--device", "cpu", "--proprio", "state[2:4]", check=True)
-    cli("eval", "--data", str(data), "--policy", "random", "--episodes", "2", "--goal-offset", "3", "--budget", "2",
+    cli("eval", "--data", str(data), "--policy", "random", "--episodes", "2", "--goal-offset", "25", "--budget", "2",
         "--json", str(res), "--no-progress", check=True)
     return data, run, res
 
@@ -91,11 +91,15 @@ def test_metrics_and_results_are_as_documented(files):
     assert any(k.startswith("val/pred_mse_h") for k in rows[-1])
     assert json.loads((run / "config.json").read_text())["step"] == 3
     result = json.loads(res.read_text())
-    assert set(result) == {"summary", "records", "protocol", "config", "env_id"}
+    assert set(result) == {"format", "format_version", "library_version", "summary", "records", "protocol", "config",
+                           "env_id", "dataset", "checkpoints"}
+    assert result["format"] == "worldjepa-eval-results" and result["format_version"] == 2
+    assert result["dataset"] == json.loads((run / "config.json").read_text())["dataset"]  # the data the run saw
+    assert result["checkpoints"] == []  # a reference policy
     assert {"episodes", "successes", "success_rate", "ci95", "mean_final_distance", "mean_steps_to_success",
             "seconds"} <= set(result["summary"])
     assert set(result["records"][0]) == {"episode", "start", "success", "steps", "final_distance", "start_state",
                                          "goal_state"}
     assert set(result["protocol"]) == {"goal_offset", "budget", "split", "far", "far_min_steps", "far_budget_factor",
-                                       "restore"}
+                                       "restore", "solved_at_start_redrawn"}
     assert result["config"]["agent"]["planner"]["name"] == "cem"  # the agent's options are recorded

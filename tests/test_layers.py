@@ -17,7 +17,7 @@ PACKAGE = ROOT / "worldjepa"
 
 # lowest first; a name is a top-level module or sub-package of worldjepa
 LAYERS: list[set[str]] = [
-    {"_version", "errors", "utils", "config", "configs", "protocols", "metrics"},  # foundation: no torch on import
+    {"_version", "errors", "utils", "config", "configs", "protocols", "metrics", "progress", "monitor"},  # foundation: no torch on import
     {"losses", "nn", "envs", "augment"},  # tensors and physics, no I/O of ours
     {"data", "checkpoint", "planning"},  # files, and search over costs
     {"world_model", "encoder_model"},  # models assembled from parts, and their checkpoints
@@ -137,7 +137,7 @@ def test_the_checks_catch_an_upward_import_and_a_cycle():
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["eval", "--help"], ["pretrain", "--help"],
-                                  ["plan", "--help"], ["collect", "--help"]])
+                                  ["plan", "--help"], ["collect", "--help"], ["plot", "--help"]])
 def test_help_and_configs_load_no_torch(argv):
     code = ("import sys\n"
             f"for m in {TORCH_FREE!r}: __import__(m)\n"

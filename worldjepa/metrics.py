@@ -4,6 +4,7 @@ No I/O and no model code, so every layer may use them. Probes take numpy or torc
 (torch loads inside the functions), work on the CPU in float64 and are deterministic:
 
 - :func:`wilson_interval`, :func:`summarize`: success rate and its 95% CI over episodes;
+- :func:`mcnemar_exact`, :func:`paired_comparison`: two policies on their shared pairs;
 - :func:`linear_r2`: ridge regression from embeddings to targets (e.g. the agent's
   position), fitted on one set and scored (R^2 per target and mean) on another;
 - :func:`linear_accuracy`: a multinomial logistic-regression probe on labels;
@@ -21,7 +22,8 @@ import numpy as np
 
 from .errors import WorldJepaError
 
-__all__ = ["knn_accuracy", "linear_accuracy", "linear_r2", "rankme", "summarize", "wilson_interval"]
+__all__ = ["knn_accuracy", "linear_accuracy", "linear_r2", "mcnemar_exact", "paired_comparison", "rankme", "summarize",
+           "wilson_interval"]
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
@@ -49,6 +51,37 @@ def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "mean_final_distance": sum(dists) / len(dists) if dists else None,
         "mean_steps_to_success": sum(r["steps"] for r in wins) / len(wins) if wins else None,
     }
+
+
+def mcnemar_exact(b: int, c: int) -> float:
+    """Two-sided exact McNemar p-value of ``b`` pairs won only by the first policy and ``c`` only
+    by the second: under "equally good", each of the ``b + c`` discordant pairs goes either way
+    with probability 1/2, so ``p = min(1, 2 P[Binomial(b + c, 1/2) <= min(b, c)])``."""
+    if b < 0 or c < 0:
+        raise WorldJepaError(f"McNemar counts must be >= 0, got {b} and {c}")
+    n, k = b + c, min(b, c)
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n
+    return min(1.0, 2 * tail)
+
+
+def _pair_key(r: dict[str, Any]) -> tuple:
+    return r["episode"], r["start"], tuple(np.asarray(r.get("goal_state", ())).ravel().round(9).tolist())
+
+
+def paired_comparison(records_a: Sequence[dict[str, Any]], records_b: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Two policies on the start/goal pairs both were evaluated on: record ``i`` of each, when
+    both are the same pair (episode, start and goal state; the protocol draws the same sequence
+    for every policy). Returns ``shared`` pairs, ``both``/``neither`` solved, ``only_a``/``only_b``
+    (the discordant pairs), and the exact McNemar ``p_value`` of "both are equally good"."""
+    shared = [(bool(a["success"]), bool(b["success"])) for a, b in zip(records_a, records_b)
+              if _pair_key(a) == _pair_key(b)]
+    only_a = sum(a and not b for a, b in shared)
+    only_b = sum(b and not a for a, b in shared)
+    both = sum(a and b for a, b in shared)
+    return {"shared": len(shared), "both": both, "neither": len(shared) - both - only_a - only_b,
+            "only_a": only_a, "only_b": only_b, "p_value": mcnemar_exact(only_a, only_b)}
 
 
 def _t(x: Any) -> Any:

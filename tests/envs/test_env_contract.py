@@ -49,6 +49,24 @@ def test_ids_registered_once_and_import_is_cheap():
     subprocess.run([sys.executable, "-c", code], check=True, cwd=worldjepa.envs.__path__[0] + "/../..")
 
 
+@pytest.mark.parametrize("code", [
+    "import sys, worldjepa\nassert 'gymnasium' not in sys.modules\nimport gymnasium",  # registered on its import
+    "import gymnasium, worldjepa",  # already imported: registered at once
+    "import worldjepa, gymnasium.spaces\nimport gymnasium",  # a submodule first
+    "import worldjepa, worldjepa.envs, gymnasium",  # worldjepa.envs imports gymnasium itself
+    "import gymnasium\ngymnasium.make('worldjepa:worldjepa/Reacher-v0')",  # Gymnasium's own module:id form
+])
+def test_import_worldjepa_registers_the_envs_with_gymnasium(code):
+    """``import worldjepa; gymnasium.make("worldjepa/TwoRoom-v0")`` works whatever the import order."""
+    check = ("\nenv = gymnasium.make('worldjepa/TwoRoom-v0', render_mode='rgb_array', size=16)\n"
+             "env.reset(seed=0)\n"
+             "assert env.render().shape == (16, 16, 3)\n"
+             "gymnasium.make('worldjepa/PushT-v1')\n")
+    proc = subprocess.run([sys.executable, "-c", code + check], capture_output=True, text=True,
+                          cwd=worldjepa.envs.__path__[0] + "/../..")
+    assert proc.returncode == 0, proc.stderr
+
+
 @pytest.mark.parametrize("env_id", BUILTIN_IDS)
 def test_gymnasium_check_env(env_id):
     check_env(make(env_id).unwrapped)

@@ -1,5 +1,6 @@
 """The evaluation protocol: held-out pairs, sound restores (replay ~100%), floors and ceilings."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -109,7 +110,7 @@ def test_far_goals_of_a_third_party_env_come_from_other_held_out_episodes(tmp_pa
 
 def test_success_dims_select_the_obs_entries_judged():
     from worldjepa.envs.adapter import make_env
-    from worldjepa.eval.protocol import _Judge
+    from worldjepa.eval.judge import Judge as _Judge
 
     env = make_env("Pendulum-v1", 16)
     cfg = EvalConfig(data="x.h5", success_threshold=0.5, success_dims="0,1")
@@ -166,3 +167,102 @@ def test_threads_option_sets_torch_threads(tworoom):
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(n)
+
+
+def test_run_protocol_refuses_a_policy_trained_on_another_env(tworoom, tmp_path):
+    """From Python as from the CLI: a TwoRoom model is not scored on PointMaze without a word."""
+    from worldjepa.agent import Agent
+    from worldjepa.configs import ModelConfig
+    from worldjepa.envs.adapter import make_env
+    from worldjepa.errors import CheckpointError
+    from worldjepa.world_model import build_world_model
+
+    env = make_env("worldjepa/TwoRoom-v0", 32)
+    meta = {"env_id": "worldjepa/TwoRoom-v0", "frame_size": 32, "action_space": env.describe()["action_space"]}
+    env.close()
+    model = build_world_model(ModelConfig(frame_size=32, action_dim=2, latent_dim=8, projector_hidden=16,
+                                          predictor_hidden=16, frameskip=2))
+    agent = Agent(model, meta, samples=8, iterations=1, horizon=2)
+    maze = tmp_path / "maze.h5"
+    collect(CollectConfig(env="worldjepa/PointMaze-UMaze-v0", out=str(maze), episodes=8, steps=30, size=32),
+            progress=False)
+    with pytest.raises(CheckpointError, match="trained on worldjepa/TwoRoom-v0, not worldjepa/PointMaze-UMaze-v0"):
+        run_protocol(EvalConfig(data=str(maze), episodes=1), policy=agent, progress=False)
+    r = run_protocol(EvalConfig(data=str(tworoom), episodes=1, budget=2), policy=agent, progress=False)
+    assert r["summary"]["episodes"] == 1  # its own env: evaluated
+
+
+def test_pairs_solved_at_step_0_are_redrawn_and_counted(tworoom):
+    """A start that already meets its goal says nothing of a policy: it is replaced by a fresh draw."""
+    from worldjepa.envs.adapter import make_env
+
+    cfg = EvalConfig(data=str(tworoom), policy="replay", episodes=40, goal_offset=2, budget=5)
+    env = make_env("worldjepa/TwoRoom-v0", 32)
+    with Dataset(tworoom) as ds:
+        first = draw_pairs(ds, cfg)
+        solved = [env.unwrapped.success(ds.episode(e)["state"][t], ds.episode(e)["state"][t + 2]) for e, t in first]
+    assert sum(solved) >= 5  # 2 steps apart: often within the success radius
+    r = run_protocol(cfg, progress=False)
+    assert r["protocol"]["solved_at_start_redrawn"] >= sum(solved)
+    assert all(rec["steps"] >= 1 for rec in r["records"])  # none counted as a free success
+    for rec, (e, t), was_solved in zip(r["records"], first, solved):
+        if not was_solved:  # the other draws stay where they were
+            assert (rec["episode"], rec["start"]) == (e, t)
+        assert not env.unwrapped.success(np.array(rec["start_state"]), np.array(rec["goal_state"]))
+    again = run_protocol(dataclasses.replace(cfg, policy="random"), progress=False)  # the same pairs for any policy
+    assert [(x["episode"], x["start"]) for x in again["records"]] == [(x["episode"], x["start"]) for x in r["records"]]
+
+
+def test_results_record_format_dataset_and_checkpoint_identity(tworoom, tmp_path):
+    from worldjepa.agent import Agent
+    from worldjepa.config import from_dict
+    from worldjepa.configs import PRESETS, TrainConfig
+    from worldjepa.training.trainer import Trainer
+    from worldjepa.world_model import load_world_model, model_fingerprint
+
+    run = tmp_path / "run"
+    Trainer(from_dict(TrainConfig, {**PRESETS["train"]["small"], "data": str(tworoom), "out": str(run), "steps": 2,
+                                    "progress": False, "device": "cpu"})).fit()
+    agent = Agent.load(run, samples=8, iterations=1, horizon=2)
+    r = run_protocol(EvalConfig(data=str(tworoom), episodes=1, budget=2), policy=agent, progress=False)
+    assert r["format"] == "worldjepa-eval-results" and r["format_version"] == 2
+    with Dataset(tworoom) as ds:
+        assert r["dataset"] == ds.fingerprint()
+    (ck,) = r["checkpoints"]
+    assert ck["path"] == str((run / "model.safetensors").resolve()) and ck["step"] == 2
+    assert ck["weights_sha256"] == model_fingerprint(load_world_model(run)[0]) and len(ck["weights_sha256"]) == 16
+    next(agent.model.predictor.parameters()).data += 1  # other weights: another identity
+    other = run_protocol(EvalConfig(data=str(tworoom), episodes=1, budget=2), policy=agent, progress=False)
+    assert other["checkpoints"][0]["weights_sha256"] != ck["weights_sha256"]
+    assert run_protocol(EvalConfig(data=str(tworoom), episodes=1), progress=False)["checkpoints"] == []
+
+
+def test_mcnemar_exact_and_the_paired_comparison():
+    from scipy.stats import binomtest
+
+    from worldjepa.metrics import mcnemar_exact, paired_comparison
+
+    for b, c in ((0, 0), (5, 1), (10, 2), (3, 3), (0, 7), (20, 9)):
+        assert mcnemar_exact(b, c) == pytest.approx(binomtest(b, b + c, 0.5).pvalue if b + c else 1.0, abs=1e-12)
+    rec = lambda e, s, ok: {"episode": e, "start": s, "success": ok}  # noqa: E731
+    a = [rec(0, 1, True), rec(0, 1, True), rec(1, 2, False), rec(2, 3, True), rec(3, 0, True)]
+    b = [rec(0, 1, False), rec(0, 1, True), rec(1, 2, True), rec(2, 3, True), rec(4, 0, False)]  # last: another pair
+    c = paired_comparison(a, b)
+    assert c == {"shared": 4, "both": 2, "neither": 0, "only_a": 1, "only_b": 1, "p_value": 1.0}
+
+
+def test_cli_compares_policies_on_their_shared_pairs(cli, tworoom, tmp_path):
+    from worldjepa.metrics import paired_comparison
+
+    out = tmp_path / "r.json"
+    proc = cli("eval", "--data", str(tworoom), "--policy", "replay,random,oracle", "--episodes", "12", "-q",
+               "--json", str(out), check=True)
+    res = json.loads(out.read_text())
+    assert "exact McNemar test" in proc.stdout
+    lines = {tuple(line.split()[:2]): line.split() for line in proc.stdout.splitlines()[-4:-1]}
+    assert set(lines) == {("replay", "random"), ("replay", "oracle"), ("random", "oracle")}
+    for (a, b), cols in lines.items():
+        c = paired_comparison(res[a]["records"], res[b]["records"])
+        assert [int(x) for x in cols[2:7]] == [c["shared"], c["both"], c["only_a"], c["only_b"], c["neither"]]
+        assert float(cols[7]) == pytest.approx(c["p_value"], rel=1e-2)
+    assert lines[("replay", "random")][2] == "12"  # every pair shared

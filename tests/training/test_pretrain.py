@@ -218,3 +218,19 @@ def test_threads_option_sets_torch_threads_also_on_resume(tworoom, tmp_path):
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(n)
+
+
+def test_pretrain_tensorboard_flag_and_its_resume(tworoom, tmp_path):
+    """--tensorboard on pretrain: the run's metrics in RUN_DIR/tb; a resume takes this launch's flag."""
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tiny = {**TINY, "steps": 4, "probe_every": 2, "encoder": P.EncoderConfig(dim=16, channels=(8, 8, 8, 8))}
+    cfg = P.PretrainConfig(data=str(tworoom), out=str(tmp_path / "run"), stop_at=2, **tiny)
+    P.pretrain(cfg)
+    assert not (tmp_path / "run" / "tb").exists()  # off unless asked
+    P.pretrain(replace(cfg, stop_at=0, resume=True, tensorboard=True))
+    acc = EventAccumulator(str(tmp_path / "run" / "tb"))
+    acc.Reload()
+    assert {"train/loss", "probe/r2"} <= set(acc.Tags()["scalars"])
+    assert [e.step for e in acc.Scalars("train/loss")] == [3, 4]

@@ -1,6 +1,7 @@
 """Training: it learns (beats copy-last), resumes exactly, stops cleanly on NaN, checks data."""
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -238,12 +239,21 @@ def test_proprioception_trains_plans_and_is_checked(tmp_path):
         Trainer(_cfg(str(data), tmp_path / "bad2", steps=2, model={**model_kw, "proprio": "state[9:12]"}))
 
 
-def test_tensorboard_scalars_when_installed(tworoom, tmp_path):
-    """With tensorboard installed, the same metrics as metrics.jsonl land in RUN_DIR/tb."""
+def test_tensorboard_only_when_asked_and_a_clear_error_without_the_package(tworoom, tmp_path, monkeypatch):
+    Trainer(_cfg(tworoom, tmp_path / "off", steps=2, val_every=2)).fit()
+    assert (tmp_path / "off" / "metrics.jsonl").is_file() and not (tmp_path / "off" / "tb").exists()
+    monkeypatch.setitem(sys.modules, "tensorboard", None)  # as if not installed
+    with pytest.raises(ConfigError, match=r"pip install 'worldjepa\[tensorboard\]'"):
+        Trainer(_cfg(tworoom, tmp_path / "missing", steps=2, tensorboard=True))
+    assert not (tmp_path / "missing").exists()  # refused before anything was written
+
+
+def test_tensorboard_scalars_with_the_flag(tworoom, tmp_path):
+    """With --tensorboard, the same metrics as metrics.jsonl land in RUN_DIR/tb."""
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    Trainer(_cfg(tworoom, tmp_path / "run", steps=10, val_every=10, log_every=5)).fit()
+    Trainer(_cfg(tworoom, tmp_path / "run", steps=10, val_every=10, log_every=5, tensorboard=True)).fit()
     acc = EventAccumulator(str(tmp_path / "run" / "tb"))
     acc.Reload()
     tags = set(acc.Tags()["scalars"])

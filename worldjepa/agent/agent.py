@@ -119,6 +119,7 @@ class Agent:
         self.surprise: float = float("nan")  # of the last observation
         self.final_goal: Tensor | None = None  # (1, D) the goal of the episode (goals[0] may be a subgoal)
         self.router = self._router(memory if memory is not None else cfg.memory)
+        self.sources: list[str | None] = [None] * len(self.models)  # checkpoint files (set by load)
         self.reset_history()
 
     # ----------------------------------------------------------------------- properties
@@ -161,7 +162,7 @@ class Agent:
         ensemble: see the class); ``env_id`` (if given) must match every checkpoint's, and
         ensemble members must share the first one's env, frame size and action space, else
         :class:`~worldjepa.errors.CheckpointError`. ``device`` overrides ``config.device``."""
-        from ..checkpoint import check_compatible, read_meta
+        from ..checkpoint import check_compatible, read_meta, resolve
         from ..utils import pick_device
         from ..world_model import load_world_model
 
@@ -180,7 +181,9 @@ class Agent:
         where = pick_device(cfg.device)
         loaded = [load_world_model(p, where) for p in paths]
         models = [m for m, _ in loaded]
-        return cls(models if len(models) > 1 else models[0], loaded[0][1], config=cfg)
+        agent = cls(models if len(models) > 1 else models[0], loaded[0][1], config=cfg)
+        agent.sources = [str(resolve(p).resolve()) for p in paths]
+        return agent
 
     # ------------------------------------------------------------------ goal and memory
     def reset_history(self) -> None:

@@ -88,6 +88,9 @@ def add_config_args(parser: argparse.ArgumentParser, cls: type, presets: dict[st
         choices = typing.get_args(tp) if typing.get_origin(tp) is typing.Literal else None
         group.add_argument(*flags, dest=dest, default=argparse.SUPPRESS, choices=choices,
                            metavar=None if choices else path[-1].upper(), help=help_)
+    if "progress" in {f.name for f in dataclasses.fields(cls)}:
+        groups[()].add_argument("--quiet", "-q", dest="progress", action="store_false", default=argparse.SUPPRESS,
+                                help="the same as --no-progress")
     for path, f, tp in shorthands:
         groups[path].add_argument("--" + f.metadata["shorthand"], dest=SEP.join(path) + SEP + "_shorthand",
                                   default=argparse.SUPPRESS, metavar="'KEY=VALUE ...'",
@@ -120,7 +123,7 @@ def config_from_args(args: argparse.Namespace, cls: type | None = None, base: di
         if getattr(args, f"preset_{name}", False):
             data = C.deep_merge(data, C.normalize(cls, values))
     if getattr(args, "config", None):
-        data = C.deep_merge(data, C.normalize(cls, C.load_file(args.config)))
+        data = C.deep_merge(data, C.normalize(cls, options_file(args.config, cls)))
     flags: dict[str, Any] = {}
     shorthand: dict[str, Any] = {}
     for dest, value in vars(args).items():
@@ -134,6 +137,24 @@ def config_from_args(args: argparse.Namespace, cls: type | None = None, base: di
     overrides = C.apply_overrides({}, list(getattr(args, "overrides", []) or []))
     data = C.deep_merge(data, C.normalize(cls, overrides))
     return C.from_dict(cls, data)
+
+
+RUN_KINDS = {"world_model": ("train", "TrainConfig"), "lejepa": ("pretrain", "PretrainConfig")}
+
+
+def options_file(path: str, cls: type) -> dict[str, Any]:
+    """The options in a YAML/JSON file; a run's ``config.json`` (a checkpoint's metadata) gives the
+    options its run was made with, less ``resume`` (each launch says whether it continues a run)."""
+    from ..errors import ConfigError
+
+    data = C.load_file(path)
+    if data.get("format") != "worldjepa-checkpoint":
+        return data
+    command, name = RUN_KINDS.get(data.get("kind", ""), ("?", "?"))
+    if name != cls.__name__ or not isinstance(data.get("config"), dict):
+        raise ConfigError(f"{path} is the config.json of a `worldjepa {command}` run (kind {data.get('kind')!r}); "
+                          f"it gives the options of `worldjepa {command} --config {path}`")
+    return {k: v for k, v in data["config"].items() if k != "resume"}
 
 
 def _defaults(cls: type) -> Any:

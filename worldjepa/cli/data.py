@@ -21,7 +21,8 @@ def register(sub: Any) -> None:
     p = sub.add_parser("collect", help="record episodes from a Gymnasium environment into an HDF5 dataset",
                        description="Record episodes from any Gymnasium env that renders rgb_array frames. Frames are "
                                    "resized to SIZE x SIZE uint8, actions stored as float32, and the env's state "
-                                   "(observation vector, info['state'], numeric info entries) kept for probes and success checks.",
+                                   "(observation vector, or each entry of a Dict observation as obs/KEY, "
+                                   "info['state'], numeric info entries) kept for probes and success checks.",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        epilog="example: worldjepa collect --env worldjepa/TwoRoom-v0 --out data/tworoom.h5 --episodes 200 --workers 2")
     add_config_args(p, CollectConfig, presets=PRESETS["collect"])
@@ -125,12 +126,27 @@ def _print_checkpoint(path: Path, as_json: bool = False) -> None:
         return
     rows = [("checkpoint", str(path))]
     rows += [(key, meta[key]) for key in ("env_id", "frame_size", "step", "library_version", "dataset") if key in meta]
+    if "total_steps" in meta:
+        rows.append(("finished", f"{'yes' if meta.get('finished') else 'no'} ({meta.get('step')} of "
+                                 f"{meta['total_steps']} steps)"))
     rows.append(("parameters", f"{n_params:,}"))
     if "model" in meta:
         rows.append(("model", json.dumps(meta["model"])))
+    rows += _final_metrics(path, meta)
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         print(f"{k:>{width}}  {v}")
+
+
+def _final_metrics(path: Path, meta: dict[str, Any]) -> list[tuple[str, str]]:
+    """The validation metrics of the checkpoint's last validation (world models), and a pretrain
+    run's frozen-encoder evaluation (``eval.json``), as (name, value) rows."""
+    found = dict(meta.get("val") or {})
+    run = path if path.is_dir() else path.parent
+    if (run / "eval.json").is_file():
+        found.update(json.loads((run / "eval.json").read_text()))
+    rows = [(k, f"{v:.4g}") for k, v in sorted(found.items()) if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    return rows or [("validation", "none yet (no validation had run when the checkpoint was saved)")]
 
 
 def _prod(shape: list[int]) -> int:

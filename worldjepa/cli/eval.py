@@ -36,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from ..utils import atomic_write_text
 
     cfg = config_from_args(args)
+    check_outputs(cfg)
     policies = split_policies(cfg.policy)
     rows = []
     for i, name in enumerate(policies):  # several policies: the same pairs, one table
@@ -43,13 +44,48 @@ def run(args: argparse.Namespace) -> int:
         policy, agent = policy_options(name, cfg.agent)
         rows.append((name, run_protocol(dataclasses.replace(cfg, policy=policy, gif=gif, agent=agent))))
     print_table(rows)
+    print_comparisons(rows)
     if cfg.json:
         payload = rows[0][1] if len(rows) == 1 else {name: r for name, r in rows}
         atomic_write_text(cfg.json, json.dumps(payload, indent=2) + "\n")
         print(f"results written to {cfg.json}")
     if cfg.gif:
         print(f"GIF(s) written next to {cfg.gif}")
+    if cfg.plot:
+        from ..eval.report import save_results_plot
+
+        save_results_plot(cfg.plot, rows)
+        print(f"plot written to {cfg.plot}")
+    if cfg.tensorboard:
+        from ..eval.report import log_to_tensorboard
+
+        runs = [(name, run_dir(name), r) for name, r in rows]
+        written = log_to_tensorboard(runs)
+        skipped = [name for name, run, _ in runs if run is None]
+        print(f"TensorBoard: {', '.join(f'{w}/tb' for w in dict.fromkeys(written)) or 'nothing'}"
+              + (f" ({', '.join(skipped)}: no run directory)" if skipped else ""))
     return 0
+
+
+def check_outputs(cfg: Any) -> None:
+    """Refuse, before any episode runs, what would fail only at the end."""
+    if cfg.plot:
+        from ..eval.plots import check_png_name
+
+        check_png_name(cfg.plot, "--plot")
+    if cfg.tensorboard:
+        from ..monitor import require_tensorboard
+
+        require_tensorboard()
+
+
+def run_dir(name: str) -> str | None:
+    """The run directory a policy name points at (the first of an ensemble), ``None`` for a reference policy."""
+    from pathlib import Path
+
+    base = name[:name.index("[")] if name.endswith("]") and "[" in name else name
+    first = base if Path(base).exists() else base.split("+")[0]
+    return first if Path(first).is_dir() else None
 
 
 def split_policies(text: str) -> list[str]:
@@ -94,10 +130,29 @@ def print_table(rows: list[tuple[str, dict[str, Any]]]) -> None:
         print(f"{name:<{w}} {r['env_id'][-30:]:<30} {s['episodes']:>4} {100 * s['success_rate']:>7.1f}% "
               f"[{100 * lo:5.1f}, {100 * hi:5.1f}]% {dist:>10} {steps:>6}")
     p = rows[0][1]["protocol"]
+    redrawn = p.get("solved_at_start_redrawn", 0)
+    excluded = f"; {redrawn} draw(s) already solved at step 0 redrawn" if redrawn else ""
     if p["far"]:
         far = f"far goals{' >= %d oracle steps away' % p['far_min_steps'] if p.get('far_min_steps') else ''}"
         budget = f"{p['far_budget_factor']:g}x the oracle's steps" if p.get("far_budget_factor") else p["budget"]
-        print(f"protocol: {p['split']} split, {far}, budget {budget}, starts restored by {p['restore']}")
+        print(f"protocol: {p['split']} split, {far}, budget {budget}, starts restored by {p['restore']}{excluded}")
     else:
         print(f"protocol: {p['split']} split, goal +{p['goal_offset']} steps, budget {p['budget']}, "
-              f"starts restored by {p['restore']}")
+              f"starts restored by {p['restore']}{excluded}")
+
+
+def print_comparisons(rows: list[tuple[str, dict[str, Any]]]) -> None:
+    """Every two policies on the pairs both met: who solved which, and the exact McNemar p-value."""
+    from ..metrics import paired_comparison
+
+    if len(rows) < 2:
+        return
+    w = max(12, *(len(name) for name, _ in rows))
+    print(f"\npaired on shared pairs (exact McNemar test: p < 0.05 = a real difference in success)")
+    print(f"{'policy A':<{w}} {'policy B':<{w}} {'shared':>6} {'both':>5} {'A only':>6} {'B only':>6} "
+          f"{'neither':>7} {'p':>7}")
+    for i, (a, ra) in enumerate(rows):
+        for b, rb in rows[i + 1:]:
+            c = paired_comparison(ra["records"], rb["records"])
+            print(f"{a:<{w}} {b:<{w}} {c['shared']:>6} {c['both']:>5} {c['only_a']:>6} {c['only_b']:>6} "
+                  f"{c['neither']:>7} {c['p_value']:>7.3g}")

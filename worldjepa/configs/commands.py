@@ -10,6 +10,10 @@ from ..errors import ConfigError
 from .agent import AgentConfig
 from .model import EncoderConfig, ModelConfig
 
+TENSORBOARD_HELP = "also write the metrics for TensorBoard (pip install 'worldjepa[tensorboard]')"
+PROGRESS_HELP = ("show progress: a bar on a terminal, else a plain line on stderr every $WORLDJEPA_PROGRESS_SECONDS "
+                 "seconds (30); --no-progress or --quiet: none")
+
 
 @dataclass(frozen=True)
 class CollectConfig:
@@ -29,7 +33,7 @@ class CollectConfig:
                               "worldjepa/PointMaze-Procedural-v0); recorded in the dataset, used by eval and plan")
     append: bool = opt(False, "append episodes to an existing file instead of refusing to overwrite it")
     compression: Literal["lzf", "gzip", "none"] = opt("lzf", "frame compression in the HDF5 file")
-    progress: bool = opt(True, "show a progress bar (--no-progress: none)")
+    progress: bool = opt(True, PROGRESS_HELP)
 
     def __post_init__(self) -> None:
         if self.episodes < 0 or self.steps < 1:
@@ -75,7 +79,8 @@ class TrainConfig:
     save_every: int = opt(200, "write last.safetensors and model.safetensors every N steps")
     log_every: int = opt(10, "write train metrics every N steps")
     max_memory_mb: float = opt(2048, "load the dataset's frames into memory when they fit")
-    progress: bool = opt(True, "show a progress bar (--no-progress: none)")
+    progress: bool = opt(True, PROGRESS_HELP)
+    tensorboard: bool = opt(False, TENSORBOARD_HELP + " to RUN_DIR/tb")
     model: ModelConfig = opt(ModelConfig(), "the model (flags --latent-dim etc., or model.KEY=VALUE)")
 
     def __post_init__(self) -> None:
@@ -144,7 +149,8 @@ class PretrainConfig:
     seed: int = opt(0, "seed of initialisation, sampling, views and SIGReg directions")
     device: Device = opt("auto", "auto (cuda when present) | cpu | cuda")
     threads: int = opt(0, "torch CPU threads (0 = torch's default); on --resume this launch's value is used")
-    progress: bool = opt(True, "show a progress bar (--no-progress: none)")
+    progress: bool = opt(True, PROGRESS_HELP)
+    tensorboard: bool = opt(False, TENSORBOARD_HELP + " to RUN_DIR/tb")
 
     def __post_init__(self) -> None:
         section_from_str(self, "encoder", EncoderConfig)
@@ -198,12 +204,17 @@ class EvalConfig:
     success_threshold: float = opt(0.0, "for envs without success(): success when ||obs - goal_obs|| < this")
     success_dims: str = opt("", "with --success-threshold: comma-separated indices of the obs vector the "
                                 "distance uses, e.g. 8,9 (default: all)")
+    success_key: str = opt("", "with --success-threshold: the recorded extra the distance is measured on (default: "
+                               "obs; a Dict observation's entry, e.g. obs/achieved_goal)")
     env_module: str = opt("", "module to import first so that it registers third-party env ids")
     json: str = opt("", "write the results (summary + per-episode records) to this JSON file")
     gif: str = opt("", "write a GIF of the first episodes (observation | goal) to this file")
     gif_episodes: int = opt(3, "episodes shown in the GIF")
+    plot: str = opt("", "write a PNG of each policy's success rate with its 95% CI to this file (CLI)")
+    tensorboard: bool = opt(False, TENSORBOARD_HELP + ": the summary of each RUN_DIR policy (eval/success_rate, "
+                                   "eval/ci95_low, ...) to RUN_DIR/tb at its checkpoint's step (CLI)")
     threads: int = opt(0, "torch CPU threads for a RUN_DIR policy (0 = torch's default)")
-    progress: bool = opt(True, "show a progress bar (--no-progress: none)")
+    progress: bool = opt(True, PROGRESS_HELP)
 
     def __post_init__(self) -> None:
         section_from_str(self, "agent", AgentConfig)
@@ -257,7 +268,7 @@ class MemoryBuildConfig:
     overwrite: bool = opt(False, "replace an existing memory file")
     seed: int = opt(0, "seed of the landmark order")
     threads: int = opt(0, "torch CPU threads (0 = torch's default)")
-    progress: bool = opt(True, "show a progress bar (--no-progress: none)")
+    progress: bool = opt(True, PROGRESS_HELP)
 
     def __post_init__(self) -> None:
         at_least(self, 1, "stride", "radius_steps", "edge_steps")

@@ -90,9 +90,8 @@ def collect(cfg: CollectConfig, progress: bool | None = None) -> dict[str, Any]:
     """Record ``cfg.episodes`` episodes into ``cfg.out``; returns a short report. ``progress``
     (default: ``cfg.progress``) shows a progress bar."""
     progress = cfg.progress if progress is None else progress
-    from tqdm import tqdm
-
     from ..envs.adapter import make_env
+    from ..progress import Progress
     from .writer import DatasetWriter
 
     from .policies import POLICIES
@@ -109,7 +108,7 @@ def collect(cfg: CollectConfig, progress: bool | None = None) -> dict[str, Any]:
     with stop, DatasetWriter(cfg.out, meta, append=cfg.append, compression=compression) as w:
         first = w.num_episodes
         indices = range(first, first + cfg.episodes)
-        bar = tqdm(total=cfg.episodes, desc=f"collect {cfg.env}", unit="ep", disable=not progress)
+        bar = Progress(cfg.episodes, f"collect {cfg.env}", "episode", enabled=progress)
         if cfg.workers == 1:
             for i in indices:
                 if stop.requested:

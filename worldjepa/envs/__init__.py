@@ -1,10 +1,11 @@
-"""The built-in physical environments, registered with Gymnasium on import.
+"""The built-in physical environments, registered with Gymnasium on import (``import worldjepa``
+registers them too, without importing Gymnasium itself: see ``worldjepa/__init__.py``).
 
 Importing this package is cheap: each id points at its class by an entry-point string, so
 numpy physics modules (and pymunk, for Push-T only) load when ``gymnasium.make`` builds
 the env. No id has ``max_episode_steps``: the collector decides episode lengths.
 
-    >>> import gymnasium as gym, worldjepa.envs
+    >>> import gymnasium as gym, worldjepa
     >>> env = gym.make("worldjepa/TwoRoom-v0", render_mode="rgb_array", size=64)
 """
 

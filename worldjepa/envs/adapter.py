@@ -2,8 +2,9 @@
 
 :func:`make_env` turns an env id (built-in, or third-party after ``--env-module`` imports
 the module that registers it) into a :class:`FrameEnv`: ``reset``/``step`` return the
-rendered frame resized to ``size x size`` plus the env's state (observation vector,
-``info["state"]`` and any numeric ``info`` entries), and actions are float32 vectors
+rendered frame resized to ``size x size`` plus the env's state (observation vector, or each
+numeric entry of a Dict observation as ``obs/<key>``, ``info["state"]`` and any numeric ``info``
+entries), and actions are float32 vectors
 (one-hot for discrete action spaces), validated and clipped.
 """
 
@@ -14,6 +15,7 @@ import importlib
 import importlib.util
 import json
 import os
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -146,12 +148,28 @@ def _numeric(value: Any) -> np.ndarray | None:
     return None
 
 
+def _observation_leaves(name: str, obs: Any) -> Iterator[tuple[str, np.ndarray]]:
+    """``(name, array)`` of every numeric leaf of an observation: ``obs`` itself when it is one
+    array, else one per entry of a Dict (``obs/observation``, ``obs/achieved_goal``, ...) or
+    Tuple observation (``obs/0``, ...), nested ones too (``obs/a/b``)."""
+    arr = _numeric(obs)
+    if arr is not None:
+        yield name, arr
+    elif isinstance(obs, Mapping):
+        for k, v in obs.items():
+            yield from _observation_leaves(f"{name}/{k}", v)
+    elif isinstance(obs, (tuple, list)):
+        for i, v in enumerate(obs):
+            yield from _observation_leaves(f"{name}/{i}", v)
+
+
 class FrameEnv:
     """A Gymnasium env seen as frames + state; see the module docstring.
 
     ``reset(seed, state=None) -> (frame, extras)`` and
     ``step(action_vec) -> (frame, extras, done)``, where ``frame`` is ``(size, size, 3)``
-    uint8 and ``extras`` maps names (``"state"``, ``"obs"``, ``"info/<key>"``) to arrays.
+    uint8 and ``extras`` maps names (``"state"``, ``"obs"``, or ``"obs/<key>"`` for each entry of
+    a Dict observation, ``"info/<key>"``) to arrays.
     """
 
     def __init__(self, env: Any, env_id: str, size: int, env_kwargs: dict[str, Any] | None = None) -> None:
@@ -167,10 +185,7 @@ class FrameEnv:
         return self.env.unwrapped
 
     def _extras(self, obs: Any, info: dict[str, Any]) -> dict[str, np.ndarray]:
-        out: dict[str, np.ndarray] = {}
-        o = _numeric(obs)
-        if o is not None:
-            out["obs"] = o
+        out: dict[str, np.ndarray] = dict(_observation_leaves("obs", obs))
         for k, v in info.items():
             arr = _numeric(v)
             if arr is None or k.startswith("_"):

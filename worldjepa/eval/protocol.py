@@ -9,7 +9,9 @@ frame (and state) at ``t + k`` (``k`` = ``goal_offset``, default 25). The policy
 from the env's reachable space (``sample_state``) and rendered, with a larger budget; an env that
 cannot draw an arbitrary state (third-party envs) gets far goals from the recordings instead: the
 frame at a random step of another held-out episode (``--far-min-distance``: at least that far in
-the success distance).
+the success distance). A pair (or far goal) whose start already meets its goal is replaced by a
+fresh draw, and counted (``protocol.solved_at_start_redrawn``): a success in 0 steps says nothing
+of a policy.
 
 Starts are restored with ``reset(options={"state": ...})`` when the env supports it (all
 built-in envs); otherwise (third-party envs) by resetting with the episode's recorded seed
@@ -24,14 +26,17 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .._version import __version__
 from ..config import to_dict
 from ..configs import EvalConfig
 from ..errors import ConfigError, WorldJepaError
+from .judge import Judge, drop_solved_pairs
 
-__all__ = ["EvalConfig", "REFERENCE_POLICIES", "draw_pairs", "make_policy", "restore_start", "run_episode",
-           "run_protocol"]
+__all__ = ["EvalConfig", "REFERENCE_POLICIES", "check_policy", "draw_pairs", "make_policy", "restore_start",
+           "run_episode", "run_protocol"]
 
 REFERENCE_POLICIES = ("random", "oracle", "straight", "replay")
+RESULTS_FORMAT, RESULTS_VERSION = "worldjepa-eval-results", 2  # 2: format, dataset, checkpoints, redrawn pairs
 
 
 def draw_pairs(ds: Any, cfg: EvalConfig, rng: np.random.Generator | None = None,
@@ -73,36 +78,32 @@ def make_policy(cfg: EvalConfig, env: Any) -> Any:
     return Agent.load(runs if len(runs) > 1 else runs[0], env_id=env.env_id, config=cfg.agent)
 
 
-class _Judge:
-    """Success and distance between the current and the goal state, for any env."""
+def checkpoint_identity(policy: Any) -> list[dict[str, Any]]:
+    """What a learned policy was loaded from: per model (one per ensemble member), the checkpoint
+    file (``None`` for a model built in memory), its training step, and ``weights_sha256``, 16
+    hex digits of a SHA-256 over its weights (:func:`~worldjepa.world_model.model_fingerprint`,
+    whatever file they came from). Empty for reference policies."""
+    models = getattr(policy, "models", None)
+    if not models:
+        return []
+    from ..checkpoint import read_meta
+    from ..world_model import model_fingerprint
 
-    def __init__(self, env: Any, cfg: EvalConfig, has_state: bool) -> None:
-        u = env.unwrapped
-        self.builtin = has_state and hasattr(u, "success") and hasattr(u, "distance")
-        self.u, self.threshold = u, cfg.success_threshold
-        if not self.builtin and self.threshold <= 0:
-            raise ConfigError(f"{env.env_id} has no success(state, goal_state); pass --success-threshold T to count "
-                              "success as ||obs - goal_obs|| < T")
-        try:
-            self.dims = [int(i) for i in cfg.success_dims.split(",") if i.strip()] or None
-        except ValueError:
-            raise ConfigError(f"--success-dims must be comma-separated integers, got {cfg.success_dims!r}") from None
-        if self.dims is not None and self.builtin:
-            raise ConfigError(f"{env.env_id} judges success itself; --success-dims applies to third-party envs only")
-        n_obs = int(np.prod(env.env.observation_space.shape or (0,)))
-        if self.dims is not None and not all(-n_obs <= i < n_obs for i in self.dims):
-            raise ConfigError(f"--success-dims {cfg.success_dims} out of range for {env.env_id}'s "
-                              f"observation of {n_obs} values")
+    sources = list(getattr(policy, "sources", None) or [None] * len(models))
+    metas = [read_meta(src) if src else (getattr(policy, "meta", None) or {}) if i == 0 else {}
+             for i, src in enumerate(sources)]
+    return [{"path": src, "step": meta.get("step"), "weights_sha256": model_fingerprint(m)}
+            for src, meta, m in zip(sources, metas, models)]
 
-    def key(self) -> str:
-        return "state" if self.builtin else "obs"
 
-    def __call__(self, cur: np.ndarray, goal: np.ndarray) -> tuple[bool, float]:
-        if self.builtin:
-            return bool(self.u.success(cur, goal)), float(self.u.distance(cur, goal))
-        diff = np.asarray(cur, np.float64).ravel() - np.asarray(goal, np.float64).ravel()
-        d = float(np.linalg.norm(diff if self.dims is None else diff[self.dims]))
-        return d < self.threshold, d
+def check_policy(policy: Any, env_id: str, action_dim: int) -> None:
+    """Refuse a policy whose checkpoint (``policy.meta``, as an :class:`~worldjepa.Agent` has)
+    was trained on another env or action space: it would be scored without a word."""
+    from ..checkpoint import check_compatible
+
+    meta = getattr(policy, "meta", None)
+    if isinstance(meta, dict):
+        check_compatible(meta, env_id=env_id, action_dim=action_dim, where="the policy's checkpoint")
 
 
 def _far_goal(u: Any, start: np.ndarray, goal: np.ndarray, rng: np.random.Generator, min_steps: int,
@@ -124,7 +125,7 @@ def _far_goal(u: Any, start: np.ndarray, goal: np.ndarray, rng: np.random.Genera
     return None
 
 
-def _recorded_far_goal(ds: Any, cfg: EvalConfig, rng: np.random.Generator, judge: "_Judge", start: np.ndarray,
+def _recorded_far_goal(ds: Any, cfg: EvalConfig, rng: np.random.Generator, judge: Judge, start: np.ndarray,
                        episode: int, tries: int = 1000) -> tuple[np.ndarray, np.ndarray, dict[str, Any], dict[str, Any]]:
     """A far goal from the recordings, for envs that cannot draw an arbitrary state: the frame at a
     uniformly drawn step of another episode of the held-out split, redrawn until its judged distance
@@ -136,7 +137,8 @@ def _recorded_far_goal(ds: Any, cfg: EvalConfig, rng: np.random.Generator, judge
         step = int(rng.integers(ds.lengths[e]))
         row = [int(ds.starts[e]) + step]
         goal = ds.read_extra(judge.key(), row)[0]
-        if judge(start, goal)[1] >= cfg.far_min_distance:
+        met, dist = judge(start, goal)
+        if not met and dist >= cfg.far_min_distance:  # never a goal the start already meets
             goal_extras = {name: ds.read_extra(name, row)[0] for name in ds.extras}
             return ds.read_frames(row)[0], goal, goal_extras, {"goal_episode": e, "goal_step": step}
     raise WorldJepaError(f"{ds.path}: no recorded frame of the {cfg.split} split lies {cfg.far_min_distance} or more "
@@ -184,11 +186,10 @@ def run_episode(env: Any, policy: Any, frame: np.ndarray, extras: dict[str, Any]
 def run_protocol(cfg: EvalConfig, policy: Any = None, progress: bool | None = None) -> dict[str, Any]:
     """Evaluate ``policy`` (or the one named by ``cfg.policy``); returns summary + records.
     ``progress`` (default: ``cfg.progress``) shows a progress bar."""
-    from tqdm import tqdm
-
     from ..data.dataset import Dataset
     from ..envs.adapter import make_env
     from ..metrics import summarize
+    from ..progress import Progress
     from .media import save_gif, side_by_side
 
     progress = cfg.progress if progress is None else progress
@@ -203,12 +204,16 @@ def run_protocol(cfg: EvalConfig, policy: Any = None, progress: bool | None = No
     env = make_env(env_id, ds.frame_size, cfg.env_module or None, **ds.env_kwargs)
     has_state = "state" in ds.extras
     restore = has_state and env.builtin
-    judge = _Judge(env, cfg, has_state)
+    judge = Judge(env, cfg, has_state, {k: v for k, v in ds.shapes.items() if k in ds.extras})
     if judge.key() not in ds.extras:
         raise WorldJepaError(f"{cfg.data} has no '{judge.key()}' extras to judge success with")
     if policy is None:
         policy = make_policy(cfg, env)
-    pairs = draw_pairs(ds, cfg)
+    else:  # a policy built in Python: the same check as a run named on the command line
+        check_policy(policy, env_id, env.action_spec.dim)
+    pairs, redrawn = draw_pairs(ds, cfg), 0
+    if not cfg.far:  # far goals are drawn below, and redrawn there when the start meets them
+        pairs, redrawn = drop_solved_pairs(ds, cfg, judge, pairs, lambda g: draw_pairs(ds, cfg, rng=g, n=1)[0])
     rng = np.random.default_rng([cfg.seed, 7])
     budget = cfg.far_budget if cfg.far else cfg.budget
     # far goals are drawn from the env's reachable space where it can sample and draw a state (built-in envs),
@@ -219,7 +224,8 @@ def run_protocol(cfg: EvalConfig, policy: Any = None, progress: bool | None = No
         raise ConfigError(f"--far-min-steps measures the way with the env's oracle on its own physics; "
                           f"{env_id} has no oracle_action, advance or restorable state")
     records, gif_frames, t0 = [], [], time.time()
-    for i, (e, t) in enumerate(tqdm(pairs, desc=f"eval {cfg.policy}", unit="ep", disable=not progress)):
+    bar = Progress(len(pairs), f"eval {cfg.policy}", "episode", enabled=progress)
+    for i, (e, t) in enumerate(pairs):
         ep = ds.episode(e)
         k = cfg.goal_offset
         frame, extras = restore_start(env, ep, t, restore)
@@ -253,6 +259,10 @@ def run_protocol(cfg: EvalConfig, policy: Any = None, progress: bool | None = No
                 goal_state, oracle_steps = found
                 budget = math.ceil(cfg.far_budget_factor * oracle_steps) if cfg.far_budget_factor else cfg.far_budget
                 extra.update(oracle_steps=oracle_steps, budget=budget)
+            for _ in range(100):  # a goal the start already meets says nothing of a policy: another goal
+                if not judge(ep["state"][t], goal_state)[0]:
+                    break
+                goal_state, redrawn = env.unwrapped.sample_state(rng), redrawn + 1
             goal_frame = env.unwrapped.render_state(goal_state)
             goal_extras = {"state": goal_state}
         else:
@@ -271,16 +281,23 @@ def run_protocol(cfg: EvalConfig, policy: Any = None, progress: bool | None = No
         if judge.key() == "state":  # where it started and what it aimed at, for breakdowns (same room, other room)
             extra.update(start_state=np.asarray(ep["state"][t]).tolist(), goal_state=np.asarray(goal_state).tolist())
         records.append({"episode": e, "start": t, **record, **extra})  # (e, t): a far goal may have moved the start
+        wins = sum(bool(r["success"]) for r in records)
+        bar.update(1, success=f"{wins}/{len(records)} ({100 * wins / len(records):.0f}%)")
+    bar.close()
     env.close()
+    dataset = ds.fingerprint()
     ds.close()
     summary = summarize(records)
     summary["seconds"] = time.time() - t0
-    result = {"summary": summary, "config": to_dict(cfg), "env_id": env_id, "records": records,
+    result = {"format": RESULTS_FORMAT, "format_version": RESULTS_VERSION, "library_version": __version__,
+              "summary": summary, "config": to_dict(cfg), "env_id": env_id, "dataset": dataset,
+              "checkpoints": checkpoint_identity(policy), "records": records,
               "protocol": {"goal_offset": cfg.goal_offset, "budget": cfg.far_budget if cfg.far else cfg.budget,
                            "split": cfg.split, "far": cfg.far, "far_min_steps": cfg.far_min_steps,
                            "far_budget_factor": cfg.far_budget_factor, "far_min_distance": cfg.far_min_distance,
                            "far_goals": ("sampled" if sampled else "recorded") if cfg.far else None,
-                           "restore": "state" if restore else "replay of recorded actions"}}
+                           "restore": "state" if restore else "replay of recorded actions",
+                           "solved_at_start_redrawn": redrawn}}
     if cfg.gif and gif_frames:
         save_gif(cfg.gif, gif_frames)
     return result

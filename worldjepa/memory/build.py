@@ -65,10 +65,9 @@ def build_memory(run: str | Path, data: str | Path, out: str | Path, *, split: s
     model of ``run``, and build the map: landmarks ``radius`` apart (0 = the median latent distance
     of frames ``radius_steps`` env steps apart), edges between landmarks an episode joined within
     ``edge_steps`` env steps. Returns the memory's stats."""
-    from tqdm import tqdm
-
     from ..checkpoint import check_compatible
     from ..data.dataset import Dataset
+    from ..progress import Progress
     from ..world_model import load_world_model, model_fingerprint
 
     if stride < 1 or radius_steps < 1 or edge_steps < 1:
@@ -85,13 +84,15 @@ def build_memory(run: str | Path, data: str | Path, out: str | Path, *, split: s
                                          "env_id": ds.env_id, "frame_size": ds.frame_size, "split": split,
                                          "stride": stride})
         with store:
-            for e in tqdm(ids, desc="memory: encode", unit="ep", disable=not progress):
-                ep = ds.episode(int(e))
-                z, surprise = embed_episode(model, ep)
-                rows = np.arange(0, len(z), stride)
-                acts = np.concatenate([ep["actions"], np.zeros((1, ep["actions"].shape[1]), np.float32)])
-                store.add(z[rows], episode=int(e), step=rows, surprise=surprise[rows], action=acts[rows],
-                          state=ep["state"][rows] if "state" in ep else None, thumbnail=ep["frames"][rows])
+            with Progress(len(ids), "memory: encode", "episode", enabled=progress) as bar:
+                for e in ids:
+                    ep = ds.episode(int(e))
+                    z, surprise = embed_episode(model, ep)
+                    rows = np.arange(0, len(z), stride)
+                    acts = np.concatenate([ep["actions"], np.zeros((1, ep["actions"].shape[1]), np.float32)])
+                    store.add(z[rows], episode=int(e), step=rows, surprise=surprise[rows], action=acts[rows],
+                              state=ep["state"][rows] if "state" in ep else None, thumbnail=ep["frames"][rows])
+                    bar.update(1)
             entry_ids, zs = store.embeddings()
             got = store.get(entry_ids)
             r = radius or calibrate(zs, got["episode"], got["step"], radius_steps)

@@ -74,9 +74,10 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
 class TrainingLoop:
     """One run of a training loop from a config with the loop's common fields (``out``, ``steps``,
     ``minutes``, ``resume``, ``seed``, ``device``, ``threads``, ``lr``, ``weight_decay``,
-    ``min_lr_ratio``, ``grad_clip``, ``log_every``, ``save_every``, ``progress``)."""
+    ``min_lr_ratio``, ``grad_clip``, ``log_every``, ``save_every``, ``progress``, ``tensorboard``)."""
 
     kind = "model"  # the checkpoint's kind
+    progress_name = "train"  # what the progress bar and lines are called
 
     def __init__(self, cfg: Any) -> None:
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -87,6 +88,10 @@ class TrainingLoop:
         self._owns_group = self.world > 1 and not torch.distributed.is_initialized()
         if self._owns_group:
             torch.distributed.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+        if cfg.tensorboard:  # before anything is written
+            from ..monitor import require_tensorboard
+
+            require_tensorboard()
         self.run_dir = Path(cfg.out)
         last = self.run_dir / ckpt.RESUME_FILE
         if cfg.resume and not last.is_file():
@@ -275,23 +280,22 @@ class TrainingLoop:
                 self.tb.add_scalar(k, v, self.step)
 
     def _open_tensorboard(self) -> None:
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:  # optional: metrics.jsonl always has everything
-            return
-        self.tb = SummaryWriter(str(self.run_dir / "tb"))
+        if self.cfg.tensorboard:  # opt-in: metrics.jsonl always has everything
+            from ..monitor import tensorboard_writer
+
+            self.tb = tensorboard_writer(self.run_dir / "tb")
 
     def fit(self, stop_at: int | None = None) -> dict[str, Any]:
         """Train to the step budget (or to ``stop_at``, leaving the run resumable); returns a summary.
 
         Writes checkpoints every ``save_every`` steps and at the end; Ctrl-C saves and stops.
         """
-        from tqdm import tqdm
+        from ..progress import Progress
 
         if self.is_main:
             self._open_tensorboard()
-        bar = tqdm(total=self.total, initial=self.step, desc=self.kind, unit="step",
-                   disable=not (self.cfg.progress and self.is_main), dynamic_ncols=True)
+        bar = Progress(self.total, self.progress_name, "step", initial=self.step,
+                       enabled=self.cfg.progress and self.is_main)
         t0 = time.perf_counter() - self.elapsed
         self.budget.start(self.step, self.elapsed)
         metrics: dict[str, float] = {}
@@ -301,7 +305,8 @@ class TrainingLoop:
                 self.elapsed = time.perf_counter() - t0
                 total = self.budget.update(self.step, self.elapsed, self.total)
                 if total is not None:
-                    self.total = bar.total = total
+                    self.total = total
+                    bar.set_total(total)
                 last = self.step == self.total or self.step == stop_at
                 row = {**metrics, "train/steps_per_s": self.step / max(self.elapsed, 1e-9)} \
                     if self.step % self.cfg.log_every == 0 or last else {}
@@ -309,8 +314,7 @@ class TrainingLoop:
                 if self.step % self.cfg.save_every == 0 or self.step == self.total:
                     self.save()
                 ratio = self.last_val.get("val/pred_over_copy")  # none before the first validation
-                bar.set_postfix(loss=f"{metrics['train/loss']:.4f}", **({} if ratio is None else {"val": f"{ratio:.3f}"}))
-                bar.update(1)
+                bar.update(1, loss=f"{metrics['train/loss']:.4f}", **({} if ratio is None else {"val": f"{ratio:.3f}"}))
         except KeyboardInterrupt:
             logger.warning("interrupted at step %d: saving %s", self.step, self.run_dir / ckpt.RESUME_FILE)
             self.save()
