@@ -1,7 +1,10 @@
-"""Understanding the physical world, measured.
+"""Understanding the physical world, measured: surprise at impossible events.
 
 * :func:`surprise` (``worldjepa.physics.surprise(run_or_model, frames, actions)``): a world
-  model's per-step surprise along a clip.
+  model's per-step surprise along a clip;
+* :mod:`~worldjepa.physics.voe`: matched possible / impossible clip pairs from the built-in
+  envs (teleportation, solidity, permanence, continuity, constancy), made by the scenes of
+  :mod:`~worldjepa.physics.scenes`.
 """
 
 from .surprise import surprise
