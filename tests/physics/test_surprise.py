@@ -5,10 +5,11 @@ import pytest
 import torch
 
 import worldjepa.physics
+from tests.conftest import ROOT
 from worldjepa.agent import Agent
+from worldjepa.envs.adapter import make_env
 from worldjepa.errors import CheckpointError, WorldJepaError
 from worldjepa.losses import prediction_error
-from worldjepa.envs.adapter import make_env
 from worldjepa.physics import surprise
 from worldjepa.world_model import load_world_model
 
@@ -25,9 +26,14 @@ def clip():
 
 
 def test_the_name_is_the_function_after_its_module_is_imported():
+    import subprocess
+    import sys
+
     import worldjepa.physics.surprise  # noqa: F401
 
     assert callable(worldjepa.physics.surprise) and worldjepa.physics.surprise is surprise
+    code = "import worldjepa; f = worldjepa.physics.surprise; assert callable(f), f"  # no import of the subpackage
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
 
 def test_surprise_is_what_the_agent_observes_on_its_grid(tworoom_run, clip):
