@@ -23,7 +23,8 @@ def test_physics_writes_the_table_json_and_figure(tworoom_run, tmp_path):
         for kind in kinds:
             r = res["results"][control][kind]
             assert r["pairs"] == 2 and all(0 <= r[k] <= 1 for k in ("pairwise_max", "pairwise_mean", "auroc_max"))
-    assert res["results"]["untrained"]["teleport"]["seeds"] == 2 and "auroc_max_std" in res["results"]["untrained"]["teleport"]
+    untrained = res["results"]["untrained"]["teleport"]
+    assert untrained["seeds"] == 2 and "auroc_max_std" in untrained
     assert len(res["curves"]) == 10 and res["curves"][0]["steps"][0] == 2
     from PIL import Image
 

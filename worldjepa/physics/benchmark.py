@@ -74,7 +74,8 @@ def _spread(runs: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, Any]
         keys = [k for k in runs[0][kind] if k != "pairs"]
         vals = {k: np.array([r[kind][k] for r in runs]) for k in keys}
         out[kind] = {"pairs": runs[0][kind]["pairs"], "seeds": len(runs),
-                     **{k: float(v.mean()) for k, v in vals.items()}, **{f"{k}_std": float(v.std()) for k, v in vals.items()}}
+                     **{k: float(v.mean()) for k, v in vals.items()},
+                     **{f"{k}_std": float(v.std()) for k, v in vals.items()}}
     return out
 
 
@@ -133,7 +134,8 @@ def format_table(result: dict[str, Any]) -> str:
     lines = [head, "-" * len(head)]
     for kind, m in res["model"].items():
         u, p = res.get("untrained", {}).get(kind), res["pixels"][kind]
-        untr = (f"{u['pairwise_max']:>13.2f} ±{u['pairwise_max_std']:.2f} {u['auroc_max']:>5.2f} ±{u['auroc_max_std']:.2f}"
+        untr = (f"{u['pairwise_max']:>13.2f} ±{u['pairwise_max_std']:.2f} "
+                f"{u['auroc_max']:>5.2f} ±{u['auroc_max_std']:.2f}"
                 if u else f"{'-':>19} {'-':>11}")
         lines.append(f"{kind:<11} {int(m['pairs']):>5}  {m['pairwise_max']:>15.2f} {m['pairwise_mean']:>5.2f} "
                      f"{m['auroc_max']:>5.2f}  {untr}  {p['pairwise_max']:>16.2f} {p['auroc_max']:>5.2f}")

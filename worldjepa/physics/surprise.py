@@ -61,7 +61,8 @@ def clip_surprise(model: Any, frames: Any, actions: Any, extras: dict[str, Any] 
         if not len(ts):
             continue
         ctx = ts[:, None] - k * np.arange(n, 0, -1)[None, :]  # (B, n): t - n k, ..., t - k
-        a_hist = np.stack([macro(ctx[:, j]) for j in range(n - 1)], 1) if n > 1 else np.zeros((len(ts), 0, k * a.shape[1]))
+        a_hist = (np.stack([macro(ctx[:, j]) for j in range(n - 1)], 1) if n > 1
+                  else np.zeros((len(ts), 0, k * a.shape[1])))  # (B, n - 1, k*A)
         last = torch.as_tensor(macro(ctx[:, -1]), device=z.device)[:, None, None]  # (B, 1, 1, k*A)
         pred = model.rollout(z[torch.as_tensor(ctx)], torch.as_tensor(a_hist, dtype=torch.float32, device=z.device),
                              last)[:, 0, 0]  # (B, D)
@@ -84,7 +85,8 @@ def load_model(run_or_model: Any, env_id: str | None = None) -> tuple[Any, dict[
     elif hasattr(run_or_model, "rollout") and hasattr(run_or_model, "encode"):
         model, meta = run_or_model, {}
     else:
-        raise WorldJepaError(f"expected a run directory, a checkpoint or a world model, got {type(run_or_model).__name__}")
+        raise WorldJepaError("expected a run directory, a checkpoint or a world model, got "
+                             f"{type(run_or_model).__name__}")
     meta = dict(meta)
     meta.setdefault("frame_size", getattr(model.encoder, "size", None))
     if env_id is not None:
@@ -142,8 +144,8 @@ def surprise(run_or_model: Any, frames: Any, actions: Any = None, *, env_id: str
     if arr.ndim != 4 or arr.shape[-1] != 3 or arr.dtype != np.uint8:
         raise WorldJepaError(f"frames must be a (T, H, W, 3) uint8 clip, got shape {arr.shape} {arr.dtype}")
     if size is not None and arr.shape[1:3] != (int(size), int(size)):
-        raise WorldJepaError(f"frames are {arr.shape[2]}x{arr.shape[1]}, the model was trained on {size}x{size}: render "
-                             f"the clip at that size (or resize it with worldjepa.envs.adapter.resize_frame)")
+        raise WorldJepaError(f"frames are {arr.shape[2]}x{arr.shape[1]}, the model was trained on {size}x{size}: "
+                             f"render the clip at that size (or resize it with worldjepa.envs.adapter.resize_frame)")
     k, T = int(model.frameskip), len(arr)
     if T <= k:
         raise WorldJepaError(f"a clip of {T} frames holds no model step: the model's frame-skip is {k}, so it needs "
