@@ -254,8 +254,10 @@ class PointMazeScene(PointScene):
         return Clips(p, i, actions)
 
 
-SCENES: dict[str, str] = {"worldjepa/TwoRoom-v0": "TwoRoomScene", "worldjepa/TwoRoomRandomDoor-v0": "TwoRoomScene",
-                          "worldjepa/PointMaze": "PointMazeScene"}
-"""Env id (or id prefix) -> the scene class of this module that makes its violations."""
+SCENES: dict[str, str] = {"worldjepa/TwoRoom-v0": "worldjepa.physics.scenes:TwoRoomScene",
+                          "worldjepa/TwoRoomRandomDoor-v0": "worldjepa.physics.scenes:TwoRoomScene",
+                          "worldjepa/PointMaze": "worldjepa.physics.scenes:PointMazeScene",
+                          "worldjepa/Balls-v0": "worldjepa.physics.balls:BallsScene"}
+"""Env id (or id prefix) -> ``module:Class`` of the scene that makes its violations."""
 
 __all__ = ["Clips", "PointMazeScene", "PointScene", "Retry", "SCENES", "TwoRoomScene", "recolour", "roll"]

@@ -7,17 +7,20 @@ Each :class:`Pair` holds two clips made by the env's own physics and renderer, d
 the same recorded actions. They are identical frame for frame before the event step; from
 there the possible clip follows the env's physics, the impossible one breaks one rule:
 
-* ``teleport``: the object jumps to a far point of the same room, then moves on normally;
+* ``teleport``: the object jumps to a far point, then moves on normally;
 * ``solidity``: the object passes through a wall (its twin is stopped by it);
 * ``permanence``: the object vanishes while in view;
 * ``continuity``: the object's velocity changes with nothing touching it (for an agent that
   moves by its actions, it moves against them; with inertia, its velocity flips);
-* ``colour``: the object changes colour (constancy).
+* ``colour``: the object changes colour (constancy);
+* ``gravity``: one ball's gravity reverses (``worldjepa/Balls-v0``);
+* ``collision``: two balls pass through each other instead of bouncing (``worldjepa/Balls-v0``).
 
 The impossible clip is the state edited at the event (teleport, continuity), the physics
-edited (solidity: the wall removed from the physics, not from the picture) or the frame
-edited (permanence, colour). Which envs have which violations: :data:`SCENES`
-(:mod:`worldjepa.physics.scenes`).
+edited (solidity: the wall removed from the physics, not from the picture; gravity;
+collision) or the frame edited (permanence, colour). Which envs have which violations:
+:data:`~worldjepa.physics.scenes.SCENES` (TwoRoom and PointMaze in
+:mod:`~worldjepa.physics.scenes`, Balls in :mod:`~worldjepa.physics.balls`).
 """
 
 from __future__ import annotations
@@ -96,15 +99,17 @@ def make_pair(scene: Any, kind: str, seed: int, before: int, after: int, attempt
 
 def scene_for(env_id: str, size: int, **env_kwargs: Any) -> Any:
     """The scene (the violations an env can show) of ``env_id`` rendering ``size`` pixel frames."""
-    name = next((n for prefix, n in SCENES.items() if env_id.startswith(prefix)), None)
-    if name is None:
+    where = next((n for prefix, n in SCENES.items() if env_id.startswith(prefix)), None)
+    if where is None:
         raise WorldJepaError(f"no violation-of-expectation scenes for {env_id} yet; they exist for "
-                             f"{', '.join(p + '*' for p in SCENES)}")
-    from . import scenes
+                             f"{', '.join(p + ('' if p.endswith('-v0') else '*') for p in SCENES)}")
+    import importlib
+
     from ..envs.adapter import make_env
 
+    module, name = where.split(":")
     env = make_env(env_id, size, **env_kwargs).unwrapped
-    return getattr(scenes, name)(env)
+    return getattr(importlib.import_module(module), name)(env)
 
 
 def generate_pairs(env_id: str, per_kind: int, size: int = 64, seed: int = 0, kinds: list[str] | None = None,
