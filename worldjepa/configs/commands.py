@@ -290,6 +290,30 @@ class PhysicsConfig:
         return [k.strip() for k in self.kinds.split(",") if k.strip()] or None
 
 
+@dataclass(frozen=True)
+class ProbeConfig:
+    """Probes of physical quantities from frozen embeddings (``worldjepa probe``)."""
+
+    run: str = opt("", "the run(s) whose embeddings are probed, comma-separated: `worldjepa pretrain` runs (the "
+                       "encoder's output) and `worldjepa train` runs (the world model's latent, image part)")
+    data: str = opt("", "a dataset with states (the probes fit its train split and are scored on its test split)")
+    out: str = opt("", "directory for probe.json and probe.png ('' = the first run's directory/probe)")
+    max_frames: int = opt(4000, "at most this many frames per split (a seeded subset, in episode order)")
+    random_init: bool = opt(True, "also probe the first run's architecture with random weights (the floor)")
+    mlp_steps: int = opt(500, "full-batch training steps of each MLP probe (early-stopped on held-out train frames)")
+    seed: int = opt(0, "seed of the frame subsets, the random-init encoder and the MLP probes")
+    threads: int = opt(0, "torch CPU threads (0 = torch's default)")
+
+    def __post_init__(self) -> None:
+        at_least(self, 10, "max_frames")
+        at_least(self, 1, "mlp_steps")
+        at_least(self, 0, "seed", "threads")
+
+    def runs(self) -> list[str]:
+        """``run`` as a list."""
+        return [r.strip() for r in self.run.split(",") if r.strip()]
+
+
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "collect": {"small": {"episodes": 20, "steps": 50}},
     "train": {"small": {

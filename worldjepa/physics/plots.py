@@ -1,8 +1,10 @@
-"""A PNG of per-frame surprise for a few pairs, drawn with PIL (no plotting library needed).
+"""The physics figures, drawn with PIL (no plotting library needed).
 
-One panel per pair: the model's surprise at each env step for the possible clip (blue) and
-the impossible one (red), a grey line at the event, and below the chart both clips' frames
-just before the event, at it and a few steps after.
+:func:`surprise_png`: per-frame surprise for a few violation-of-expectation pairs. One panel
+per pair: the model's surprise at each env step for the possible clip (blue) and the
+impossible one (red), a grey line at the event, and below the chart both clips' frames just
+before the event, at it and a few steps after. :func:`scatter_png`: probe predictions
+against the true quantities, one panel per quantity.
 """
 
 from __future__ import annotations
@@ -89,4 +91,40 @@ def surprise_png(path: str | Path, curves: list[dict[str, Any]], pairs: list[Any
     return Path(path)
 
 
-__all__ = ["surprise_png"]
+
+def scatter_png(path: str | Path, truth: dict[str, np.ndarray], pred: dict[str, np.ndarray], r2: dict[str, float],
+                title: str = "", max_points: int = 1500) -> Path:
+    """Write a grid of predicted-vs-true scatter panels, one per quantity (the diagonal in grey)."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    side, pad = 150, 18
+    names = list(truth)
+    cols = min(len(names), 4)
+    rows = -(-len(names) // cols)
+    sheet = Image.new("RGB", (cols * (side + 2 * pad), rows * (side + 2 * pad) + 16), "white")
+    draw = ImageDraw.Draw(sheet)
+    draw.text((4, 2), title, fill=(0, 0, 0))
+    for k, name in enumerate(names):
+        t, p = np.asarray(truth[name], np.float64), np.asarray(pred[name], np.float64)
+        keep = np.linspace(0, len(t) - 1, min(len(t), max_points)).astype(int)
+        lo, hi = float(t.min()), float(max(t.max(), t.min() + 1e-9))
+        x0, y0 = (k % cols) * (side + 2 * pad) + pad, (k // cols) * (side + 2 * pad) + pad + 16
+
+        def at(u: float, v: float) -> tuple[float, float]:
+            return x0 + (u - lo) / (hi - lo) * side, y0 + side * (1 - (np.clip(v, lo, hi) - lo) / (hi - lo))
+
+        draw.rectangle([x0, y0, x0 + side, y0 + side], outline=(0, 0, 0))
+        draw.line([at(lo, lo), at(hi, hi)], fill=EVENT)
+        for u, v in zip(t[keep], p[keep]):
+            cx, cy = at(u, v)
+            draw.point((cx, cy), fill=POSSIBLE)
+        draw.text((x0, y0 - 13), f"{name}  R2 {r2[name]:.3f}", fill=(0, 0, 0))
+    buf = io.BytesIO()
+    sheet.save(buf, format="PNG")
+    atomic_write_bytes(path, buf.getvalue())
+    return Path(path)
+
+
+__all__ = ["scatter_png", "surprise_png"]
