@@ -137,7 +137,8 @@ def test_the_checks_catch_an_upward_import_and_a_cycle():
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["eval", "--help"], ["pretrain", "--help"],
-                                  ["plan", "--help"], ["collect", "--help"], ["physics", "--help"]])
+                                  ["plan", "--help"], ["collect", "--help"], ["physics", "--help"],
+                                  ["probe", "--help"]])
 def test_help_and_configs_load_no_torch(argv):
     code = ("import sys\n"
             f"for m in {TORCH_FREE!r}: __import__(m)\n"

@@ -23,32 +23,28 @@ PROBE_EXAMPLE = """examples:
 
 
 def register(sub: Any) -> None:
-    from ..configs import PhysicsConfig
+    from ..configs import PhysicsConfig, ProbeConfig
 
-    p = sub.add_parser("physics", help="violation of expectation: surprise at impossible events vs possible twins",
-                       description="Draw matched pairs of clips from the run's env, identical until an event, then "
-                                   "possible or impossible (teleportation, passing through a wall, disappearance, a "
-                                   "velocity change without contact, a colour change); score each clip by the "
-                                   "model's surprise after the event. Prints pairwise accuracy (max and mean "
-                                   "surprise) and AUROC per violation type beside two controls on the same pairs (the "
-                                   "architecture untrained, and adjacent-frame pixel difference); writes physics.json "
-                                   "and surprise.png.",
-                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLE)
-    add_config_args(p, PhysicsConfig)
-    p.add_argument("--json", action="store_true", help="print the results as JSON instead of the table")
-    p.set_defaults(func=run)
-    q = sub.add_parser("probe", help="linear and MLP probes of physical quantities from frozen embeddings (R^2)",
-                       description="Embed the frames of a dataset with each run's frozen encoder (and the first run's "
-                                   "architecture with random weights), fit a linear and a small MLP probe per "
-                                   "physical quantity (position, velocity, angle, block pose: what the env's state "
-                                   "holds) on the train split, and report R^2 on the test split's held-out episodes. "
-                                   "Writes probe.json and probe.png (predicted against true, per quantity).",
-                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=PROBE_EXAMPLE)
-    from ..configs import ProbeConfig
-
-    add_config_args(q, ProbeConfig)
-    q.add_argument("--json", action="store_true", help="print the results as JSON instead of the table")
-    q.set_defaults(func=run_probe)
+    for name, cfg, func, epilog, text, description in (
+        ("physics", PhysicsConfig, run, EXAMPLE, "violation of expectation: surprise at impossible events vs possible twins",
+         "Draw matched pairs of clips from the run's env, identical until an event, then possible or impossible "
+         "(teleportation, passing through a wall, disappearance, a velocity change without contact, a colour change; "
+         "on Balls also reversed gravity and balls passing through each other); score each clip by the model's "
+         "surprise after the event. Prints pairwise accuracy (max and mean surprise) and AUROC per violation type "
+         "beside two controls on the same pairs (the architecture untrained, and adjacent-frame pixel difference); "
+         "writes physics.json and surprise.png."),
+        ("probe", ProbeConfig, run_probe, PROBE_EXAMPLE,
+         "linear and MLP probes of physical quantities from frozen embeddings (R^2)",
+         "Embed the frames of a dataset with each run's frozen encoder (and the first run's architecture with random "
+         "weights), fit a linear and a small MLP probe per physical quantity (position, velocity, angle, block pose: "
+         "what the env's state holds) on the train split, and report R^2 on the test split's held-out episodes. "
+         "Writes probe.json and probe.png (predicted against true, per quantity)."),
+    ):
+        p = sub.add_parser(name, help=text, description=description, epilog=epilog,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        add_config_args(p, cfg)
+        p.add_argument("--json", action="store_true", help="print the results as JSON instead of the table")
+        p.set_defaults(func=func)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -46,7 +46,8 @@ def model_signal(model: Any, metric: str, normalize: bool) -> Signal:
 
     def signal(pair: Pair, impossible: bool) -> tuple[np.ndarray, np.ndarray]:
         frames = pair.impossible if impossible else pair.possible
-        extras = {"state": pair.states[1 if impossible else 0]} if model.proprio else None
+        states = pair.states[1 if impossible else 0]  # a built-in env's observation is its state
+        extras = {"state": states, "obs": states.astype(np.float32)} if model.proprio else None
         _, s = clip_surprise(model, frames, pair.actions, extras, metric=metric, normalize=normalize)
         return s[k:], np.arange(k, len(frames))
 
