@@ -65,9 +65,9 @@ def recolour(frame: np.ndarray, background: np.ndarray, old: tuple[float, ...], 
 class PointScene:
     """An agent drawn as a disk at ``state[:2]``, moved through walls by its actions.
 
-    Subclasses say how the walls are removed from the physics (:meth:`without_walls`), how
-    far a jump goes (:meth:`jump`), how a velocity changes (:meth:`swerve`) and how a wall
-    is approached (:meth:`solidity`).
+    Subclasses say how the walls are removed from the physics (``without_walls``), how far a
+    jump goes (``jump``), how a velocity changes (``swerve``) and how a wall is approached
+    (``solidity``, their own).
     """
 
     kinds: tuple[str, ...] = ("teleport", "solidity", "permanence", "continuity", "colour")
@@ -110,9 +110,9 @@ class PointScene:
         return bool(np.allclose(states, roll(self.open, states[0], actions), atol=1e-9))
 
     def swerve(self, state: np.ndarray, actions: np.ndarray) -> np.ndarray:
-        """States after ``state`` when its motion changes for no reason, with nothing touching it for
-        ``CALM`` steps (else ``Retry``): the agent moves against its actions (TwoRoom: it has no inertia, its
-        velocity is its action)."""
+        """States after ``state`` when its motion changes for no reason, with nothing touching it
+        for ``CALM`` steps (else ``Retry``): the agent moves against its actions (TwoRoom: it has
+        no inertia, its velocity is its action)."""
         tail = roll(self.env, state, -actions)
         if not self.free(tail[:CALM + 1], -actions[:CALM]):
             raise Retry
@@ -198,8 +198,9 @@ class TwoRoomScene(PointScene):
             raise Retry
         i = self.pass_through(p, actions, contact)
         # through the wall, not the door: away from the opening all along, and out on the far side
-        if (np.abs(i[:, 1] - door) < DOOR_HALF + AGENT_R + 1).any() or not (-side * (i[-1, 0] - WALL_X) >
-                                                                             WALL_HALF + AGENT_R):
+        near_door = (np.abs(i[:, 1] - door) < DOOR_HALF + AGENT_R + 1).any()
+        crossed = -side * (i[-1, 0] - WALL_X) > WALL_HALF + AGENT_R
+        if near_door or not crossed:
             raise Retry
         return Clips(p, i, actions)
 
