@@ -21,6 +21,9 @@ def test_the_mlp_probe_reads_a_nonlinear_quantity_the_linear_one_cannot():
     assert pred.shape == (200, 2)
     noise_r2, _ = mlp_r2(z[:1000], rng.standard_normal((1000, 1)), z[1000:], rng.standard_normal((200, 1)))
     assert noise_r2[0] < 0.05  # early stopping keeps it from inventing structure
+    dead = z.copy()
+    dead[:1000, 5], dead[1000:, 5] = 0.0, 50.0  # a feature constant in training, alive in the test rows
+    assert mlp_r2(dead[:1000], y[:1000], dead[1000:], y[1000:])[0][1] > 0.95  # ignored, not blown up
 
 
 def test_quantities_per_env():

@@ -74,7 +74,10 @@ def mlp_r2(z_train: Any, y_train: Any, z_test: Any, y_test: Any, hidden: int = 1
     g = torch.Generator().manual_seed(seed)
     zt, zs = (torch.as_tensor(np.asarray(z), dtype=torch.float32) for z in (z_train, z_test))
     yt, ys = (torch.as_tensor(np.asarray(y), dtype=torch.float32).reshape(len(y), -1) for y in (y_train, y_test))
-    mu, sd = zt.mean(0), zt.std(0).clamp_min(1e-6)
+    mu, sd = zt.mean(0), zt.std(0)
+    # a feature all but constant on the train rows says nothing, and must not be blown up where it
+    # varies on the test rows: it is left out (scaled to 0)
+    sd = torch.where(sd < max(1e-6, 1e-3 * float(sd.median())), torch.full_like(sd, float("inf")), sd)
     ym, ysd = yt.mean(0), yt.std(0).clamp_min(1e-6)
     zt, zs, yn = (zt - mu) / sd, (zs - mu) / sd, (yt - ym) / ysd
     cut = max(1, len(zt) * 4 // 5)  # fit on the first four fifths, pick the step on the rest
