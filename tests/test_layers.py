@@ -21,7 +21,7 @@ LAYERS: list[set[str]] = [
     {"losses", "nn", "envs", "augment"},  # tensors and physics, no I/O of ours
     {"data", "checkpoint", "planning"},  # files, and search over costs
     {"world_model", "encoder_model"},  # models assembled from parts, and their checkpoints
-    {"memory"},  # what was seen, the map over it, routes (a store, numpy and the models' embeddings)
+    {"memory", "physics"},  # what was seen, the map over it, routes; surprise, impossible events, probes
     {"training", "agent"},  # loops that fit models; the policy that uses them (and its memory)
     {"eval"},  # protocols and probes over agents and models
     {"cli", "__init__", "__main__"},  # the command line and the lazy public API
@@ -137,7 +137,8 @@ def test_the_checks_catch_an_upward_import_and_a_cycle():
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["eval", "--help"], ["pretrain", "--help"],
-                                  ["plan", "--help"], ["collect", "--help"], ["plot", "--help"]])
+                                  ["plan", "--help"], ["collect", "--help"], ["plot", "--help"],
+                                  ["physics", "--help"], ["probe", "--help"]])
 def test_help_and_configs_load_no_torch(argv):
     code = ("import sys\n"
             f"for m in {TORCH_FREE!r}: __import__(m)\n"

@@ -13,7 +13,8 @@ from typing import Any
 from ._version import __version__
 
 __all__ = ["__version__", "Dataset", "WindowDataset", "make_env", "collect", "CollectConfig", "Agent",
-           "AgentConfig", "PlannerConfig", "History", "load_checkpoint", "load_world_model", "MemoryStore"]
+           "AgentConfig", "PlannerConfig", "History", "load_checkpoint", "load_world_model", "MemoryStore",
+           "physics"]
 
 _LAZY = {
     "Dataset": ("worldjepa.data.dataset", "Dataset"),
@@ -29,6 +30,7 @@ _LAZY = {
     "load_world_model": ("worldjepa.world_model", "load_world_model"),
     "MemoryStore": ("worldjepa.memory", "MemoryStore"),
 }
+_SUBPACKAGES = {"physics"}  # worldjepa.physics.surprise(...) after a plain `import worldjepa`
 
 
 def __getattr__(name: str) -> Any:
@@ -39,6 +41,10 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(module), attr)
         globals()[name] = value
         return value
+    if name in _SUBPACKAGES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'worldjepa' has no attribute {name!r}")
 
 

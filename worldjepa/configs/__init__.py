@@ -13,11 +13,10 @@ model (``model.py``), the agent (``agent.py``) and each command with the presets
 """
 
 from .agent import PLANNER_OPTIONS, AgentConfig, PlannerConfig, split_agent_options
-from .commands import (DEFAULT_EPISODES, PRESETS, CollectConfig, EvalConfig, MemoryBuildConfig, PlanConfig,
-                       PretrainConfig, TrainConfig)
+from .commands import (DEFAULT_EPISODES, PRESETS, CollectConfig, EvalConfig, MemoryBuildConfig, PhysicsConfig,
+                       PlanConfig, PretrainConfig, ProbeConfig, TrainConfig)
 from .model import TRANSFORMER_SIZES, EncoderConfig, ModelConfig, parse_proprio
 
 __all__ = ["AgentConfig", "CollectConfig", "DEFAULT_EPISODES", "EncoderConfig", "EvalConfig", "MemoryBuildConfig",
-           "ModelConfig",
-           "PLANNER_OPTIONS", "PRESETS", "PlanConfig", "PlannerConfig", "PretrainConfig", "TRANSFORMER_SIZES",
-           "TrainConfig", "parse_proprio", "split_agent_options"]
+           "ModelConfig", "PLANNER_OPTIONS", "PRESETS", "PhysicsConfig", "PlanConfig", "PlannerConfig", "PretrainConfig",
+           "ProbeConfig", "TRANSFORMER_SIZES", "TrainConfig", "parse_proprio", "split_agent_options"]

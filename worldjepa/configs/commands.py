@@ -278,6 +278,58 @@ class MemoryBuildConfig:
 
 
 
+@dataclass(frozen=True)
+class PhysicsConfig:
+    """The violation-of-expectation benchmark of a run (``worldjepa physics``)."""
+
+    run: str = opt("", "the world model to test (a `worldjepa train` run); pairs come from its env")
+    pairs: int = opt(50, "matched pairs per violation type")
+    out: str = opt("", "directory for physics.json and surprise.png ('' = RUN/physics)")
+    kinds: str = opt("", "violation types to test, comma-separated ('' = every one the env can show)")
+    untrained: int = opt(20, "control: the same architecture untrained, one per seed (mean and spread); 0 = none")
+    metric: Literal["mse", "l1"] = opt("mse", "surprise distance: mse (the training loss's) | l1")
+    normalize: bool = opt(False, "layer-normalise embeddings before the distance (the intuitive-physics study: l1 on "
+                                 "layer-normed features)")
+    seed: int = opt(0, "seed of the pairs (the same seed draws the same pairs)")
+    plots: int = opt(1, "pairs per violation type drawn in surprise.png")
+    env_kwargs: str = opt("", "keyword arguments of the env, 'k=v ...' (e.g. 'layout_seed=7'), as the run's data had")
+    threads: int = opt(0, "torch CPU threads (0 = torch's default)")
+
+    def __post_init__(self) -> None:
+        at_least(self, 1, "pairs")
+        at_least(self, 0, "untrained", "plots", "threads", "seed")
+        self.kind_list()
+        parse_agent_options(self.env_kwargs, "--env-kwargs")
+
+    def kind_list(self) -> list[str] | None:
+        """``kinds`` as a list, ``None`` for all."""
+        return [k.strip() for k in self.kinds.split(",") if k.strip()] or None
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    """Probes of physical quantities from frozen embeddings (``worldjepa probe``)."""
+
+    run: str = opt("", "the run(s) whose embeddings are probed, comma-separated: `worldjepa pretrain` runs (the "
+                       "encoder's output) and `worldjepa train` runs (the world model's latent, image part)")
+    data: str = opt("", "a dataset with states (the probes fit its train split and are scored on its test split)")
+    out: str = opt("", "directory for probe.json and probe.png ('' = the first run's directory/probe)")
+    max_frames: int = opt(4000, "at most this many frames per split (a seeded subset, in episode order)")
+    random_init: bool = opt(True, "also probe the first run's architecture with random weights (the floor)")
+    mlp_steps: int = opt(500, "full-batch training steps of each MLP probe (early-stopped on held-out train frames)")
+    seed: int = opt(0, "seed of the frame subsets, the random-init encoder and the MLP probes")
+    threads: int = opt(0, "torch CPU threads (0 = torch's default)")
+
+    def __post_init__(self) -> None:
+        at_least(self, 10, "max_frames")
+        at_least(self, 1, "mlp_steps")
+        at_least(self, 0, "seed", "threads")
+
+    def runs(self) -> list[str]:
+        """``run`` as a list."""
+        return [r.strip() for r in self.run.split(",") if r.strip()]
+
+
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "collect": {"small": {"episodes": 20, "steps": 50}},
     "train": {"small": {

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from ..errors import WorldJepaError
 from .graph import MemoryMap, build_map, calibrate
@@ -25,36 +24,15 @@ __all__ = ["build_memory", "embed_episode", "load_map"]
 logger = logging.getLogger(__name__)
 
 
-@torch.no_grad()
 def embed_episode(model: Any, ep: dict[str, np.ndarray], batch: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """Embeddings ``(L, D)`` of an episode's frames and their surprise ``(L,)``: the prediction error
     of the embedding at step ``t`` from the model's context at ``t - k, t - 2k, ...`` (up to its
-    ``history``) and the ``k`` actions executed since; ``nan`` for ``t < k``."""
-    from ..losses import prediction_error
+    ``history``) and the ``k`` actions executed since (:func:`~worldjepa.physics.surprise.clip_surprise`);
+    ``nan`` for ``t < k``."""
+    from ..physics.surprise import clip_surprise
 
-    frames, k, hist = ep["frames"], int(model.frameskip), int(model.history)
     extras = {key: v for key, v in ep.items() if key not in ("frames", "actions", "seed")}
-    p = model.proprio_of(extras)
-    z = torch.cat([model.encode(frames[i:i + batch], None if p is None else p[i:i + batch])
-                   for i in range(0, len(frames), batch)])  # (L, D)
-    L, a = len(frames), np.asarray(ep["actions"], np.float32)  # (L - 1, A)
-    surprise = np.full(L, np.nan)
-
-    def macro(starts: np.ndarray) -> np.ndarray:
-        """The k actions from each start, concatenated: (B,) -> (B, k*A)."""
-        return np.concatenate([a[starts + j] for j in range(k)], -1)
-
-    for n in range(1, hist + 1):  # entries whose context holds n embeddings
-        ts = np.array([t for t in range(k, L) if min(hist, t // k) == n])
-        if not len(ts):
-            continue
-        ctx = ts[:, None] - k * np.arange(n, 0, -1)[None, :]  # (B, n): t - n k, ..., t - k
-        a_hist = np.stack([macro(ctx[:, j]) for j in range(n - 1)], 1) if n > 1 else np.zeros((len(ts), 0, k * a.shape[1]))
-        last = torch.as_tensor(macro(ctx[:, -1]), device=z.device)[:, None, None]  # (B, 1, 1, k*A)
-        pred = model.rollout(z[torch.as_tensor(ctx)], torch.as_tensor(a_hist, dtype=torch.float32, device=z.device),
-                             last)[:, 0, 0]  # (B, D)
-        surprise[ts] = prediction_error(pred, z[torch.as_tensor(ts)]).cpu().numpy()
-    return z.cpu().numpy(), surprise
+    return clip_surprise(model, ep["frames"], ep["actions"], extras, batch=batch)
 
 
 def build_memory(run: str | Path, data: str | Path, out: str | Path, *, split: str = "train", stride: int = 1,
