@@ -120,3 +120,21 @@ def test_memory_refuses_an_ensemble_and_an_unreachable_goal_falls_back(tworoom_m
     agent.act(frame)
     assert agent.episode_info()["memory"]["fallback"]  # said, and planned flat toward the goal itself
     torch.testing.assert_close(agent.goal, agent.final_goal)
+
+
+def test_shortcuts_link_what_the_world_model_reaches_and_not_through_a_wall():
+    """With a perfect world model: two places in one room 8 units apart are linked both ways (one
+    macro-step); a place beyond the wall, 16 units away but 46 by the door, is not."""
+    from worldjepa.memory.shortcuts import judge_shortcuts
+
+    env = make_env("worldjepa/TwoRoom-v0", 32)
+    model = PositionModel(env)
+    marks = np.array([[24.0, 4.0], [24.0, 12.0], [40.0, 4.0]], np.float32) / 64  # A, C (same room), B (beyond)
+    spec = env.action_spec
+    kw = dict(neighbours=2, max_dist=6.0, horizon=3, samples=48, iterations=4, seed=0)
+    edges, weights, n = judge_shortcuts(model, marks, np.zeros((0, 2)), 3 / 64, spec.low, spec.high, **kw)
+    assert n == 6  # every ordered pair is a candidate
+    assert {tuple(e) for e in edges.tolist()} == {(0, 1), (1, 0)}
+    np.testing.assert_array_equal(weights, [K, K])  # reached within the first macro-step
+    edges, _, n = judge_shortcuts(model, marks, np.array([[0, 1]]), 3 / 64, spec.low, spec.high, **kw)
+    assert n == 5 and {tuple(e) for e in edges.tolist()} == {(1, 0)}  # an existing edge is never proposed again

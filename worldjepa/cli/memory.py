@@ -64,12 +64,15 @@ def cmd_build(args: argparse.Namespace) -> int:
         torch.set_num_threads(cfg.threads)
     stats = build_memory(cfg.run, cfg.data, cfg.out, split=cfg.split, stride=cfg.stride, radius=cfg.radius,
                          radius_steps=cfg.radius_steps, edge_steps=cfg.edge_steps, capacity=cfg.capacity,
-                         merge_radius=cfg.merge_radius, overwrite=cfg.overwrite, seed=cfg.seed, progress=cfg.progress)
+                         merge_radius=cfg.merge_radius, overwrite=cfg.overwrite, seed=cfg.seed, progress=cfg.progress,
+                         shortcuts=cfg.shortcuts)
     if args.json:
         print(json.dumps(stats, indent=2))
         return 0
     print(f"memory {cfg.out}: {stats['entries']} entries from {stats['episodes']} episodes, {stats['events']} events; "
-          f"map of {stats['landmarks']} landmarks and {stats['edges']} edges (landmark radius {stats['radius']:.4f})")
+          f"map of {stats['landmarks']} landmarks and {stats['edges']} edges (landmark radius {stats['radius']:.4f})"
+          + (f"; {stats['shortcut_edges']} of them shortcuts the world model judged reachable "
+             f"({stats['shortcut_candidates']} candidates)" if cfg.shortcuts else ""))
     return 0
 
 

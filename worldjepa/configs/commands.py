@@ -263,6 +263,9 @@ class MemoryBuildConfig:
                              "--radius-steps env steps apart)")
     radius_steps: int = opt(3, "env steps whose typical latent distance sets the landmark radius")
     edge_steps: int = opt(10, "landmarks an episode joined within this many env steps are linked")
+    shortcuts: int = opt(0, "also link each landmark to up to this many near landmarks (within 3 radii) that the "
+                            "world model reaches in a short plan (3 macro-steps), where no recording joined them; "
+                            "0 = the recordings' edges only")
     capacity: int = opt(0, "keep at most this many entries (the most surprising and novel); 0 = all")
     merge_radius: float = opt(0.0, "entries closer than this to a kept one are merged into it (0 = off)")
     overwrite: bool = opt(False, "replace an existing memory file")
@@ -272,7 +275,7 @@ class MemoryBuildConfig:
 
     def __post_init__(self) -> None:
         at_least(self, 1, "stride", "radius_steps", "edge_steps")
-        at_least(self, 0, "radius", "capacity", "merge_radius", "threads")
+        at_least(self, 0, "radius", "capacity", "merge_radius", "threads", "shortcuts")
         if not 0 <= self.seed < 2**32:
             raise ConfigError(f"seed must be in [0, 2^32), got {self.seed}")
 

@@ -38,11 +38,13 @@ def embed_episode(model: Any, ep: dict[str, np.ndarray], batch: int = 256) -> tu
 def build_memory(run: str | Path, data: str | Path, out: str | Path, *, split: str = "train", stride: int = 1,
                  radius: float = 0.0, radius_steps: int = 3, edge_steps: int = 10, capacity: int = 0,
                  merge_radius: float = 0.0, overwrite: bool = False, seed: int = 0,
-                 progress: bool = False) -> dict[str, Any]:
+                 progress: bool = False, shortcuts: int = 0) -> dict[str, Any]:
     """Remember every ``stride``-th frame of the ``split`` episodes of ``data`` as embedded by the world
     model of ``run``, and build the map: landmarks ``radius`` apart (0 = the median latent distance
     of frames ``radius_steps`` env steps apart), edges between landmarks an episode joined within
-    ``edge_steps`` env steps. Returns the memory's stats."""
+    ``edge_steps`` env steps; with ``shortcuts`` > 0, also edges to up to that many near landmarks
+    the world model reaches in a short plan (:func:`~worldjepa.memory.shortcuts.judge_shortcuts`).
+    Returns the memory's stats."""
     from ..checkpoint import check_compatible
     from ..data.dataset import Dataset
     from ..progress import Progress
@@ -75,12 +77,23 @@ def build_memory(run: str | Path, data: str | Path, out: str | Path, *, split: s
             got = store.get(entry_ids)
             r = radius or calibrate(zs, got["episode"], got["step"], radius_steps)
             marks, edges, weights, _ = build_map(zs, got["episode"], got["step"], radius=r, max_gap=edge_steps, seed=seed)
+            n_short = n_cand = 0
+            if shortcuts:
+                from ..envs.adapter import ActionSpec
+                from .shortcuts import judge_shortcuts
+
+                spec = ActionSpec.from_dict(meta["action_space"])
+                extra, extra_w, n_cand = judge_shortcuts(model, zs[marks], edges, r, spec.low, spec.high,
+                                                         neighbours=shortcuts, seed=seed)
+                edges, weights, n_short = np.concatenate([edges, extra]), np.concatenate([weights, extra_w]), len(extra)
             store.set_graph(entry_ids[marks], edges, weights, {"radius": r, "radius_steps": radius_steps,
-                                                               "edge_steps": edge_steps, "seed": seed})
+                                                               "edge_steps": edge_steps, "seed": seed,
+                                                               "shortcuts": shortcuts, "shortcut_edges": n_short})
             stats = store.stats()
     logger.debug("memory %s: %d entries, %d landmarks, %d edges (radius %.3f)", out, stats["entries"], len(marks),
                 len(edges), r)
-    return {**stats, "landmarks": int(len(marks)), "edges": int(len(edges)), "radius": r}
+    return {**stats, "landmarks": int(len(marks)), "edges": int(len(edges)), "radius": r,
+            "shortcut_edges": n_short, "shortcut_candidates": n_cand}
 
 
 def load_map(path: str | Path, model: Any) -> MemoryMap:
