@@ -17,6 +17,7 @@ from worldjepa.envs.rooms import (
     move,
     neighbours,
     next_key,
+    place_of,
     next_shown,
     room_of,
     rooms_of,
@@ -37,11 +38,11 @@ def floor_colour(frame):
     return np.array([c >> 16, (c >> 8) & 255, c & 255])
 
 
-def shows_object(frame, room):
-    """Whether ``frame`` has the object's magenta at ``room``'s spot (5 units off its centre, clear of
-    the white middle), read from the pixels alone."""
-    row, col = divmod(room, COLS)
-    x, y = spot(room) - np.array([col * ROOM, row * ROOM]) + np.array([5.0, 0.0])
+def shows_object(frame, place):
+    """Whether ``frame`` has the object's magenta at ``place`` (5 units off its centre, clear of the
+    white middle), read from the pixels alone."""
+    row, col = divmod(place // 2, COLS)
+    x, y = spot(place) - np.array([col * ROOM, row * ROOM]) + np.array([5.0, 0.0])
     px = frame[int(y * frame.shape[0] / ROOM), int(x * frame.shape[1] / ROOM)].astype(float)
     return bool(np.abs(px - MAGENTA).max() < 40)
 
@@ -74,18 +75,23 @@ def test_a_frame_shows_its_room_only_and_the_object_at_its_spot_when_shown():
     assert len(colours) == ROWS * COLS  # every room has its own floor
     for room in range(ROWS * COLS):
         centre = (np.array([room % COLS, room // COLS]) + 0.5) * ROOM
-        assert np.hypot(*(centre - spot(room))) > OBJECT_R + 3  # the agent in the middle, clear of the object
-        state = np.r_[centre, 0.0, 0.0]
-        plain, shown = env.render_state(state), env.render_state(np.r_[state[:2], 1.0, 0.0])
+        state = np.r_[centre, 0.0, 0.0]  # the agent in the middle, clear of both spots
+        plain = env.render_state(state)
         np.testing.assert_allclose(floor_colour(plain) / 255, FLOORS[room], atol=0.01)
-        assert not shows_object(plain, room) and shows_object(shown, room)
-        assert (plain != shown).any(axis=-1).sum() > 150  # the object covers a good part of the frame
+        assert not shows_object(plain, 2 * room) and not shows_object(plain, 2 * room + 1)
+        for k in (0, 1):
+            assert np.hypot(*(centre - spot(2 * room + k))) > OBJECT_R + 3
+            shown = env.render_state(np.r_[centre, 1.0 + k, 0.0])
+            assert place_of(np.r_[centre, 1.0 + k, 0.0]) == 2 * room + k
+            assert shows_object(shown, 2 * room + k) and not shows_object(shown, 2 * room + 1 - k)
+            assert (plain != shown).any(axis=-1).sum() > 150  # the object covers a good part of the frame
 
 
 def test_the_object_appears_vanishes_and_stays_behind_when_the_agent_leaves():
-    assert next_shown(False, True, P_APPEAR - 1e-9) and not next_shown(False, True, P_APPEAR)
-    assert not next_shown(True, True, P_VANISH - 1e-9) and next_shown(True, True, P_VANISH)
-    assert not next_shown(True, False, 0.99) and not next_shown(False, False, 0.0)  # a new room: out of view
+    assert next_shown(0, True, P_APPEAR / 2 - 1e-9) == 1 and next_shown(0, True, P_APPEAR - 1e-9) == 2
+    assert next_shown(0, True, P_APPEAR) == 0
+    assert next_shown(2, True, P_VANISH - 1e-9) == 0 and next_shown(2, True, P_VANISH) == 2
+    assert next_shown(1, False, 0.99) == 0 and next_shown(0, False, 0.0) == 0  # a new room: out of view
     key, draws = 12345, np.empty(200000)
     for i in range(len(draws)):  # the env's random stream is uniform enough for these rates
         key = next_key(key)
@@ -135,15 +141,16 @@ def test_a_tour_s_ground_truth_is_what_its_frames_show():
                        in FLOORS else -1 for f in frames[::5]])
     np.testing.assert_array_equal(floors, rooms[::5])
     np.testing.assert_array_equal(tour.room_changes(), np.flatnonzero(np.diff(rooms_of(tour.states))) + 1)
-    # the object is in view exactly during the sightings, at their rooms' spots, and nowhere else
+    # the object is in view exactly during the sightings, at their places, and nowhere else
     assert len(tour.sightings) == 4 and len(set(tour.places.tolist())) == 4
-    expect = np.zeros(1500, bool)
-    for room, start, stop in tour.sightings:
-        assert (rooms[start - 2:stop + 2] == room).all()  # within one visit of that room, with a margin
-        expect[start:stop] = True
+    expect = np.full(1500, -1)
+    for place, start, stop in tour.sightings:
+        assert (rooms[start - 2:stop + 2] == place // 2).all()  # within one visit of that room, with a margin
+        expect[start:stop] = place
     np.testing.assert_array_equal(shown, expect)
-    seen = np.array([shows_object(f, r) for f, r in zip(frames, rooms)])
-    assert (seen == shown).mean() > 0.99  # (the agent may stand on the sampled pixel now and then)
+    seen = np.array([[shows_object(f, 2 * r), shows_object(f, 2 * r + 1)] for f, r in zip(frames, rooms)])
+    truth = np.stack([shown == 2 * rooms, shown == 2 * rooms + 1], 1)
+    assert (seen == truth).all(1).mean() > 0.99  # (the agent may stand on the sampled pixel now and then)
     np.testing.assert_array_equal(tour.places, tour.sightings[:, 0])  # one sighting per place, in order
 
 
@@ -155,5 +162,6 @@ def test_repeats_show_the_same_places_again_on_the_same_walk():
     assert set(thrice.sightings[:, 0].tolist()) == set(once.places.tolist())
     for row in once.sightings:  # the first sightings are the same
         assert any((row == r).all() for r in thrice.sightings)
-    with pytest.raises(EnvError, match="fewer than 9 objects"):
+    np.testing.assert_array_equal(np.unique(thrice.shown)[1:], np.sort(once.places))
+    with pytest.raises(EnvError, match="only .* of 9 objects"):
         make_tour(200, objects=9, seed=0)

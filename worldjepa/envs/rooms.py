@@ -6,14 +6,16 @@ the agent is in (its floor colour tells which), never the others. Rooms are 64 x
 16-unit door sits in the middle of each wall between two rooms (12 doors). The agent is a disk
 of radius 2 moved by 2-D displacements (TwoRoom's action space and sweep physics). A
 distinctive object (a magenta disk with a dark rim and a white centre, radius 10) sometimes
-shows up at its room's fixed spot: while the agent is in a room the object appears with
-probability :data:`P_APPEAR` per step and, once shown, vanishes with probability
-:data:`P_VANISH` per step (about 32 steps in view) or as soon as the agent leaves the room.
+shows up at one of its room's two fixed spots: while the agent is in a room the object appears
+with probability :data:`P_APPEAR` per step (at either spot, equally likely) and, once shown,
+vanishes with probability :data:`P_VANISH` per step (about 32 steps in view) or as soon as the
+agent leaves the room.
 
 ``Rooms-v0``: state ``(x, y, shown, key)``: the agent centre in world units (x to the right,
-y downwards, over the 192 x 192 world), whether the object is in view (0.0 / 1.0), and the
-integer state of the env's own random stream (a 31-bit LCG, kept in the state so that a
-restored state has the same future). Room ``r = row * 3 + col``.
+y downwards, over the 192 x 192 world), where the object is in view (0.0: nowhere, 1.0 or 2.0:
+at the room's spot 0 or 1), and the integer state of the env's own random stream (a 31-bit
+LCG, kept in the state so that a restored state has the same future). Room
+``r = row * 3 + col``; place ``p = 2 r + k`` is spot ``k`` of room ``r`` (18 places).
 
 :mod:`worldjepa.envs.rooms_tour` scripts long streams in this world (where and when the
 object shows up), with their ground truth: the streaming recall benchmark's input.
@@ -41,9 +43,11 @@ P_APPEAR = 0.02  # per step in a room without the object in view: it shows up
 P_VANISH = 1.0 / 32.0  # per step with the object in view: it goes (mean ~32 steps in view)
 KEY_MOD = 2**31  # the random stream: key <- (1103515245 key + 12345) mod 2^31, u = key / 2^31
 
-# the object's spot in each room, in room coordinates (units from the room's top-left corner)
-SPOTS = ((18.0, 18.0), (46.0, 16.0), (18.0, 46.0), (46.0, 46.0), (22.0, 20.0), (46.0, 44.0), (44.0, 20.0),
-         (16.0, 44.0), (42.0, 18.0))
+# the object's two spots in each room, in room coordinates (units from the room's top-left corner)
+SPOTS = (((18.0, 18.0), (46.0, 46.0)), ((46.0, 18.0), (18.0, 46.0)), ((18.0, 20.0), (44.0, 44.0)),
+         ((44.0, 18.0), (20.0, 46.0)), ((20.0, 18.0), (46.0, 44.0)), ((46.0, 20.0), (18.0, 44.0)),
+         ((18.0, 16.0), (46.0, 46.0)), ((44.0, 20.0), (18.0, 46.0)), ((20.0, 20.0), (46.0, 46.0)))
+PLACES = 2 * len(SPOTS)  # place p = 2 * room + spot
 FLOORS = ((0.86, 0.84, 0.76), (0.66, 0.82, 0.95), (0.72, 0.90, 0.68), (0.96, 0.78, 0.60), (0.80, 0.74, 0.95),
           (0.58, 0.74, 0.70), (0.95, 0.93, 0.60), (0.93, 0.70, 0.76), (0.70, 0.70, 0.72))
 _WALL = (0.15, 0.15, 0.2)
@@ -66,10 +70,16 @@ def rooms_of(states: np.ndarray) -> np.ndarray:
     return row * COLS + col
 
 
-def spot(room: int) -> np.ndarray:
-    """World position ``(2,)`` of the object's spot in ``room``."""
-    row, col = divmod(int(room), COLS)
-    return np.array([col * ROOM + SPOTS[room][0], row * ROOM + SPOTS[room][1]])
+def spot(place: int) -> np.ndarray:
+    """World position ``(2,)`` of place ``place`` (spot ``place % 2`` of room ``place // 2``)."""
+    room, k = divmod(int(place), 2)
+    row, col = divmod(room, COLS)
+    return np.array([col * ROOM + SPOTS[room][k][0], row * ROOM + SPOTS[room][k][1]])
+
+
+def place_of(state: np.ndarray) -> int:
+    """The place where the object is in view in ``state`` (-1: nowhere)."""
+    return 2 * room_of(state) + int(round(state[2])) - 1 if state[2] >= 0.5 else -1
 
 
 def neighbours(room: int) -> list[int]:
@@ -126,16 +136,18 @@ def next_key(key: float) -> int:
     return (1103515245 * int(key) + 12345) % KEY_MOD
 
 
-def next_shown(shown: bool, same_room: bool, u: float) -> bool:
-    """Whether the object is in view after a step, given whether it was, whether the agent stayed
-    in its room and the step's uniform draw ``u``."""
+def next_shown(shown: int, same_room: bool, u: float) -> int:
+    """Where the object is in view after a step (0: nowhere, k + 1: spot k), given where it was,
+    whether the agent stayed in its room and the step's uniform draw ``u``."""
     if not same_room:
-        return False
-    return u >= P_VANISH if shown else u < P_APPEAR
+        return 0
+    if shown:
+        return 0 if u < P_VANISH else shown
+    return 1 if u < P_APPEAR / 2 else 2 if u < P_APPEAR else 0
 
 
 class RoomsEnv(WorldEnv):
-    """Nine rooms seen one at a time; an object that shows up now and then at its room's spot.
+    """Nine rooms seen one at a time; an object that shows up now and then at one of its room's spots.
 
     Observation / state: ``(x, y, shown, key)`` (module docstring). Action:
     ``Box(-2.45, 2.45, (2,))``, a displacement in units (clipped, then scaled down to norm
@@ -149,16 +161,16 @@ class RoomsEnv(WorldEnv):
     def __init__(self, render_mode: str | None = None, size: int = 64) -> None:
         super().__init__(render_mode, size)
         low = np.array([AGENT_R, AGENT_R, 0.0, 0.0], np.float32)
-        high = np.array([WIDTH - AGENT_R, HEIGHT - AGENT_R, 1.0, KEY_MOD - 1], np.float32)
+        high = np.array([WIDTH - AGENT_R, HEIGHT - AGENT_R, 2.0, KEY_MOD - 1], np.float32)
         self.observation_space = spaces.Box(low, high, dtype=np.float32)
         self.action_space = spaces.Box(-MAX_STEP, MAX_STEP, shape=(2,), dtype=np.float32)
-        self._backgrounds: dict[tuple[int, bool], Canvas] = {}
+        self._backgrounds: dict[tuple[int, int], Canvas] = {}
 
     # -- physics ------------------------------------------------------------------------
     def _advance(self, state: np.ndarray, action: np.ndarray) -> np.ndarray:
         pos = move(state[:2], action)
         key = next_key(state[3])
-        shown = next_shown(state[2] >= 0.5, room_of(pos) == room_of(state), key / KEY_MOD)
+        shown = next_shown(int(round(state[2])), room_of(pos) == room_of(state), key / KEY_MOD)
         return np.array([pos[0], pos[1], float(shown), float(key)])
 
     def sample_state(self, rng: np.random.Generator) -> np.ndarray:
@@ -188,19 +200,19 @@ class RoomsEnv(WorldEnv):
 
     # -- drawing ------------------------------------------------------------------------
     def _draw(self, state: np.ndarray) -> np.ndarray:
-        room, shown = room_of(state), bool(state[2] >= 0.5)
-        bg = self._backgrounds.get((room, shown))
+        room, place = room_of(state), place_of(state)
+        bg = self._backgrounds.get((room, place))
         if bg is None:
             row, col = divmod(room, COLS)
             bg = Canvas(self.size, col * ROOM, row * ROOM, ROOM, FLOORS[room])
             for box in WALLS:
                 bg.box(*box, _WALL)
-            if shown:
-                cx, cy = spot(room)
+            if place >= 0:
+                cx, cy = spot(place)
                 bg.disk(cx, cy, OBJECT_R, _RIM)
                 bg.disk(cx, cy, OBJECT_R - 1.5, _OBJECT)
                 bg.disk(cx, cy, 0.3 * OBJECT_R, _CENTRE)
-            self._backgrounds[(room, shown)] = bg
+            self._backgrounds[(room, place)] = bg
         canvas = bg.copy()
         canvas.disk(float(state[0]), float(state[1]), AGENT_R, _AGENT)
         return canvas.to_uint8()

@@ -3,17 +3,17 @@
 A :class:`Tour` is an agent wandering the nine rooms of :mod:`worldjepa.envs.rooms` for ``T``
 frames (reward-free: random waypoints in a neighbouring room or its own, reached by the env's
 oracle with Ornstein-Uhlenbeck noise added), while the object shows up at ``n`` places: each
-place is a room (the object sits at that room's spot); the object pops into view there in the
-middle of one visit of the agent, for ``duration`` steps (Cambrian-S's VSI-Super inserts its
-objects into a video the same way: briefly, at a few places spread over a long stream). With
-``repeats = R`` the object shows up again at the same place during the next ``R - 1`` visits
-of that room: the same object seen again, which a memory must count once.
+place is one of the two spots of a room (place ``2 * room + spot``); the object pops into view
+there in the middle of one visit of the agent to that room, for ``duration`` steps (Cambrian-S's
+VSI-Super inserts its objects into a video the same way: briefly, at a few places spread over a
+long stream). With ``repeats = R`` the object shows up again at the same place during the next
+``R - 1`` free visits of that room: the same object seen again, which a memory must count once.
 
 Usage::
 
     tour = make_tour(10_000, objects=4, seed=3)
-    tour.places              # (4,) rooms in the order the object first appeared there
-    tour.sightings           # (m, 3): room, first step, stop step of each time it was in view
+    tour.places              # (4,) places in the order the object first appeared there
+    tour.sightings           # (m, 3): place, first step, stop step of each time it was in view
     frames = tour.frames(0, 1000)   # (1000, 64, 64, 3) uint8, drawn on demand
     tour.actions             # (T - 1, 2) float32: the step from frame t to t + 1
 
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from worldjepa.envs.rooms import COLS, ROOM, ROWS, WALL_HALF, AGENT_R, RoomsEnv, move, neighbours, room_of, rooms_of
+from worldjepa.envs.rooms import AGENT_R, COLS, ROOM, ROWS, WALL_HALF, RoomsEnv, move, neighbours, room_of, rooms_of
 from worldjepa.envs.tworoom import MAX_STEP
 from worldjepa.errors import EnvError
 
@@ -40,8 +40,8 @@ MARGIN = 2  # steps of a visit before the object may show up and after it has go
 class Tour:
     """A scripted stream (see the module docstring). ``states`` (T, 4) float64 are valid
     ``Rooms-v0`` states (``shown`` set by the script), ``actions`` (T - 1, 2) float32,
-    ``places`` (n,) int64 rooms in order of the object's first appearance, ``sightings`` (m, 3)
-    int64 rows ``(room, start, stop)`` in time order, ``size`` the frame side in pixels."""
+    ``places`` (n,) int64 places in order of the object's first appearance, ``sightings`` (m, 3)
+    int64 rows ``(place, start, stop)`` in time order, ``size`` the frame side in pixels."""
 
     states: np.ndarray
     actions: np.ndarray
@@ -59,8 +59,8 @@ class Tour:
 
     @property
     def shown(self) -> np.ndarray:
-        """(T,) bool: the object is in view."""
-        return self.states[:, 2] >= 0.5
+        """The place (T,) int64 where the object is in view at each frame (-1: nowhere)."""
+        return np.where(self.states[:, 2] >= 0.5, 2 * self.rooms + np.rint(self.states[:, 2]).astype(np.int64) - 1, -1)
 
     def room_changes(self) -> np.ndarray:
         """The frames (C,) int64 whose room differs from the previous frame's."""
@@ -69,11 +69,14 @@ class Tour:
 
     def frames(self, start: int = 0, stop: int | None = None) -> np.ndarray:
         """Frames ``start:stop`` as ``(L, size, size, 3)`` uint8."""
+        return self.frames_at(np.arange(len(self))[start:stop])
+
+    def frames_at(self, rows: np.ndarray) -> np.ndarray:
+        """Frames ``rows`` (L,) as ``(L, size, size, 3)`` uint8."""
         env = RoomsEnv(size=self.size)
-        states = self.states[start:stop]
-        out = np.empty((len(states), self.size, self.size, 3), np.uint8)
-        for i, s in enumerate(states):
-            out[i] = env.render_state(s)
+        out = np.empty((len(rows), self.size, self.size, 3), np.uint8)
+        for i, r in enumerate(np.asarray(rows, np.int64)):
+            out[i] = env.render_state(self.states[r])
         return out
 
 
@@ -112,11 +115,12 @@ def wander(steps: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray
 
 def make_tour(steps: int, *, objects: int = 4, repeats: int = 1, duration: int = 16, seed: int = 0,
               size: int = 64) -> Tour:
-    """A tour of ``steps`` frames where the object shows up at ``objects`` distinct rooms, each
-    during one visit (picked uniformly among the visits long enough for ``duration`` steps in
-    view plus a margin), and again during the next ``repeats - 1`` long-enough visits of the
-    same room. The same ``seed`` with another ``repeats`` gives the same walk and the same first
-    sightings. Raises :class:`EnvError` when the walk visits fewer distinct rooms long enough."""
+    """A tour of ``steps`` frames where the object shows up at ``objects`` distinct places, each
+    during one visit of its room (visits picked uniformly among those long enough for
+    ``duration`` steps in view plus a margin, one object per visit, the spot drawn among the
+    room's free ones), and again during the next ``repeats - 1`` free long-enough visits of that
+    room. The same ``seed`` with another ``repeats`` gives the same walk and the same first
+    sightings. Raises :class:`EnvError` when the walk has too few long-enough visits."""
     if steps < 2 or objects < 0 or repeats < 1 or duration < 1:
         raise EnvError(f"make_tour: need steps >= 2, objects >= 0, repeats >= 1, duration >= 1; got {steps}, "
                        f"{objects}, {repeats}, {duration}")
@@ -124,24 +128,28 @@ def make_tour(steps: int, *, objects: int = 4, repeats: int = 1, duration: int =
     pos, actions = wander(steps, rng)
     visits = _visits(rooms_of(pos))
     long_enough = np.flatnonzero(visits[:, 2] - visits[:, 1] >= duration + 2 * MARGIN)
-    picked: list[int] = []
+    hosts: dict[int, int] = {}  # visit -> place shown during it
     for v in rng.permutation(long_enough):
-        if visits[v, 0] not in visits[picked, 0]:
-            picked.append(int(v))
-        if len(picked) == objects:
+        room = int(visits[v, 0])
+        free = [2 * room + k for k in (0, 1) if 2 * room + k not in hosts.values()]
+        if free:
+            hosts[int(v)] = int(rng.choice(free))
+        if len(hosts) == objects:
             break
-    if len(picked) < objects:
-        raise EnvError(f"make_tour: a {steps}-step walk (seed {seed}) has long enough visits in only {len(picked)} "
-                       f"rooms, fewer than {objects} objects")
-    picked.sort()
-    shown_in = [(v, int(rng.integers(visits[v, 1] + MARGIN, visits[v, 2] - duration - MARGIN + 1))) for v in picked]
-    for v in picked:  # the same place again, in the next long-enough visits of its room
-        later = [int(w) for w in long_enough if w > v and visits[w, 0] == visits[v, 0]][:repeats - 1]
-        shown_in += [(w, int(rng.integers(visits[w, 1] + MARGIN, visits[w, 2] - duration - MARGIN + 1))) for w in later]
-    shown_in.sort(key=lambda p: p[1])
+    if len(hosts) < objects:
+        raise EnvError(f"make_tour: a {steps}-step walk (seed {seed}) has room for only {len(hosts)} of {objects} "
+                       "objects")
+    firsts = sorted(hosts)
+    starts = {v: int(rng.integers(visits[v, 1] + MARGIN, visits[v, 2] - duration - MARGIN + 1)) for v in firsts}
+    for v in firsts:  # the same place again, in the next free long-enough visits of its room
+        later = [int(w) for w in long_enough if w > v and visits[w, 0] == visits[v, 0] and int(w) not in hosts]
+        for w in later[:repeats - 1]:
+            hosts[w] = hosts[v]
+            starts[w] = int(rng.integers(visits[w, 1] + MARGIN, visits[w, 2] - duration - MARGIN + 1))
     states = np.zeros((steps, 4))
     states[:, :2] = pos
-    sightings = np.array([(visits[v, 0], s, s + duration) for v, s in shown_in], np.int64).reshape(-1, 3)
-    for _, s, e in sightings:
-        states[s:e, 2] = 1.0
-    return Tour(states, actions, visits[picked, 0].astype(np.int64), sightings, int(size))
+    sightings = np.array(sorted((hosts[v], s, s + duration) for v, s in starts.items()), np.int64).reshape(-1, 3)
+    sightings = sightings[np.argsort(sightings[:, 1], kind="stable")]
+    for place, s, e in sightings:
+        states[s:e, 2] = 1.0 + place % 2
+    return Tour(states, actions, np.array([hosts[v] for v in firsts], np.int64), sightings, int(size))
