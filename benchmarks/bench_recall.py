@@ -109,19 +109,22 @@ def memories(tmp: Path, model, z, s_wm, s_px, tour, args) -> dict:
     for name, (capacity, surprise, rows) in plans.items():
         path = tmp / f"{len(out)}.db"
         with MemoryStore.create(path, dim=z.shape[1], fingerprint="bench", capacity=capacity,
-                                merge_radius=args.merge_radius if capacity else 0.0, overwrite=True) as mem:
+                                merge_radius=args.merge_radius if capacity else 0.0, event_gap=args.event_gap,
+                                overwrite=True) as mem:
             remember_stream(mem, z, surprise, tour.frames_at, rows)
             assert len(mem) <= N, (name, len(mem))
         out[name] = path
     return out
 
 
-def event_f1(tmp: Path, z, surprise, tour, tol: int) -> dict:
+def event_f1(tmp: Path, z, surprise, tour, tol: int, gap: int) -> dict:
+    """The store's events over every frame (no capacity, no merging) against the room changes."""
     from worldjepa.memory import MemoryStore
     from worldjepa.memory.recall import remember_stream
     from worldjepa.metrics import boundary_f1
 
-    with MemoryStore.create(tmp / "events.db", dim=z.shape[1], fingerprint="bench", thumb_size=0, overwrite=True) as mem:
+    with MemoryStore.create(tmp / "events.db", dim=z.shape[1], fingerprint="bench", thumb_size=0, event_gap=gap,
+                            overwrite=True) as mem:
         remember_stream(mem, z, surprise, None, batch=1000)
         starts = [e["start_step"] for e in mem.events()[1:]]
     return boundary_f1(starts, tour.room_changes(), tol)
@@ -159,8 +162,9 @@ def one_stream(model, gal, T: int, seed: int, args, repeats: int = 1) -> dict:
                     "count": r.count(), "count_events": r.count_events(), "mra": mean_relative_accuracy(r.count(), n),
                     "false_labels": int(len(set(r.labels.tolist()) - truth_seen)), "entries": len(mem)}
         if repeats == 1:
-            rec["events"] = {"prediction error": event_f1(tmp, z, s_wm, tour, args.tolerance),
-                             "frame difference": event_f1(tmp, z, s_px, tour, args.tolerance)}
+            rec["events"] = {f"{kind}, gap {gap}": event_f1(tmp, z, sig, tour, args.tolerance, gap)
+                             for kind, sig in (("prediction error", s_wm), ("frame difference", s_px))
+                             for gap in sorted({0, args.event_gap})}
     return rec
 
 
@@ -183,7 +187,10 @@ def main() -> None:
     ap.add_argument("--lengths", default="1000,3000,10000,30000")
     ap.add_argument("--streams", type=int, default=8, help="streams per length")
     ap.add_argument("--capacity", type=int, default=256, help="entries every memory holds at most")
-    ap.add_argument("--merge-radius", type=float, default=0.0, help="our memory's merge radius (latent distance)")
+    ap.add_argument("--merge-radius", type=float, default=-1.0,
+                    help="our memory's merge radius in latent distance (default: the median distance between "
+                         "consecutive frames of a separate 2,000-frame calibration tour)")
+    ap.add_argument("--event-gap", type=int, default=10, help="our memory's event_gap (frames)")
     ap.add_argument("--tolerance", type=int, default=5, help="frames an event boundary may be off a room change")
     ap.add_argument("--repeat-length", type=int, default=10000, help="length of the repeat-check streams (0: none)")
     ap.add_argument("--threads", type=int, default=1)
@@ -194,6 +201,14 @@ def main() -> None:
     run_dir = args.run or make_run(out, args.threads)
     model, meta = load_world_model(run_dir)
     model.eval()
+    if args.merge_radius < 0:
+        from worldjepa.envs.rooms_tour import make_tour
+        from worldjepa.memory.build import embed_stream
+
+        cal = make_tour(2000, objects=0, seed=999_999)
+        z = embed_stream(model, cal.frames, cal.actions)[0]
+        args.merge_radius = float(np.median(np.linalg.norm(z[1:] - z[:-1], axis=1)))
+        print(f"merge radius {args.merge_radius:.4f} (median latent distance of consecutive frames)", file=sys.stderr)
     frames, labels = gallery_frames(int(meta["frame_size"]))
     gal = Gallery.of_thumbnails(frames, labels, 16)
     t0 = time.time()
@@ -228,7 +243,7 @@ def report(records: list[dict], args) -> None:
     print("| blind guess (order: 1 in 4; count: 7) | " + " | ".join(["25%"] * len(lengths)) + " | " +
           " | ".join(blind) + " |")
     print(f"\nevent boundaries vs room changes (tolerance {args.tolerance} frames): precision / recall / F1")
-    for kind in ("prediction error", "frame difference"):
+    for kind in plain[0]["events"]:
         cells = []
         for T in lengths:
             ev = [r["events"][kind] for r in plain if r["T"] == T]

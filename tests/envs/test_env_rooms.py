@@ -163,5 +163,7 @@ def test_repeats_show_the_same_places_again_on_the_same_walk():
     for row in once.sightings:  # the first sightings are the same
         assert any((row == r).all() for r in thrice.sightings)
     np.testing.assert_array_equal(np.unique(thrice.shown)[1:], np.sort(once.places))
+    none = make_tour(500, objects=0, seed=0)
+    assert len(none.places) == len(none.sightings) == 0 and (none.shown == -1).all()
     with pytest.raises(EnvError, match="only .* of 9 objects"):
         make_tour(200, objects=9, seed=0)

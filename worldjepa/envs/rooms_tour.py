@@ -130,12 +130,12 @@ def make_tour(steps: int, *, objects: int = 4, repeats: int = 1, duration: int =
     long_enough = np.flatnonzero(visits[:, 2] - visits[:, 1] >= duration + 2 * MARGIN)
     hosts: dict[int, int] = {}  # visit -> place shown during it
     for v in rng.permutation(long_enough):
+        if len(hosts) == objects:
+            break
         room = int(visits[v, 0])
         free = [2 * room + k for k in (0, 1) if 2 * room + k not in hosts.values()]
         if free:
             hosts[int(v)] = int(rng.choice(free))
-        if len(hosts) == objects:
-            break
     if len(hosts) < objects:
         raise EnvError(f"make_tour: a {steps}-step walk (seed {seed}) has room for only {len(hosts)} of {objects} "
                        "objects")
