@@ -1,6 +1,6 @@
 """Streaming recall and counting (in the spirit of Cambrian-S's VSI-Super) on Rooms-v0.
 
-    PYTHONPATH=. python benchmarks/bench_recall.py [--run RUN] [--out /tmp/wj-recall]
+    PYTHONPATH=. python benchmarks/bench_recall.py [--run RUN | --pretrained] [--out /tmp/wj-recall]
         [--lengths 1000,3000,10000,30000] [--streams 8] [--capacity 256] [--threads 1]
 
 An agent wanders the nine rooms of ``worldjepa/Rooms-v0`` (it sees only the room it is in) for
@@ -22,7 +22,10 @@ the frame difference; and the "repeat" check: streams where the object shows up 
 same places (3 visits each) must still count n.
 
 Without ``--run``, the run is made through the CLI: ``worldjepa collect --env worldjepa/Rooms-v0
---episodes 400 --steps 100`` and ``worldjepa train --steps 1500 --threads 1``.
+--episodes 400 --steps 100`` and ``worldjepa train --steps 1500 --threads 1`` (the default world
+model); with ``--pretrained``, first ``worldjepa pretrain --steps 185`` (a LeJEPA image encoder)
+and then ``worldjepa train --encoder-init PRETRAIN --freeze-encoder --projector-layers 0``: a
+world model on a frozen encoder, as Cambrian-S predicts the latents of a frozen vision encoder.
 """
 
 from __future__ import annotations
@@ -30,8 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import shlex
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,23 +45,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 GRID = 3  # example frames per room and axis (the agent at a 3 x 3 grid of places), with and without the object
 
 
-def run(cmd: list[str], log: Path) -> None:
-    print(f"$ {' '.join(shlex.quote(c) for c in cmd)}", file=sys.stderr, flush=True)
-    with open(log, "w") as f:
-        rc = subprocess.call(cmd, stdout=f, stderr=subprocess.STDOUT)
-    if rc != 0:
-        sys.exit(f"failed ({rc}): see {log}\n" + log.read_text()[-2000:])
+def make_run(out: Path, threads: int, pretrained: bool) -> str:
+    """The default world model trained end to end, or (``pretrained``) one on a frozen LeJEPA encoder."""
+    from bench_reasoning import run  # the CLI in a subprocess, its command printed
 
-
-def make_run(out: Path, threads: int) -> str:
-    data, run_dir = out / "rooms.h5", out / "run"
-    cli = [sys.executable, "-m", "worldjepa"]
+    data, run_dir = out / "rooms.h5", out / ("run-frozen" if pretrained else "run")
+    cli, t = [sys.executable, "-m", "worldjepa"], ["--threads", str(threads), "--no-progress"]
     if not data.exists():
         run(cli + ["collect", "--env", "worldjepa/Rooms-v0", "--episodes", "400", "--steps", "100", "--out", str(data),
                    "--no-progress"], out / "collect.log")
+    extra = []
+    if pretrained:
+        if not (out / "pretrain").exists():
+            run(cli + ["pretrain", "--data", str(data), "--out", str(out / "pretrain"), "--steps", "185", *t],
+                out / "pretrain.log")
+        extra = ["--encoder-init", str(out / "pretrain"), "--freeze-encoder", "--projector-layers", "0"]
     if not run_dir.exists():
-        run(cli + ["train", "--data", str(data), "--out", str(run_dir), "--steps", "1500", "--threads", str(threads),
-                   "--no-progress"], out / "train.log")
+        run(cli + ["train", "--data", str(data), "--out", str(run_dir), "--steps", "1500", *extra, *t],
+            out / f"{run_dir.name}.log")
     return str(run_dir)
 
 
@@ -83,6 +85,32 @@ def gallery_frames(size: int) -> tuple[np.ndarray, np.ndarray]:
     return np.stack(frames), np.array(labels)
 
 
+def latent_contrast(model, size: int) -> dict:
+    """What the latent sees: the median distance between frames with and without the object (the
+    agent at the same place, 90 places) against frames one full step apart without it."""
+    import torch
+
+    from worldjepa.envs.rooms import COLS, OBJECT_R, ROOM, ROWS, RoomsEnv, spot
+    from worldjepa.envs.tworoom import MAX_STEP
+
+    env, rng = RoomsEnv(size=size), np.random.default_rng(0)
+    plain, shown, moved = [], [], []
+    while len(plain) < 90:
+        room = len(plain) % (ROWS * COLS)
+        p = np.array([room % COLS, room // COLS]) * ROOM + rng.uniform(10, ROOM - 10, 2)
+        k = int(rng.integers(2))
+        if np.hypot(*(p - spot(2 * room + k))) < OBJECT_R + 4:
+            continue
+        step = MAX_STEP * np.array([np.cos(a := rng.uniform(0, 2 * np.pi)), np.sin(a)])
+        plain.append(env.render_state(np.r_[p, 0, 0]))
+        shown.append(env.render_state(np.r_[p, 1 + k, 0]))
+        moved.append(env.render_state(np.r_[p + step, 0, 0]))
+    with torch.no_grad():
+        a, b, c = (model.encode(np.stack(f)).numpy() for f in (plain, shown, moved))
+    return {"object": float(np.median(np.linalg.norm(a - b, axis=1))),
+            "one_step": float(np.median(np.linalg.norm(a - c, axis=1)))}
+
+
 def order_question(tour, rng: np.random.Generator) -> tuple[np.ndarray, int]:
     """Four of the object's places; 4 choices (C=4, n=4) of their order, one true; its index."""
     pick = np.sort(rng.choice(len(tour.places), 4, replace=False))
@@ -96,7 +124,7 @@ def order_question(tour, rng: np.random.Generator) -> tuple[np.ndarray, int]:
     return np.stack(choices)[order], int(np.flatnonzero(order == 0)[0])
 
 
-def memories(tmp: Path, model, z, s_wm, s_px, tour, args) -> dict:
+def memories(tmp: Path, z, s_wm, s_px, tour, args) -> dict:
     """name -> a closed memory file holding at most ``args.capacity`` entries at the end of the stream."""
     from worldjepa.memory import MemoryStore
     from worldjepa.memory.recall import every_kth_rows, fifo_rows, remember_stream
@@ -105,7 +133,7 @@ def memories(tmp: Path, model, z, s_wm, s_px, tour, args) -> dict:
     out = {}
     plans = {"ours (prediction error)": (N, s_wm, None), "ours (frame difference)": (N, s_px, None),
              "ours (novelty only)": (N, np.full(T, np.nan), None), "FIFO": (0, s_wm, fifo_rows(T, N)),
-             f"every k-th": (0, s_wm, every_kth_rows(T, N))}
+             "every k-th": (0, s_wm, every_kth_rows(T, N))}
     for name, (capacity, surprise, rows) in plans.items():
         path = tmp / f"{len(out)}.db"
         with MemoryStore.create(path, dim=z.shape[1], fingerprint="bench", capacity=capacity,
@@ -153,7 +181,7 @@ def one_stream(model, gal, T: int, seed: int, args, repeats: int = 1) -> dict:
     rec = {"T": T, "seed": seed, "n": n, "repeats": repeats, "sightings": int(len(tour.sightings)), "memories": {}}
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        for name, path in memories(tmp, model, z, s_wm, s_px, tour, args).items():
+        for name, path in memories(tmp, z, s_wm, s_px, tour, args).items():
             with MemoryStore.open(path, readonly=True) as mem:
                 r = Recall(mem, gal)
                 truth_seen = set(tour.places.tolist())
@@ -169,9 +197,13 @@ def one_stream(model, gal, T: int, seed: int, args, repeats: int = 1) -> dict:
 
 
 def ci(values, lo=0.0, hi=1.0) -> str:
-    from worldjepa.metrics import mean_interval
+    """Mean and 95% interval in percent: Wilson's for right / wrong answers, Student's t for scores."""
+    from worldjepa.metrics import mean_interval, wilson_interval
 
-    m, a, b = mean_interval(values, lo, hi)
+    if all(isinstance(v, bool) for v in values):
+        m, (a, b) = sum(values) / len(values), wilson_interval(sum(values), len(values))
+    else:
+        m, a, b = mean_interval(values, lo, hi)
     return f"{100 * m:.0f}% [{100 * a:.0f}, {100 * b:.0f}]"
 
 
@@ -183,6 +215,8 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", default="", help="a Rooms-v0 run to reuse (default: collect and train one)")
+    ap.add_argument("--pretrained", action="store_true", help="without --run: train the world model on a frozen "
+                                                               "LeJEPA-pretrained encoder")
     ap.add_argument("--out", default="/tmp/wj-recall")
     ap.add_argument("--lengths", default="1000,3000,10000,30000")
     ap.add_argument("--streams", type=int, default=8, help="streams per length")
@@ -194,11 +228,16 @@ def main() -> None:
     ap.add_argument("--tolerance", type=int, default=5, help="frames an event boundary may be off a room change")
     ap.add_argument("--repeat-length", type=int, default=10000, help="length of the repeat-check streams (0: none)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--report", default="", help="only print the tables of an earlier run's recall.json")
     args = ap.parse_args()
+    if args.report:
+        saved = json.loads(Path(args.report).read_text())
+        print(f"run {saved['run']}; latent contrast {saved.get('latent_contrast')}")
+        return report(saved["records"], argparse.Namespace(**saved["args"]))
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    run_dir = args.run or make_run(out, args.threads)
+    run_dir = args.run or make_run(out, args.threads, args.pretrained)
     model, meta = load_world_model(run_dir)
     model.eval()
     if args.merge_radius < 0:
@@ -209,6 +248,9 @@ def main() -> None:
         z = embed_stream(model, cal.frames, cal.actions)[0]
         args.merge_radius = float(np.median(np.linalg.norm(z[1:] - z[:-1], axis=1)))
         print(f"merge radius {args.merge_radius:.4f} (median latent distance of consecutive frames)", file=sys.stderr)
+    contrast = latent_contrast(model, int(meta["frame_size"]))
+    print(f"latent distance, object in view or not: {contrast['object']:.3f}; one step apart: "
+          f"{contrast['one_step']:.3f}", file=sys.stderr)
     frames, labels = gallery_frames(int(meta["frame_size"]))
     gal = Gallery.of_thumbnails(frames, labels, 16)
     t0 = time.time()
@@ -222,6 +264,7 @@ def main() -> None:
             records.append(one_stream(model, gal, args.repeat_length, 100 + seed, args, repeats=3))
             print(json.dumps(records[-1]), file=sys.stderr, flush=True)
     (out / "recall.json").write_text(json.dumps({"args": vars(args), "run": run_dir, "records": records,
+                                                 "latent_contrast": contrast,
                                                  "seconds": time.time() - t0, "machine": platform.platform()}, indent=1))
     report(records, args)
 
@@ -253,14 +296,20 @@ def report(records: list[dict], args) -> None:
         print(f"| {kind} | " + " | ".join(cells) + " |")
     rep = [r for r in records if r["repeats"] > 1]
     if rep:
-        print(f"\nrepeat check: {len(rep)} streams of {rep[0]['T']:,} frames, the object again at the same places "
-              "(3 visits each): answered count = true count (and distinct events holding a sighting)")
-        for name in names:
-            ok = sum(r["memories"][name]["count"] == r["n"] for r in rep)
-            ev = np.mean([r["memories"][name]["count_events"] / r["n"] for r in rep])
-            print(f"| {name} | {ok}/{len(rep)} exact, MRA {ci([r['memories'][name]['mra'] for r in rep])} | "
-                  f"events / n = {ev:.2f} |")
+        from worldjepa.metrics import mean_relative_accuracy
 
+        print(f"\nrepeat check: {len(rep)} streams of {rep[0]['T']:,} frames, the object again at its places in up to "
+              f"two later visits ({sum(r['sightings'] for r in rep)} sightings of {sum(r['n'] for r in rep)} objects)")
+        print("| memory | count = n | count > n | count MRA | counting events instead: MRA | events > n |")
+        print("|---|---|---|---|---|---|")
+        for name in names:
+            m = [r["memories"][name] for r in rep]
+            ev = [mean_relative_accuracy(x["count_events"], r["n"]) for x, r in zip(m, rep)]
+            print(f"| {name} | {sum(x['count'] == r['n'] for x, r in zip(m, rep))}/{len(rep)} | "
+                  f"{sum(x['count'] > r['n'] for x, r in zip(m, rep))}/{len(rep)} | {ci([x['mra'] for x in m])} | "
+                  f"{ci(ev)} | {sum(x['count_events'] > r['n'] for x, r in zip(m, rep))}/{len(rep)} |")
+    wrong = sum(x["false_labels"] for r in records for x in r["memories"].values())
+    print(f"\nplaces answered that never showed the object, over all memories and streams: {wrong}")
 
 if __name__ == "__main__":
     main()
