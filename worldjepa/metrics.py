@@ -5,6 +5,9 @@ No I/O and no model code, so every layer may use them. Probes take numpy or torc
 
 - :func:`wilson_interval`, :func:`summarize`: success rate and its 95% CI over episodes;
 - :func:`mcnemar_exact`, :func:`paired_comparison`: two policies on their shared pairs;
+- :func:`mean_interval`: a mean and its 95% t-interval (e.g. an accuracy averaged over streams);
+- :func:`mean_relative_accuracy`: VSI-Bench's score of a numerical answer (counts);
+- :func:`boundary_f1`: precision, recall and F1 of detected event boundaries within a tolerance;
 - :func:`linear_r2`: ridge regression from embeddings to targets (e.g. the agent's
   position), fitted on one set and scored (R^2 per target and mean) on another;
 - :func:`linear_accuracy`: a multinomial logistic-regression probe on labels;
@@ -22,8 +25,8 @@ import numpy as np
 
 from .errors import WorldJepaError
 
-__all__ = ["knn_accuracy", "linear_accuracy", "linear_r2", "mcnemar_exact", "paired_comparison", "rankme", "summarize",
-           "wilson_interval"]
+__all__ = ["boundary_f1", "knn_accuracy", "linear_accuracy", "linear_r2", "mcnemar_exact", "mean_interval",
+           "mean_relative_accuracy", "paired_comparison", "rankme", "summarize", "wilson_interval"]
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
@@ -35,6 +38,49 @@ def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float,
     center = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
     return (max(0.0, round(center - half, 12)), min(1.0, round(center + half, 12)))
+
+
+def mean_interval(values: Sequence[float], lo: float = -math.inf, hi: float = math.inf) -> tuple[float, float, float]:
+    """(mean, low, high): the mean of ``values`` and its 95% Student-t interval, clipped to [lo, hi]
+    (one value: the interval is [lo, hi])."""
+    from scipy.stats import t as student_t
+
+    v = np.asarray(values, np.float64)
+    if not len(v):
+        raise WorldJepaError("mean_interval of no values")
+    m = float(v.mean())
+    if len(v) < 2:
+        return m, float(lo), float(hi)
+    half = float(student_t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
+    return m, float(max(lo, m - half)), float(min(hi, m + half))
+
+
+def mean_relative_accuracy(pred: float, true: float) -> float:
+    """VSI-Bench's mean relative accuracy of a numerical answer: the fraction of the thresholds
+    theta in {0.50, 0.55, ..., 0.95} with ``|pred - true| / true < 1 - theta`` (``true > 0``)."""
+    if not true > 0:
+        raise WorldJepaError(f"mean relative accuracy needs a positive true value, got {true}")
+    rel = abs(float(pred) - float(true)) / float(true)
+    return float(np.mean([rel < 1.0 - th for th in (0.5 + 0.05 * np.arange(10)).round(2)]))
+
+
+def boundary_f1(found: Sequence[int], true: Sequence[int], tol: int) -> dict[str, float]:
+    """Precision, recall and F1 of ``found`` boundaries (frame indices) against ``true`` ones: each
+    true boundary matches at most one found within ``tol`` frames of it (greedily, the closest
+    pairs first); found ones left unmatched are false positives, true ones missed ones."""
+    f, t = np.asarray(found, np.int64), np.asarray(true, np.int64)
+    pairs = sorted((abs(int(a) - int(b)), i, j) for i, a in enumerate(f) for j in np.flatnonzero(np.abs(t - a) <= tol)
+                   for b in [t[j]])
+    used_f, used_t = set(), set()
+    for _, i, j in pairs:
+        if i not in used_f and j not in used_t:
+            used_f.add(i)
+            used_t.add(int(j))
+    hits = len(used_f)
+    precision = hits / len(f) if len(f) else 1.0
+    recall = hits / len(t) if len(t) else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1, "hits": hits, "found": int(len(f)), "true": int(len(t))}
 
 
 def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from worldjepa.errors import EnvError
 EXPECTED_IDS = {
     "worldjepa/TwoRoom-v0", "worldjepa/TwoRoomRandomDoor-v0", "worldjepa/TwoRoomSwitch-v0", "worldjepa/PointMaze-UMaze-v0",
     "worldjepa/PointMaze-Medium-v0", "worldjepa/PointMaze-Large-v0", "worldjepa/PointMaze-Procedural-v0",
-    "worldjepa/Reacher-v0", "worldjepa/PushT-v1", "worldjepa/PushT-v0", "worldjepa/Balls-v0",
+    "worldjepa/Reacher-v0", "worldjepa/PushT-v1", "worldjepa/PushT-v0", "worldjepa/Balls-v0", "worldjepa/Rooms-v0",
 }
 
 

@@ -291,6 +291,30 @@ def test_events_start_at_episodes_and_surprise_peaks(tmp_path):
     np.testing.assert_array_equal(np.unique(whole, return_index=True)[1], [0, 25, 45, 60, 90])
 
 
+def test_an_event_gap_makes_a_plateau_of_surprise_one_event(tmp_path):
+    """A surprise that climbs for a few samples after a change (a model predicting k steps ahead)
+    starts one event per plateau with a gap, one per climbing sample without; the gap survives
+    batches and reopening, and a later peak still starts its own event."""
+    s = 1.0 + 0.05 * np.sin(np.arange(120))
+    s[30:35] = [3.0, 6.0, 12.0, 24.0, 48.0]  # each above mean + 3 std of the window before it
+    s[80] = 40.0
+    x = np.random.default_rng(1).standard_normal((120, 8)).astype(np.float32)
+    firsts = {}
+    for gap in (0, 10):
+        with MemoryStore.create(tmp_path / f"g{gap}.db", dim=8, fingerprint=FP, event_gap=gap) as mem:
+            mem.add(x[:32], episode=0, step=np.arange(32), surprise=s[:32])  # the batch ends inside the plateau
+        with MemoryStore.open(tmp_path / f"g{gap}.db") as mem:
+            assert mem.event_gap == gap and mem.stats()["event_gap"] == gap
+            mem.add(x[32:], episode=0, step=np.arange(32, 120), surprise=s[32:])
+            firsts[gap] = [e["first_id"] for e in mem.events()]
+        whole, _ = segment(np.zeros(120, np.int64), s, np.ones(120, bool), new_stream(), gap=gap)
+        np.testing.assert_array_equal(np.unique(whole, return_index=True)[1], firsts[gap])
+    assert firsts[0] == [0, 30, 31, 32, 33, 34, 80]
+    assert firsts[10] == [0, 30, 80]
+    with pytest.raises(MemoryInputError, match="event_gap must be an integer >= 0"):
+        MemoryStore.create(tmp_path / "bad.db", dim=8, fingerprint=FP, event_gap=-1)
+
+
 def test_refuses_a_memory_of_another_model_and_leaves_it_untouched(tmp_path):
     path = tmp_path / "mem.db"
     with MemoryStore.create(path, dim=64, fingerprint="ab12" * 8) as mem:

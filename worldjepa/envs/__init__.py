@@ -28,6 +28,7 @@ _SPECS: dict[str, tuple[str, dict[str, Any]]] = {
     "worldjepa/PushT-v1": ("worldjepa.envs.pusht:PushTEnv", {}),  # Diffusion Policy's physics
     "worldjepa/PushT-v0": ("worldjepa.envs.pusht:PushTEnv", {"damping": 0.05, "friction": 0.5}),  # sliding
     "worldjepa/Balls-v0": ("worldjepa.envs.balls:BallsEnv", {}),  # action-free falling, bouncing balls (pymunk)
+    "worldjepa/Rooms-v0": ("worldjepa.envs.rooms:RoomsEnv", {}),  # nine rooms seen one at a time, an object now and then
 }
 
 BUILTIN_IDS: tuple[str, ...] = tuple(_SPECS)

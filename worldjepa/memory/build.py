@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -20,7 +20,7 @@ from ..errors import WorldJepaError
 from .graph import MemoryMap, build_map, calibrate
 from .store import MemoryStore
 
-__all__ = ["build_memory", "embed_episode", "load_map"]
+__all__ = ["build_memory", "embed_episode", "embed_stream", "load_map"]
 logger = logging.getLogger(__name__)
 
 
@@ -33,6 +33,26 @@ def embed_episode(model: Any, ep: dict[str, np.ndarray], batch: int = 256) -> tu
 
     extras = {key: v for key, v in ep.items() if key not in ("frames", "actions", "seed")}
     return clip_surprise(model, ep["frames"], ep["actions"], extras, batch=batch)
+
+
+def embed_stream(model: Any, frames: Callable[[int, int], np.ndarray], actions: np.ndarray, *,
+                 chunk: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`embed_episode` of a stream too long to hold its frames at once: ``frames(start, stop)``
+    gives frames ``start:stop`` ``(L, H, W, 3)`` uint8, ``actions`` (T - 1, A) the steps between
+    them. Chunks of ``chunk`` frames are read with the ``frameskip * history`` frames before them,
+    so the result equals :func:`embed_episode` of the whole stream: embeddings (T, D) float32 and
+    surprise (T,) (NaN for the first ``frameskip`` frames)."""
+    if model.proprio:
+        raise WorldJepaError("embed_stream: this model also takes proprioception, which a stream of frames lacks")
+    T = len(actions) + 1
+    back = int(model.frameskip) * int(model.history)
+    zs, ss = [], []
+    for start in range(0, T, chunk):
+        lo, stop = max(0, start - back), min(T, start + chunk)
+        z, s = embed_episode(model, {"frames": frames(lo, stop), "actions": actions[lo:stop - 1]})
+        zs.append(z[start - lo:])
+        ss.append(s[start - lo:])
+    return np.concatenate(zs), np.concatenate(ss)
 
 
 def build_memory(run: str | Path, data: str | Path, out: str | Path, *, split: str = "train", stride: int = 1,

@@ -92,7 +92,7 @@ def columns_in(n: int, where: Path, thumb_size: int, episode: Any, step: Any, ti
 
 
 def check_options(where: Path, dim: Any, fingerprint: Any, capacity: Any, thumb_size: Any, merge_radius: Any,
-                  event_z: Any, event_window: Any) -> None:
+                  event_z: Any, event_window: Any, event_gap: Any = 0) -> None:
     """The options of ``MemoryStore.create``, all problems in one message."""
     def whole(v: Any) -> bool:
         return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
@@ -115,6 +115,8 @@ def check_options(where: Path, dim: Any, fingerprint: Any, capacity: Any, thumb_
         problems.append(f"event_z must be a finite number >= 0, got {event_z!r}")
     if not whole(event_window) or event_window < 2:
         problems.append(f"event_window must be an integer >= 2, got {event_window!r}")
+    if not whole(event_gap) or event_gap < 0:
+        problems.append(f"event_gap must be an integer >= 0 (0: none), got {event_gap!r}")
     if problems:
         raise MemoryInputError(f"{where}: {'; '.join(problems)}")
 

@@ -21,7 +21,10 @@ window of the last :data:`EVENT_WINDOW` surprises of its episode. A new event st
 * at a stored entry whose surprise ``s`` is a peak: ``s > mean + z * std`` of the non-NaN
   surprises in the window (population std), once the window holds at least half of W
   (rounded up) of them: fewer give no trustworthy spread (three uniform draws often sit
-  within 0.1 of each other).
+  within 0.1 of each other); and at least ``gap`` samples of the episode after the sample
+  that began the current event (``gap = 0``: no such pause). A surprise that stays high for
+  a few samples (a world model predicting ``k`` env steps ahead is surprised at each of the
+  ``k`` frames after a change) is then one event, not one per frame.
 
 A NaN surprise never starts an event and is left out of the mean and std.
 """
@@ -34,10 +37,11 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["EVENT_WINDOW", "EVENT_Z", "lowest", "new_stream", "percentile_rank", "retention_scores", "segment"]
+__all__ = ["EVENT_GAP", "EVENT_WINDOW", "EVENT_Z", "lowest", "new_stream", "percentile_rank", "retention_scores", "segment"]
 
 EVENT_Z = 3.0  # default z of the peak rule (create(event_z=...))
 EVENT_WINDOW = 20  # default W: samples of the same episode a peak is measured against (create(event_window=...))
+EVENT_GAP = 0  # default: samples after an event's first before a peak may begin the next (create(event_gap=...))
 
 
 def percentile_rank(v: np.ndarray) -> np.ndarray:
@@ -79,11 +83,11 @@ def lowest(score: np.ndarray, ids: np.ndarray, n: int) -> np.ndarray:
 
 def new_stream() -> dict[str, Any]:
     """The state of the event rule before any sample: no episode, no event yet."""
-    return {"episode": None, "event": -1, "pending": False, "window": []}
+    return {"episode": None, "event": -1, "pending": False, "window": [], "since": None}
 
 
 def segment(episodes: np.ndarray, surprise: np.ndarray, stored: np.ndarray, stream: dict[str, Any],
-            z: float = EVENT_Z, window: int = EVENT_WINDOW) -> tuple[np.ndarray, dict[str, Any]]:
+            z: float = EVENT_Z, window: int = EVENT_WINDOW, gap: int = EVENT_GAP) -> tuple[np.ndarray, dict[str, Any]]:
     """Event ids of a batch of samples, continuing ``stream`` (from :func:`new_stream` or a
     previous call; JSON-able).
 
@@ -96,6 +100,7 @@ def segment(episodes: np.ndarray, surprise: np.ndarray, stored: np.ndarray, stre
         events (N,) int64 (-1 for samples not stored) and the state after the last sample.
     """
     episode, event, pending = stream["episode"], int(stream["event"]), bool(stream["pending"])
+    since = math.inf if stream.get("since") is None else int(stream["since"])  # samples since the event began
     win: deque[float] = deque((math.nan if v is None else float(v) for v in stream["window"]), maxlen=window)
     events = np.full(len(episodes), -1, np.int64)
     need = max(2, -(-window // 2))  # non-NaN surprises in the window before a peak can count
@@ -103,7 +108,7 @@ def segment(episodes: np.ndarray, surprise: np.ndarray, stored: np.ndarray, stre
         if ep != episode:
             episode, pending = ep, True
             win.clear()
-        elif keep and not math.isnan(s):
+        elif keep and not math.isnan(s) and since >= gap:
             vals = [v for v in win if not math.isnan(v)]
             if len(vals) >= need:
                 mean = sum(vals) / len(vals)
@@ -111,9 +116,10 @@ def segment(episodes: np.ndarray, surprise: np.ndarray, stored: np.ndarray, stre
                 pending = pending or s > mean + z * std
         if keep:
             if pending:
-                event, pending = event + 1, False
+                event, pending, since = event + 1, False, 0
             events[i] = event
+        since += 1
         win.append(s)
     state = {"episode": episode, "event": event, "pending": pending,
-             "window": [None if math.isnan(v) else v for v in win]}
+             "window": [None if math.isnan(v) else v for v in win], "since": None if math.isinf(since) else since}
     return events, state

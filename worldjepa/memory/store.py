@@ -45,7 +45,7 @@ from .connection import MemoryFile
 from .graph_table import GraphTable
 from .index import VectorIndex, scan_batch
 from .inputs import array, check_model, check_options, columns_in, embeddings_in
-from .rules import EVENT_WINDOW, EVENT_Z, new_stream, segment
+from .rules import EVENT_GAP, EVENT_WINDOW, EVENT_Z, new_stream, segment
 
 __all__ = ["MemoryStore"]
 
@@ -60,7 +60,7 @@ class MemoryStore(GraphTable, MemoryFile):
     Open one with :meth:`create` or :meth:`open`. Attributes: ``path``, ``dim`` (D),
     ``fingerprint`` (the world model whose embeddings these are), ``meta`` (the caller's),
     ``capacity`` (0: unbounded), ``thumb_size``, ``merge_radius``, ``event_z``,
-    ``event_window``, ``readonly``. Ids are int64, increasing in insertion order, never reused.
+    ``event_window``, ``event_gap``, ``readonly``. Ids are int64, increasing in insertion order, never reused.
     """
 
     def __init__(self, path: Path, conn: sqlite3.Connection, meta: dict[str, Any], readonly: bool) -> None:
@@ -73,6 +73,7 @@ class MemoryStore(GraphTable, MemoryFile):
         self.merge_radius = float(meta["merge_radius"])
         self.event_z = float(meta.get("event_z", EVENT_Z))
         self.event_window = int(meta.get("event_window", EVENT_WINDOW))
+        self.event_gap = int(meta.get("event_gap", EVENT_GAP))
         self._index: VectorIndex | None = None
         self._seen = (-1, -1, -1)  # (next_id, evicted, merged) of the file the index reflects
         self._data_version = -1
@@ -82,7 +83,8 @@ class MemoryStore(GraphTable, MemoryFile):
     @classmethod
     def create(cls, path: str | Path, *, dim: int, fingerprint: str, meta: dict[str, Any] | None = None,
                capacity: int = 0, thumb_size: int = 16, merge_radius: float = 0.0, event_z: float = EVENT_Z,
-               event_window: int = EVENT_WINDOW, overwrite: bool = False, durable: bool = False) -> "MemoryStore":
+               event_window: int = EVENT_WINDOW, event_gap: int = EVENT_GAP, overwrite: bool = False,
+               durable: bool = False) -> "MemoryStore":
         """A new, empty memory file at ``path``, open for writing.
 
         Args:
@@ -92,7 +94,8 @@ class MemoryStore(GraphTable, MemoryFile):
             capacity: most entries kept (0: unbounded); beyond it the lowest retention scores go.
             thumb_size: side in pixels of the stored thumbnails (0: none are stored).
             merge_radius: an embedding within this Euclidean distance of an entry merges into it (0: never).
-            event_z, event_window: the surprise-peak rule of event segmentation (z and W).
+            event_z, event_window, event_gap: the surprise-peak rule of event segmentation (z, W, and
+                the samples after an event's first before a peak may begin the next).
             overwrite: replace an existing file (its entries are lost); otherwise that is an error.
             durable: fsync at every commit (``synchronous=FULL``) for this connection.
         """
@@ -102,7 +105,7 @@ class MemoryStore(GraphTable, MemoryFile):
         if p.exists() and not overwrite:
             raise MemoryFileError(f"{p} exists; pass overwrite=True to replace it (its entries are lost) "
                                   "or MemoryStore.open it")
-        check_options(p, dim, fingerprint, capacity, thumb_size, merge_radius, event_z, event_window)
+        check_options(p, dim, fingerprint, capacity, thumb_size, merge_radius, event_z, event_window, event_gap)
         try:
             info = json.loads(json.dumps(meta or {}, allow_nan=False))
         except (TypeError, ValueError) as e:
@@ -110,7 +113,8 @@ class MemoryStore(GraphTable, MemoryFile):
         values = {"format": schema.FORMAT, "format_version": schema.FORMAT_VERSION, "dim": int(dim),
                   "fingerprint": fingerprint, "capacity": int(capacity), "thumb_size": int(thumb_size),
                   "merge_radius": float(merge_radius), "event_z": float(event_z), "event_window": int(event_window),
-                  "created": _time.strftime("%Y-%m-%dT%H:%M:%SZ", _time.gmtime()), "library_version": __version__,
+                  "event_gap": int(event_gap), "created": _time.strftime("%Y-%m-%dT%H:%M:%SZ", _time.gmtime()),
+                  "library_version": __version__,
                   "meta": info, "next_id": 0, "merged": 0, "evicted": 0, "stream": new_stream()}
         p.parent.mkdir(parents=True, exist_ok=True)
         # built under a temporary name and renamed over ``path`` once complete: a crash leaves
@@ -189,7 +193,7 @@ class MemoryStore(GraphTable, MemoryFile):
             new_ids = np.full(n, -1, np.int64)
             new_ids[rows] = m["next_id"] + np.arange(len(rows))
             events, stream = segment(cols["episode"], cols["surprise"], kept, m["stream"], self.event_z,
-                                     self.event_window)
+                                     self.event_window, self.event_gap)
             count, s_new, last = ingest.fold_batch_merges(into_row, cols["surprise"], cols["time"])
             targets, s_max = ingest.merge_into_stored(conn, into_id, cols["surprise"], cols["time"])
             retention = index.retention.copy()  # (M, 2) as the file will hold it once merges are in
@@ -295,7 +299,7 @@ class MemoryStore(GraphTable, MemoryFile):
 
     def stats(self) -> dict[str, Any]:
         """A JSON-ready summary: entries, events, episodes, the model (dim, fingerprint), the
-        rules (capacity, thumb_size, merge_radius, event_z, event_window), what was merged and
+        rules (capacity, thumb_size, merge_radius, event_z, event_window, event_gap), what was merged and
         evicted so far, the map's size and the bytes on disk (main file + WAL)."""
         with self._reading() as conn:
             n, events, episodes = conn.execute("SELECT COUNT(*), COUNT(DISTINCT event), COUNT(DISTINCT episode) "
@@ -309,7 +313,7 @@ class MemoryStore(GraphTable, MemoryFile):
         return {"path": str(self.path), "entries": int(n), "events": int(events), "episodes": int(episodes),
                 "dim": self.dim, "fingerprint": self.fingerprint, "capacity": self.capacity,
                 "thumb_size": self.thumb_size, "merge_radius": self.merge_radius, "event_z": self.event_z,
-                "event_window": self.event_window, "added": int(m["next_id"]) + int(m["merged"]),
+                "event_window": self.event_window, "event_gap": self.event_gap, "added": int(m["next_id"]) + int(m["merged"]),
                 "merged": int(m["merged"]), "evicted": int(m["evicted"]), "graph_nodes": int(nodes) if m["graph"] else 0,
                 "graph_edges": int(edges) if m["graph"] else 0, "file_bytes": main + wal_bytes, "wal_bytes": wal_bytes,
                 "bytes_per_entry": (main + wal_bytes) / n if n else None, "created": m["created"],
