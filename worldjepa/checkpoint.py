@@ -40,7 +40,7 @@ def save(path: str | Path, tensors: dict[str, Any], meta: dict[str, Any]) -> Non
     import torch
     from safetensors.torch import save as st_save
 
-    from .utils import atomic_write_bytes
+    from .atomic import atomic_write_bytes
 
     flat = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
     for k, v in flat.items():

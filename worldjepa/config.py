@@ -271,7 +271,7 @@ def load_file(path: str | Path) -> dict[str, Any]:
 
 def save(cfg: Any, path: str | Path) -> None:
     """Write a config as YAML (if the suffix is .yaml/.yml) or JSON, atomically."""
-    from .utils import atomic_write_text
+    from .atomic import atomic_write_text
 
     p = Path(path)
     d = to_dict(cfg) if dataclasses.is_dataclass(cfg) else dict(cfg)

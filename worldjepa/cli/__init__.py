@@ -51,9 +51,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"worldjepa {args.command}: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"worldjepa {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:  # worldjepa.signals.Interrupted says which signal and what was saved
+        signum = getattr(e, "signum", 2)
+        print(f"worldjepa {args.command}: {e if getattr(e, 'signum', None) else 'interrupted'}", file=sys.stderr)
+        return 128 + signum
     except Exception as e:  # a bug, not bad input: keep it to one line unless --debug
         if debug:
             raise

@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     import dataclasses
 
     from ..eval.protocol import run_protocol
-    from ..utils import atomic_write_text
+    from ..atomic import atomic_write_text
 
     cfg = config_from_args(args)
     policies = split_policies(cfg.policy)

@@ -56,6 +56,9 @@ class TrainConfig:
                                 "model's encoder; its architecture (encoder, channels, dim) replaces the "
                                 "encoder flags. '' = random init")
     resume: bool = opt(False, "continue from RUN_DIR/last.safetensors (exact: same losses as an uninterrupted run)")
+    allow_data_change: bool = opt(False, "with --resume: continue even if the dataset is not the one the run was "
+                                         "trained on (its fingerprint changed: an append, another file); the "
+                                         "resume is then not exact")
     batch_size: int = opt(64, "windows per step (per process under torchrun)")
     num_frames: int = opt(4, "frames T per training window, at the model's frame-skip")
     window_stride: int = opt(1, "a window may start every N frames of an episode (1 = at every frame); "
@@ -105,6 +108,8 @@ class PretrainConfig:
     minutes: float = opt(0.0, "wall-clock budget; > 0 fixes the step count after timing the first steps")
     stop_at: int = opt(0, "stop at this step with a resumable checkpoint, schedule unfinished (0: run to the end)")
     resume: bool = opt(False, "continue the run in --out from its last.safetensors (with its saved options)")
+    allow_data_change: bool = opt(False, "with --resume: continue even if the dataset changed since the run started "
+                                         "(its fingerprint differs); the resume is then not exact")
     encoder: EncoderConfig = opt(EncoderConfig(channels=(32, 64, 128, 256)), "the image encoder")
     size: int = opt(0, "frame side in pixels (0: the dataset's; 64 for image folders)")
     projector_hidden: int = opt(512, "projector hidden width (BatchNorm MLP)")

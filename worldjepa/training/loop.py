@@ -41,7 +41,10 @@ from torch import Tensor
 from .. import checkpoint as ckpt
 from .._version import __version__
 from ..config import to_dict
-from ..errors import CheckpointError, WorldJepaError
+from ..errors import CheckpointError, WorldJepaError, WriteError
+from ..atomic import WriterLock
+from ..paths import check_run_folder
+from ..signals import Interrupted, StopSignals
 from ..utils import pick_device
 from .budget import MinutesBudget
 
@@ -61,14 +64,31 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, 
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
-    """The rows of a ``metrics.jsonl``; a torn last line (a killed writer) is dropped."""
+    """The rows of a ``metrics.jsonl``; a torn line (a killed writer: cut short, or zeros where the
+    data never reached the disk) is dropped."""
     rows = []
-    for line in path.read_text().splitlines() if path.is_file() else []:
+    text = path.read_bytes().decode("utf-8", "replace") if path.is_file() else ""
+    for line in text.splitlines():
         try:
-            rows.append(json.loads(line))
+            row = json.loads(line)
         except ValueError:
             continue
+        if isinstance(row, dict) and isinstance(row.get("step"), int):
+            rows.append(row)
     return rows
+
+
+def check_same_data(saved: Any, now: dict[str, Any], allow: bool, run_dir: Path) -> None:
+    """Refuse to resume on data whose fingerprint differs from the run's (unless ``allow``)."""
+    if not isinstance(saved, dict) or saved.get("sha256") in (None, now["sha256"]):
+        return
+    was = f"{saved.get('episodes')} episodes, sha256 {saved.get('sha256')}"
+    msg = (f"the data changed since {run_dir} started: it was trained on {was} ({saved.get('path')}), "
+           f"--data now has {now['episodes']} episodes, sha256 {now['sha256']} ({now['path']})")
+    if not allow:
+        raise CheckpointError(f"cannot resume: {msg}; an exact resume needs the same data (pass "
+                              "--allow-data-change to continue on this data anyway)")
+    logger.warning("resume: %s; continuing (--allow-data-change)", msg)
 
 
 class TrainingLoop:
@@ -91,10 +111,18 @@ class TrainingLoop:
         last = self.run_dir / ckpt.RESUME_FILE
         if cfg.resume and not last.is_file():
             raise CheckpointError(f"--resume: {last} does not exist (nothing to resume)")
-        if not cfg.resume and last.is_file():
-            raise WorldJepaError(f"{self.run_dir} already holds a run; pass --resume to continue it or choose "
-                                 "another --out")
-        self.resume_meta = ckpt.read_meta(last) if cfg.resume else None
+        self.lock: WriterLock | None = None
+        if self.is_main:  # checked and locked before anything is read or written
+            check_run_folder(self.run_dir, cfg.resume, {} if cfg.resume else self.inputs(cfg))
+            self.lock = WriterLock(self.run_dir, f"run folder {self.run_dir}", folder=True).acquire()
+        try:
+            self._init(cfg)
+        except BaseException:
+            self.release()
+            raise
+
+    def _init(self, cfg: Any) -> None:
+        self.resume_meta = ckpt.read_meta(self.run_dir / ckpt.RESUME_FILE) if cfg.resume else None
         self.cfg = self.setup(cfg)
         torch.manual_seed(self.cfg.seed)
         self.model = self.build_model().to(self.device)
@@ -112,15 +140,23 @@ class TrainingLoop:
         self.last_val: dict[str, float] = {}
         self.losses: dict[int, float] = {}  # step -> loss of the steps run in this process
         self.tb: Any = None
-        if self.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
         if self.resume_meta is not None:
             self._restore()
+
+    def release(self) -> None:
+        """Let another process write the run folder (after :meth:`fit`, or a failed start)."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
     # ----------------------------------------------------------------- what a subclass says
     def setup(self, cfg: Any) -> Any:
         """Load the data; on resume (``self.resume_meta``) adopt what the saved run fixes. Returns the config."""
         return cfg
+
+    def inputs(self, cfg: Any) -> dict[str, Any]:
+        """The files a new run reads (flag -> path): the run folder must not hold them."""
+        return {"--data": cfg.data}
 
     def build_model(self) -> torch.nn.Module:
         raise NotImplementedError
@@ -187,7 +223,7 @@ class TrainingLoop:
         ckpt.save(self.run_dir / ckpt.RESUME_FILE, {**weights, **opt_tensors, **rng, **task_tensors},
                   {**meta, "resume": resume})
         ckpt.save(self.run_dir / ckpt.MODEL_FILE, weights, meta)
-        from ..utils import atomic_write_text
+        from ..atomic import atomic_write_text
 
         atomic_write_text(self.run_dir / "config.json", json.dumps(meta, indent=2) + "\n")
 
@@ -213,7 +249,7 @@ class TrainingLoop:
         self.load_task_state(tensors, r.get("task", {}))
         path = self.run_dir / "metrics.jsonl"
         if self.is_main and path.is_file():  # drop lines logged after the checkpoint (and a torn last one)
-            from ..utils import atomic_write_text
+            from ..atomic import atomic_write_text
 
             keep = [row for row in read_metrics(path) if row.get("step", 0) <= self.step]
             atomic_write_text(path, "".join(json.dumps(row) + "\n" for row in keep))
@@ -268,8 +304,18 @@ class TrainingLoop:
         """Append one line to ``metrics.jsonl`` (and TensorBoard when it is on)."""
         if not self.is_main or not row:
             return
-        with open(self.run_dir / "metrics.jsonl", "a") as f:
-            f.write(json.dumps({"step": self.step, "time": round(self.elapsed, 3), **row}) + "\n")
+        line = json.dumps({"step": self.step, "time": round(self.elapsed, 3), **row}) + "\n"
+        path = self.run_dir / "metrics.jsonl"
+        try:  # appended (a torn last line is dropped on resume); never through a link
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
+            try:
+                os.write(fd, line.encode())
+            finally:
+                os.close(fd)
+        except OSError as e:
+            kept = f"the checkpoint of step {self.saved_step} is intact" if self.saved_step is not None else \
+                "no checkpoint had been written yet"
+            raise WriteError(f"cannot append to {path}: {e.strerror}; training stopped; {kept}") from None
         if self.tb is not None:
             for k, v in row.items():
                 self.tb.add_scalar(k, v, self.step)
@@ -284,7 +330,9 @@ class TrainingLoop:
     def fit(self, stop_at: int | None = None) -> dict[str, Any]:
         """Train to the step budget (or to ``stop_at``, leaving the run resumable); returns a summary.
 
-        Writes checkpoints every ``save_every`` steps and at the end; Ctrl-C saves and stops.
+        Writes checkpoints every ``save_every`` steps and at the end. SIGINT, SIGTERM or SIGHUP
+        finishes the current step, saves it and raises :class:`~worldjepa.signals.Interrupted`
+        (exit 128 + signal); a resume from there equals the uninterrupted run.
         """
         from tqdm import tqdm
 
@@ -296,35 +344,55 @@ class TrainingLoop:
         self.budget.start(self.step, self.elapsed)
         metrics: dict[str, float] = {}
         try:
-            while self.step < self.total and (stop_at is None or self.step < stop_at):
-                metrics = self.train_step()
-                self.elapsed = time.perf_counter() - t0
-                total = self.budget.update(self.step, self.elapsed, self.total)
-                if total is not None:
-                    self.total = bar.total = total
-                last = self.step == self.total or self.step == stop_at
-                row = {**metrics, "train/steps_per_s": self.step / max(self.elapsed, 1e-9)} \
-                    if self.step % self.cfg.log_every == 0 or last else {}
-                self.log({**row, **self.periodic(self.step == self.total)})
-                if self.step % self.cfg.save_every == 0 or self.step == self.total:
-                    self.save()
-                ratio = self.last_val.get("val/pred_over_copy")  # none before the first validation
-                bar.set_postfix(loss=f"{metrics['train/loss']:.4f}", **({} if ratio is None else {"val": f"{ratio:.3f}"}))
-                bar.update(1)
-        except KeyboardInterrupt:
-            logger.warning("interrupted at step %d: saving %s", self.step, self.run_dir / ckpt.RESUME_FILE)
-            self.save()
+            with StopSignals() as stop:
+                while self.step < self.total and (stop_at is None or self.step < stop_at):
+                    metrics = self.train_step()
+                    self.elapsed = time.perf_counter() - t0
+                    total = self.budget.update(self.step, self.elapsed, self.total)
+                    if total is not None:
+                        self.total = bar.total = total
+                    last = self.step == self.total or self.step == stop_at
+                    row = {**metrics, "train/steps_per_s": self.step / max(self.elapsed, 1e-9)} \
+                        if self.step % self.cfg.log_every == 0 or last else {}
+                    self.log({**row, **self.periodic(self.step == self.total)})
+                    if self.step % self.cfg.save_every == 0 or self.step == self.total:
+                        self.save()
+                    ratio = self.last_val.get("val/pred_over_copy")  # none before the first validation
+                    bar.set_postfix(loss=f"{metrics['train/loss']:.4f}", **({} if ratio is None else {"val": f"{ratio:.3f}"}))
+                    bar.update(1)
+                    signum = self._stop_signal(stop)
+                    if signum:  # the step is complete: save it and stop (an exact resume continues here)
+                        if self.saved_step != self.step:
+                            self.save()
+                        logger.warning("stopped at step %d: saved %s", self.step, self.run_dir / ckpt.RESUME_FILE)
+                        raise Interrupted(signum, f"step {self.step} saved in {self.run_dir / ckpt.RESUME_FILE}; "
+                                                  "continue with --resume")
+            if self.saved_step != self.step:
+                self.save()
+        except KeyboardInterrupt as e:
+            if not getattr(e, "saved", ""):  # a second signal (or one without handlers) mid-step: nothing saved
+                kept = f"the last checkpoint (step {self.saved_step}) is intact" if self.saved_step is not None \
+                    else "nothing had been saved yet"
+                raise Interrupted(getattr(e, "signum", 2), f"stopped at once, inside step {self.step + 1}; {kept}") from None
             raise
         finally:
             bar.close()
             if self.tb is not None:
                 self.tb.close()
-        if self.saved_step != self.step:
-            self.save()
+            self.release()
         return {"step": self.step, "total_steps": self.total, "minutes": self.elapsed / 60, **metrics, **self.last_val}
+
+    def _stop_signal(self, stop: StopSignals) -> int:
+        """The stop signal received by any rank (all ranks stop after the same step), or 0."""
+        if self.world == 1:
+            return stop.requested
+        flag = torch.tensor([stop.requested], device=self.device)
+        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+        return int(flag)
 
     def close(self) -> None:
         """Tear down the process group this loop started (torchrun), all ranks together."""
+        self.release()
         if self._owns_group:
             from .distributed import close_process_group
 

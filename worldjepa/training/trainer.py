@@ -21,7 +21,7 @@ from torch import Tensor
 from ..config import from_dict, to_dict
 from ..configs import ModelConfig, TrainConfig, parse_proprio
 from ..errors import CheckpointError, WorldJepaError
-from .loop import TrainingError, TrainingLoop
+from .loop import TrainingError, TrainingLoop, check_same_data
 from .validation import Validator
 
 __all__ = ["Trainer", "TrainingError"]
@@ -56,12 +56,14 @@ class Trainer(TrainingLoop):
             raise WorldJepaError("no dataset: pass --data FILE (made by `worldjepa collect`)")
         resume = self.resume_meta
         with Dataset(cfg.data) as ds:
+            ds.check()  # checksums of every action and extra, and of the frames of a sample of episodes
             self.data_meta, self.fingerprint = ds.meta, ds.fingerprint()
             if resume is not None:
                 from ..checkpoint import check_compatible
 
                 check_compatible(resume, ds.env_id, ds.frame_size, ds.action_dim,
                                  where=f"cannot resume {self.run_dir}: the checkpoint")
+                check_same_data(resume.get("dataset"), self.fingerprint, cfg.allow_data_change, self.run_dir)
             model_cfg = replace(cfg.model, frame_size=ds.frame_size, action_dim=ds.action_dim,
                                 proprio_dim=_proprio_dim(cfg.model.proprio, ds) if cfg.model.proprio else 0)
         self.init_encoder = None
@@ -78,6 +80,9 @@ class Trainer(TrainingLoop):
         self.validator = Validator(cfg.data, model_cfg.frameskip, cfg.val_horizon, cfg.val_windows, cfg.seed,
                                    cfg.max_memory_mb, extra=pkey)
         return cfg
+
+    def inputs(self, cfg: TrainConfig) -> dict[str, Any]:
+        return {"--data": cfg.data, "--encoder-init": cfg.encoder_init}
 
     def _resumed(self, cfg: TrainConfig, model_cfg: ModelConfig, meta: dict[str, Any]) -> tuple[Any, Any]:
         """The flags' config with what the saved run fixes: its model, windows and length."""
