@@ -58,6 +58,9 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     if not cfg.run or not cfg.data:
         raise WorldJepaError("pass --run RUN_DIR and --data FILE")
+    from ..paths import check_outputs
+
+    check_outputs({"--gif": (cfg.gif, ("gif",))}, {"--run": cfg.run, "--data": cfg.data, "--memory": cfg.agent.memory})
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     meta = read_meta(cfg.run)

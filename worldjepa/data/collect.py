@@ -19,6 +19,7 @@ from .._version import __version__
 from ..config import from_dict, to_dict
 from ..configs import DEFAULT_EPISODES, CollectConfig
 from ..errors import ConfigError, DatasetError, EnvError
+from ..paths import check_outputs
 from ..signals import StopSignals
 from ..utils import derive_seed
 
@@ -100,6 +101,7 @@ def collect(cfg: CollectConfig, progress: bool | None = None) -> dict[str, Any]:
     from .policies import POLICIES
 
     cfg = resolve(cfg)
+    check_outputs({"--out": (cfg.out, ("hdf5",))}, {})  # a link, a folder, another kind of file: refused now
     if cfg.policy not in POLICIES:
         raise ConfigError(f"unknown collection policy {cfg.policy!r}; choose one of {', '.join(POLICIES)}")
     if cfg.policy == "expert" and not cfg.env.startswith("worldjepa/PushT"):
