@@ -45,7 +45,7 @@ class StopSignals:
 
     def _handle(self, signum: int, frame: Any) -> None:
         if self.requested:
-            raise Interrupted(signum, "stopped at once by a second signal")
+            raise Interrupted(signum)  # whoever catches it says what was kept
         self.requested = signum
 
     def __enter__(self) -> "StopSignals":

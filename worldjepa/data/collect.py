@@ -20,7 +20,7 @@ from ..config import from_dict, to_dict
 from ..configs import DEFAULT_EPISODES, CollectConfig
 from ..errors import ConfigError, DatasetError, EnvError
 from ..paths import check_outputs
-from ..signals import StopSignals
+from ..signals import Interrupted, StopSignals
 from ..utils import derive_seed
 
 __all__ = ["CollectConfig", "collect", "recorded_config", "record_episode", "replay", "resolve"]
@@ -93,8 +93,6 @@ def collect(cfg: CollectConfig, progress: bool | None = None) -> dict[str, Any]:
     """Record ``cfg.episodes`` episodes into ``cfg.out``; returns a short report. ``progress``
     (default: ``cfg.progress``) shows a progress bar."""
     progress = cfg.progress if progress is None else progress
-    from tqdm import tqdm
-
     from ..envs.adapter import make_env
     from .writer import DatasetWriter
 
@@ -109,32 +107,46 @@ def collect(cfg: CollectConfig, progress: bool | None = None) -> dict[str, Any]:
     env = make_env(cfg.env, cfg.size, cfg.env_module or None, **cfg.kwargs())  # validates the id and rendering up front
     meta = {**env.describe(), "policy": cfg.policy, "library_version": __version__, "config": to_dict(cfg)}
     compression = None if cfg.compression == "none" else cfg.compression
-    with StopSignals() as stop, DatasetWriter(cfg.out, meta, append=cfg.append, compression=compression,
-                                              planned=cfg.episodes) as w:
-        first = w.num_episodes
-        indices = range(first, first + cfg.episodes)
-        bar = tqdm(total=cfg.episodes, desc=f"collect {cfg.env}", unit="ep", disable=not progress)
-        if cfg.workers == 1:
-            for i in indices:
-                if stop.requested:
-                    break
-                w.add_episode(**_unpack(record_episode(env, cfg, i)))
-                bar.update()
-        else:
-            ctx = mp.get_context("spawn")  # fork after torch or h5py threads started can deadlock
-            with ctx.Pool(cfg.workers, initializer=_worker_init, initargs=(cfg,)) as pool:
-                results = pool.imap(_worker_episode, [(cfg, i) for i in indices], chunksize=1)
-                for _ in indices:
-                    ep = _next_result(results, stop)
-                    if ep is None:
-                        break
-                    w.add_episode(**_unpack(ep))
-                    bar.update()
-        bar.close()
-        total = w.num_episodes
+    try:
+        with StopSignals() as stop, DatasetWriter(cfg.out, meta, append=cfg.append, compression=compression,
+                                                  planned=cfg.episodes) as w:
+            first = w.num_episodes
+            total = _record(cfg, env, w, stop, first, progress)
+    except KeyboardInterrupt as e:  # a second signal: the writer kept the episodes completed until then
+        if getattr(e, "saved", ""):
+            raise
+        raise Interrupted(getattr(e, "signum", 2), f"stopped at once; the episodes completed before it (if any) were kept in "
+                                                   f"{cfg.out}") from None
     env.close()
     stop.raise_if_requested(f"the {total - first} episodes completed were kept ({total} in {cfg.out})")
     return {"out": cfg.out, "added": cfg.episodes, "episodes": total}
+
+
+def _record(cfg: CollectConfig, env: Any, w: Any, stop: StopSignals, first: int, progress: bool) -> int:
+    """Record episodes ``first ..`` into the writer ``w`` until done or a stop is requested; returns
+    the episodes in the file."""
+    from tqdm import tqdm
+
+    indices = range(first, first + cfg.episodes)
+    bar = tqdm(total=cfg.episodes, desc=f"collect {cfg.env}", unit="ep", disable=not progress)
+    if cfg.workers == 1:
+        for i in indices:
+            if stop.requested:
+                break
+            w.add_episode(**_unpack(record_episode(env, cfg, i)))
+            bar.update()
+    else:
+        ctx = mp.get_context("spawn")  # fork after torch or h5py threads started can deadlock
+        with ctx.Pool(cfg.workers, initializer=_worker_init, initargs=(cfg,)) as pool:
+            results = pool.imap(_worker_episode, [(cfg, i) for i in indices], chunksize=1)
+            for _ in indices:
+                ep = _next_result(results, stop)
+                if ep is None:
+                    break
+                w.add_episode(**_unpack(ep))
+                bar.update()
+    bar.close()
+    return w.num_episodes
 
 
 def _next_result(results: Any, stop: StopSignals) -> dict[str, Any] | None:
