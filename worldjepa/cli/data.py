@@ -111,15 +111,20 @@ def _verify_dataset(path: Path) -> None:
 
 
 def _verify_checkpoint(path: Path) -> None:
-    """Load every tensor (sizes checked against the header) and look for NaN or inf."""
+    """Load every tensor (sizes checked against the header), look for NaN or inf, and rebuild the
+    model its metadata describes from the weights (every weight present, none extra, shapes equal)."""
     from ..checkpoint import load
+    from ..encoder_model import load_encoder_model
     from ..errors import CheckpointError
+    from ..world_model import load_world_model
 
-    tensors, _ = load(path)
+    tensors, meta = load(path)
     bad = [k for k, v in tensors.items() if v.is_floating_point() and not bool(v.isfinite().all())]
     if bad:
         raise CheckpointError(f"{path}: tensor(s) with NaN or inf: {', '.join(bad[:5])}")
-    print(f"verified {len(tensors)} tensors: all present, sized as the header says, finite")
+    (load_encoder_model if meta.get("kind") == "lejepa" else load_world_model)(path)
+    print(f"verified {len(tensors)} tensors: all present, sized as the header says, finite, and they fit the "
+          f"model its metadata describes")
 
 
 def _print_summary(path: str | Path, as_json: bool = False) -> None:

@@ -65,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(cfg.threads)
     meta = read_meta(cfg.run)
     ds = Dataset(cfg.data)
+    ds.check()  # the start and the goal come from it
     check_compatible(meta, ds.env_id, ds.frame_size, ds.action_dim, where=f"checkpoint {cfg.run}")
     test = ds.episode_ids("test")
     if not 0 <= cfg.episode < len(test):

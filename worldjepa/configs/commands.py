@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from ..config import Device, at_least, opt, parse_agent_options, section_from_str
+from ..config import Device, at_least, in_range, opt, parse_agent_options, section_from_str, seeds
 from ..errors import ConfigError
 from .agent import AgentConfig
 from .model import EncoderConfig, ModelConfig
@@ -36,7 +36,8 @@ class CollectConfig:
             raise ConfigError(f"episodes ({self.episodes}) must be >= 0 and steps ({self.steps}) >= 1")
         if not 8 <= self.size <= 512:
             raise ConfigError(f"size {self.size} must be between 8 and 512 pixels")
-        at_least(self, 1, "workers")
+        in_range(self, "workers", 1, 256)
+        seeds(self, "seed")
         self.kwargs()  # a clear error now
 
     def kwargs(self) -> dict[str, Any]:
@@ -91,6 +92,9 @@ class TrainConfig:
             raise ConfigError(f"num_frames ({self.num_frames}) must be >= 2")
         if not self.lr > 0 or not 0 <= self.min_lr_ratio <= 1:
             raise ConfigError(f"need lr > 0 and 0 <= min_lr_ratio <= 1, got {self.lr}, {self.min_lr_ratio}")
+        in_range(self, "lr", 0, 10, lo_open=True)
+        at_least(self, 0, "max_memory_mb")
+        seeds(self, "seed")
 
 
 @dataclass(frozen=True)
@@ -165,8 +169,13 @@ class PretrainConfig:
             raise ConfigError(f"crop_min must be in (0, 1], got {self.crop_min}")
         if self.regularizer == "vicreg" and self.n_global < 2:
             raise ConfigError("vicreg needs n_global >= 2 views")
-        if self.lr <= 0 or not 0 <= self.warmup < 1 or not 0 <= self.min_lr_ratio <= 1:
-            raise ConfigError("need lr > 0, 0 <= warmup < 1 and 0 <= min_lr_ratio <= 1")
+        if not 0 <= self.warmup < 1 or not 0 <= self.min_lr_ratio <= 1:
+            raise ConfigError("need 0 <= warmup < 1 and 0 <= min_lr_ratio <= 1")
+        for name in ("lr", "probe_lr"):
+            in_range(self, name, 0, 10, lo_open=True)
+        for name in ("flip_p", "jitter_p", "blur_p"):
+            in_range(self, name, 0, 1)
+        seeds(self, "seed")
 
 
 @dataclass(frozen=True)
@@ -214,6 +223,7 @@ class EvalConfig:
         if (self.far_min_steps or self.far_budget_factor) and not self.far:
             raise ConfigError("--far-min-steps and --far-budget-factor apply to far goals: add --far")
         at_least(self, 0, "success_threshold", "gif_episodes", "threads")
+        seeds(self, "seed")
 
 
 @dataclass(frozen=True)
@@ -262,8 +272,7 @@ class MemoryBuildConfig:
     def __post_init__(self) -> None:
         at_least(self, 1, "stride", "radius_steps", "edge_steps")
         at_least(self, 0, "radius", "capacity", "merge_radius", "threads")
-        if not 0 <= self.seed < 2**32:
-            raise ConfigError(f"seed must be in [0, 2^32), got {self.seed}")
+        seeds(self, "seed")
 
 
 

@@ -104,6 +104,7 @@ def check_structure(f: Any, path: Any) -> dict[str, Any]:
         ds = f[name]
         if ds.ndim != 1 or ds.dtype.kind not in "iu":
             raise DatasetError(f"{path}: '{name}' is {ds.shape} {ds.dtype}, expected a vector of integers")
+        _stored(ds, path)
         index.append(ds[:].astype(np.int64))
     starts, lengths, seeds = index
     n, e = int(frames.shape[0]), len(starts)
@@ -127,10 +128,12 @@ def check_structure(f: Any, path: Any) -> dict[str, Any]:
         if not isinstance(f["extras"], h5py.Group):
             raise DatasetError(f"{path}: 'extras' is not a group")
         f["extras"].visit(lambda k: extras.append(k) if isinstance(f["extras"][k], h5py.Dataset) else None)
+    _stored(actions, path)
     for k in extras:
         ds = f["extras"][k]
         if ds.ndim < 1 or ds.shape[0] != n or ds.dtype.kind not in "fiub":
             raise DatasetError(f"{path}: extras/{k} is {ds.shape} {ds.dtype}, expected {n} rows of numbers")
+        _stored(ds, path)
     sums, columns = _checksums(f, path, e, extras)
     return {"meta": meta, "starts": starts, "lengths": lengths, "seeds": seeds, "extras": extras,
             "checksums": sums, "columns": columns}
@@ -150,7 +153,18 @@ def _checksums(f: Any, path: Any, e: int, extras: list[str]) -> tuple[np.ndarray
     if not isinstance(ds, h5py.Dataset) or not isinstance(columns, list) or sorted(columns) != want \
             or ds.dtype != np.uint64 or ds.shape != (e, len(want)) or ds.attrs.get("algorithm") != ALGORITHM:
         raise DatasetError(f"{path}: its checksum table does not match its arrays (expected {e} x {want})")
+    _stored(ds, path)
     return ds[:], columns
+
+
+def _stored(ds: Any, path: Any) -> None:
+    """Refuse an array whose shape claims far more than the file stores (a forged or damaged
+    header would otherwise make a reader allocate terabytes)."""
+    claimed = int(np.prod(ds.shape, dtype=np.float64) * ds.dtype.itemsize)
+    stored = int(ds.id.get_storage_size())
+    if claimed > 1024 * stored + 2**20:
+        raise DatasetError(f"{path}: '{ds.name.lstrip('/')}' claims {ds.shape} ({claimed} bytes) but the file "
+                           f"stores {stored} bytes of it; the file is damaged")
 
 
 def verify_episodes(f: Any, info: dict[str, Any], episodes: Iterable[int] | None = None,

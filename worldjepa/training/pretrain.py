@@ -90,7 +90,12 @@ class Pretrainer(TrainingLoop):
     def build_model(self) -> torch.nn.Module:
         from ..losses import SIGReg
 
+        from ..nn._checks import check_fits, check_trainable
+
         cfg, train = self.cfg, self.train
+        check_trainable(lambda: build_encoder_model(cfg, self.size))  # sizes checked before anything is allocated
+        check_fits(4 * cfg.batch_size * (cfg.n_global + cfg.n_local) * 3 * self.size ** 2,
+                   f"a batch of {cfg.batch_size} frames x {cfg.n_global + cfg.n_local} views")
         model = build_encoder_model(cfg, self.size)
         self.sigreg = SIGReg(num_slices=cfg.sigreg_slices, seed=cfg.seed)
         self.probe = None

@@ -119,8 +119,12 @@ class Trainer(TrainingLoop):
         return weights, replace(model_cfg, encoder=encoder)
 
     def build_model(self) -> torch.nn.Module:
+        from ..nn._checks import check_fits, check_trainable
         from ..world_model import build_world_model
 
+        check_trainable(lambda: build_world_model(self.model_cfg))  # sizes checked before anything is allocated
+        check_fits(4 * self.cfg.batch_size * self.cfg.num_frames * 3 * self.model_cfg.frame_size ** 2,
+                   f"a batch of {self.cfg.batch_size} windows of {self.cfg.num_frames} frames")
         model = build_world_model(self.model_cfg)
         if self.init_encoder is not None:
             model.encoder.load_state_dict(self.init_encoder)
