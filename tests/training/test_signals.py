@@ -159,3 +159,23 @@ def test_cli_stop_signals_exit_128_plus_signal_and_resume_exactly(data, tmp_path
     run_cli(cmd, *common, "--out", str(tmp_path / "part"), "--resume", check=True)
     assert _same_tensors(tmp_path / "full" / "last.safetensors", tmp_path / "part" / "last.safetensors") == []
     assert _metrics(tmp_path / "full") == _metrics(tmp_path / "part")
+
+
+def test_a_second_train_on_the_same_run_folder_is_refused_while_the_first_runs(data, tmp_path):
+    run = tmp_path / "run"
+    args = ["train", "--data", data, "--small", "--steps", "100000", "--no-progress", "--threads", "1",
+            "--device", "cpu", "--log-every", "1", "--out", str(run)]
+    first = _start(args)
+    t0 = time.time()
+    while not (run / "metrics.jsonl").exists():
+        assert first.poll() is None and time.time() - t0 < 120, first.communicate()
+        time.sleep(0.05)
+    for extra in ([], ["--resume"]):
+        second = run_cli(*args, *extra)
+        assert second.returncode == 2 and f"is being written by another process (pid {first.pid})" in second.stderr, \
+            second.stderr
+    first.send_signal(signal.SIGTERM)
+    _, err = first.communicate(timeout=120)
+    assert first.returncode == 128 + signal.SIGTERM, err
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == list(range(1, len(rows) + 1))  # one writer: no interleaved lines

@@ -112,10 +112,13 @@ class TrainingLoop:
         if cfg.resume and not last.is_file():
             raise CheckpointError(f"--resume: {last} does not exist (nothing to resume)")
         self.lock: WriterLock | None = None
-        if self.is_main:  # checked and locked before anything is read or written
-            check_run_folder(self.run_dir, cfg.resume, {} if cfg.resume else self.inputs(cfg))
-            self.lock = WriterLock(self.run_dir, f"run folder {self.run_dir}", folder=True).acquire()
         try:
+            if self.is_main:  # locked (another writer at work is named first) and checked before any work
+                lock = WriterLock(self.run_dir, f"run folder {self.run_dir}", folder=True)
+                if self.run_dir.is_dir() and not self.run_dir.is_symlink():
+                    self.lock = lock.acquire()
+                check_run_folder(self.run_dir, cfg.resume, {} if cfg.resume else self.inputs(cfg))
+                self.lock = self.lock or lock.acquire()
             self._init(cfg)
         except BaseException:
             self.release()
