@@ -12,21 +12,14 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import run_cli
 from worldjepa.cli import main
 
 BASE = ["--no-progress"]
 
 
 @pytest.fixture(scope="module")
-def made(tmp_path_factory):
-    root = tmp_path_factory.mktemp("malformed")
-    data, run = root / "base.h5", root / "run"
-    run_cli("collect", "--env", "worldjepa/TwoRoom-v0", "--out", str(data), "--episodes", "12", "--steps", "10",
-            "--size", "32", "--no-progress", check=True)
-    run_cli("train", "--data", str(data), "--out", str(run), "--small", "--steps", "2", "--no-progress",
-            "--threads", "1", "--device", "cpu", check=True)
-    return data, run
+def made(small_data_and_run):
+    return small_data_and_run
 
 
 def refused(capsys, *argv, seconds=60):

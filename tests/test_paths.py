@@ -75,16 +75,8 @@ def test_a_new_run_refuses_a_folder_holding_a_model_alone_or_its_own_inputs(tmp_
 
 
 @pytest.fixture(scope="module")
-def made(tmp_path_factory):
-    from tests.conftest import run_cli
-
-    root = tmp_path_factory.mktemp("io")
-    data, run = root / "base.h5", root / "run"
-    run_cli("collect", "--env", "worldjepa/TwoRoom-v0", "--out", str(data), "--episodes", "12", "--steps", "12",
-            "--size", "32", "--no-progress", check=True)
-    run_cli("train", "--data", str(data), "--out", str(run), "--small", "--steps", "2", "--no-progress",
-            "--threads", "1", "--device", "cpu", check=True)
-    return data, run
+def made(small_data_and_run):
+    return small_data_and_run
 
 
 @pytest.mark.parametrize("args,why", [

@@ -68,12 +68,7 @@ def _header(p: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         (n,) = struct.unpack("<Q", f.read(8))
         raw = f.read(n)
     bad = f"{p} is truncated or corrupt"
-    try:
-        header = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise CheckpointError(f"{bad}: its header is not JSON") from None
-    if not isinstance(header, dict):
-        raise CheckpointError(f"{bad}: its header is not a JSON object")
+    header = _json_object(raw, f"{bad}: its header")
     entries, end = {}, 0
     for name, e in header.items():
         if name == "__metadata__":
@@ -91,13 +86,17 @@ def _header(p: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     raw_meta = (header.get("__metadata__") or {}).get("worldjepa") if isinstance(header.get("__metadata__"), dict) else None
     if raw_meta is None:
         raise CheckpointError(f"{p} is a safetensors file without worldjepa metadata (not a worldjepa checkpoint)")
+    return _json_object(raw_meta, f"{bad}: its worldjepa metadata"), entries
+
+
+def _json_object(raw: Any, what: str) -> dict[str, Any]:
     try:
-        meta = json.loads(raw_meta)
-    except (TypeError, ValueError):
-        raise CheckpointError(f"{bad}: its worldjepa metadata is not JSON") from None
-    if not isinstance(meta, dict):
-        raise CheckpointError(f"{bad}: its worldjepa metadata is not a JSON object")
-    return meta, entries
+        out = json.loads(raw)
+    except (TypeError, ValueError):  # UnicodeDecodeError is a ValueError
+        raise CheckpointError(f"{what} is not JSON") from None
+    if not isinstance(out, dict):
+        raise CheckpointError(f"{what} is not a JSON object")
+    return out
 
 
 def load(path: str | Path, prefer: str = MODEL_FILE) -> tuple[dict[str, Any], dict[str, Any]]:

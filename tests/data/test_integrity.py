@@ -7,14 +7,15 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
+from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT, run_cli
+from tests.conftest import run_cli
+from tests.data.test_collect import _start_collect, _wait_for_tmp
 from tests.data.test_dataset import META, toy_episode, write_toy
 from worldjepa import atomic
 from worldjepa.data.dataset import Dataset
@@ -188,54 +189,42 @@ def test_a_second_writer_of_a_dataset_is_refused(tmp_path):
     assert names(tmp_path) == ["d.h5"]
 
 
-def _start_collect(out, episodes, extra=(), steps=200):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "worldjepa", "collect", "--env", "Pendulum-v1", "--out", str(out),
-           "--episodes", str(episodes), "--steps", str(steps), "--size", "32", "--no-progress", *extra]
-    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def _wait_for(cond, proc, timeout=90):
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        if cond():
-            return
-        if proc.poll() is not None:
-            raise AssertionError(f"the process ended early: {proc.communicate()}")
-        time.sleep(0.05)
-    raise AssertionError("timed out")
+def _ended(proc, out, timeout=60):
+    """Exit status and output (stdout and stderr, in the log file) of a collection started by _start_collect."""
+    proc.wait(timeout=timeout)
+    return proc.returncode, Path(out).with_suffix(".log").read_text()
 
 
 def test_two_collect_appends_one_waits_for_nothing_and_nothing_is_lost(tmp_path):
     out = tmp_path / "d.h5"
     run_cli("collect", "--env", "Pendulum-v1", "--out", str(out), "--episodes", "3", "--steps", "5", "--size", "32",
             "--no-progress", check=True)
-    first = _start_collect(out, 10_000, ["--append"])
-    _wait_for(lambda: (tmp_path / ".d.h5.lock").exists() and list(tmp_path.glob(".d.h5.tmp-*")), first)
+    first = _start_collect(out, 10_000, ["--append", "--size", "32", "--no-progress"])
+    _wait_for_tmp(tmp_path, "d.h5", first, min_bytes=1)
+    assert (tmp_path / ".d.h5.lock").exists()
     second = run_cli("collect", "--env", "Pendulum-v1", "--out", str(out), "--episodes", "2", "--steps", "5",
                      "--size", "32", "--append", "--no-progress")
     assert second.returncode == 2 and f"pid {first.pid}" in second.stderr, second.stderr
     time.sleep(1.0)
     first.send_signal(signal.SIGTERM)
-    _, err = first.communicate(timeout=60)
-    assert first.returncode == 128 + signal.SIGTERM and "stopped by SIGTERM" in err and "Traceback" not in err, err
+    code, log = _ended(first, out)
+    assert code == 128 + signal.SIGTERM and "stopped by SIGTERM" in log and "Traceback" not in log, log
     with Dataset(out) as ds:  # readers never waited; the first writer's complete episodes were kept
         assert ds.num_episodes > 3 and ds.verify() == []
-    assert names(tmp_path) == ["d.h5"]
+    assert names(tmp_path) == ["d.h5", "d.log"]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
 def test_a_stop_signal_with_two_workers_keeps_the_complete_episodes_without_tracebacks(tmp_path, sig):
     out = tmp_path / "d.h5"
-    proc = _start_collect(out, 10_000, ["--workers", "2"], steps=100)
-    tmp = lambda: [p for p in tmp_path.glob(".d.h5.tmp-*") if p.stat().st_size > 20_000]  # noqa: E731
-    _wait_for(tmp, proc)
+    proc = _start_collect(out, 10_000, ["--workers", "2", "--steps", "100", "--size", "32", "--no-progress"])
+    _wait_for_tmp(tmp_path, "d.h5", proc, min_bytes=20_000)
     proc.send_signal(sig)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 128 + sig, err
-    assert "Traceback" not in err and "BrokenPipe" not in err, err
-    assert err.strip().splitlines()[-1].startswith(f"worldjepa collect: stopped by {signal.Signals(sig).name}")
+    code, log = _ended(proc, out)
+    assert code == 128 + sig, log
+    assert "Traceback" not in log and "BrokenPipe" not in log, log
+    assert log.strip().splitlines()[-1].startswith(f"worldjepa collect: stopped by {signal.Signals(sig).name}")
     with Dataset(out) as ds:
         assert ds.num_episodes >= 1 and ds.verify() == []
         assert all(ds.episode(i)["frames"].shape[0] == 101 for i in range(ds.num_episodes))
-    assert names(tmp_path) == ["d.h5"]
+    assert names(tmp_path) == ["d.h5", "d.log"]

@@ -7,28 +7,21 @@ import signal
 import subprocess
 import sys
 import time
+
 import pytest
 import torch
 
 from tests.conftest import ROOT, run_cli
+from tests.training.test_trainer import SMALL, _cfg
 from worldjepa import checkpoint as ckpt
-from worldjepa.config import from_dict
-from worldjepa.configs import PRESETS, EncoderConfig, PretrainConfig, TrainConfig
+from worldjepa.configs import EncoderConfig, PretrainConfig
 from worldjepa.data.collect import CollectConfig, collect
 from worldjepa.errors import CheckpointError
 from worldjepa.signals import Interrupted
 from worldjepa.training.pretrain import Pretrainer
 from worldjepa.training.trainer import Trainer
 
-SMALL = PRESETS["train"]["small"]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +33,8 @@ def data(tmp_path_factory):
 
 def _train_cfg(data, out, **kw):
     model = {**SMALL["model"], "predictor": "transformer", "preset": "small"}  # dropout: the RNG must resume too
-    return from_dict(TrainConfig, {**SMALL, "data": data, "out": str(out), "progress": False, "device": "cpu",
-                                   "steps": 10, "warmup_steps": 3, "save_every": 100, "val_every": 4, "log_every": 1,
-                                   "model": model, **kw})
+    return _cfg(data, out, **{"steps": 10, "warmup_steps": 3, "save_every": 100, "val_every": 4, "log_every": 1,
+                              "model": model, **kw})
 
 
 def _pretrain_cfg(data, out, **kw):
