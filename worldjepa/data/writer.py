@@ -21,10 +21,11 @@ import numpy as np
 from ..atomic import AtomicFile, WriterLock, check_replaceable
 from ..errors import DatasetError, WriteError
 from .dataset import FORMAT, FORMAT_VERSION, _checked, _open_h5
-from .integrity import ALGORITHM, CHECKSUMS, checksum, verify_episodes
+from .integrity import ALGORITHM, CHECKSUM_DTYPE, CHECKSUMS, checksum, verify_episodes
 
 __all__ = ["DatasetWriter"]
 log = logging.getLogger(__name__)
+VERIFY_FRAMES = 32  # new episodes whose frames are read back before the file is published
 
 
 class DatasetWriter:
@@ -148,19 +149,22 @@ class DatasetWriter:
     def _append_index(self, start: int, length: int, seed: int, sums: dict[str, int]) -> None:
         """The episode's index rows, written after its data (an interrupted episode has none)."""
         columns = self._columns(sums)
-        row = np.array([[sums[c] for c in columns]], np.uint64)
         if CHECKSUMS not in self.f:
-            ds = self.f.create_dataset(CHECKSUMS, shape=(0, len(columns)), maxshape=(None, len(columns)),
-                                       dtype=np.uint64, chunks=(1024, len(columns)))
-            ds.attrs["columns"] = json.dumps(columns)
-            ds.attrs["algorithm"] = ALGORITHM
+            self._checksum_table(columns, 0)
         for name, value in (("start", start), ("length", length), ("seed", seed)):
             ds = self._dataset(f"episodes/{name}", np.zeros((1,), np.int64), np.int64)
             ds.resize(ds.shape[0] + 1, axis=0)
             ds[-1] = value
         ds = self.f[CHECKSUMS]
         ds.resize(ds.shape[0] + 1, axis=0)
-        ds[-1] = row
+        ds[-1] = np.array([sums[c] for c in columns], CHECKSUM_DTYPE)
+
+    def _checksum_table(self, columns: list[str], rows: int) -> Any:
+        ds = self.f.create_dataset(CHECKSUMS, shape=(rows, len(columns)), maxshape=(None, len(columns)),
+                                   dtype=CHECKSUM_DTYPE, chunks=(1024, len(columns)))
+        ds.attrs["columns"] = json.dumps(columns)
+        ds.attrs["algorithm"] = ALGORITHM
+        return ds
 
     def _columns(self, sums: dict[str, Any]) -> list[str]:
         if CHECKSUMS in self.f:
@@ -173,12 +177,9 @@ class DatasetWriter:
         starts, lengths = self.f["episodes/start"][:], self.f["episodes/length"][:]
         names = ["frames", "actions", *self._extra_names()]
         columns = sorted(names)
-        ds = self.f.create_dataset(CHECKSUMS, shape=(len(starts), len(columns)), maxshape=(None, len(columns)),
-                                   dtype=np.uint64, chunks=(1024, len(columns)))
-        ds.attrs["columns"] = json.dumps(columns)
-        ds.attrs["algorithm"] = ALGORITHM
+        ds = self._checksum_table(columns, len(starts))
         for e, (s, L) in enumerate(zip(starts, lengths)):
-            ds[e] = np.array([checksum(self.f[c][int(s):int(s + L)]) for c in columns], np.uint64)
+            ds[e] = np.array([checksum(self.f[c][int(s):int(s + L)]) for c in columns], CHECKSUM_DTYPE)
 
     def _extra_names(self) -> list[str]:
         out: list[str] = []
@@ -207,15 +208,20 @@ class DatasetWriter:
             raise self.file._error(self.file.failure)
 
     def _verify(self, file: AtomicFile) -> None:
-        """Read the new file back from disk: its structure, its episode count, and the checksums of
-        the episodes this writer added (and of the last one before them)."""
+        """Read the new file back from disk: its structure and episode count, the action and extras
+        checksums of every episode this writer added (and of the last one before them), and the
+        frame checksums of up to :data:`VERIFY_FRAMES` of them, evenly spaced, the first and last
+        included (decompressing every frame again would add a sixth to the collection's time)."""
         import h5py
 
         expected = self.first_new + self.added
+        new = range(max(0, self.first_new - 1), expected)
+        sample = np.unique(np.linspace(new.start, new.stop - 1, min(VERIFY_FRAMES, len(new))).astype(int))
         try:
             with h5py.File(file.reader(), "r") as f:
                 info = _checked(f, self.path)
-                problems = verify_episodes(f, info, range(max(0, self.first_new - 1), expected))
+                problems = verify_episodes(f, info, new, ("actions", "extras")) + \
+                    verify_episodes(f, info, sample.tolist(), ("frames",))
         except DatasetError as e:
             raise WriteError(f"the new {self.path} did not read back ({e}); {self.path} was left as it was") from None
         if len(info["starts"]) != expected or problems:
