@@ -11,8 +11,9 @@ import pytest
 
 from tests.conftest import ROOT
 from worldjepa import atomic
-from worldjepa.atomic import AtomicFile, WriterLock, atomic_write_bytes, atomic_write_text
+from worldjepa.atomic import AtomicFile, atomic_write_bytes, atomic_write_text
 from worldjepa.errors import LockError, WriteError
+from worldjepa.locks import WriterLock
 
 
 def only(folder):
@@ -149,7 +150,7 @@ def test_a_lock_held_by_another_process_names_it_and_dies_with_it(tmp_path):
     code = textwrap.dedent(f"""
         import sys, time
         sys.path.insert(0, {str(ROOT)!r})
-        from worldjepa.atomic import WriterLock
+        from worldjepa.locks import WriterLock
         lock = WriterLock({str(target)!r}, folder=True).acquire()
         print("locked", flush=True)
         time.sleep(60)

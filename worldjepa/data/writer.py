@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import AtomicFile, WriterLock, check_replaceable
+from ..atomic import AtomicFile, check_replaceable
+from ..locks import WriterLock
 from ..errors import DatasetError, WriteError
 from .dataset import FORMAT, FORMAT_VERSION, _checked, _open_h5
 from .integrity import ALGORITHM, CHECKSUM_DTYPE, CHECKSUMS, checksum, verify_episodes

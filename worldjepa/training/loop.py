@@ -41,12 +41,13 @@ from torch import Tensor
 from .. import checkpoint as ckpt
 from .._version import __version__
 from ..config import to_dict
-from ..errors import CheckpointError, WorldJepaError, WriteError
-from ..atomic import WriterLock
+from ..errors import CheckpointError, WorldJepaError
+from ..locks import WriterLock
 from ..paths import check_run_folder
 from ..signals import Interrupted, StopSignals
 from ..utils import pick_device
 from .budget import MinutesBudget
+from .runfiles import append_metrics, read_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -61,34 +62,6 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, 
     params = [p for p in model.parameters() if p.requires_grad]
     return [{"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
             {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
-
-
-def read_metrics(path: Path) -> list[dict[str, Any]]:
-    """The rows of a ``metrics.jsonl``; a torn line (a killed writer: cut short, or zeros where the
-    data never reached the disk) is dropped."""
-    rows = []
-    text = path.read_bytes().decode("utf-8", "replace") if path.is_file() else ""
-    for line in text.splitlines():
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(row, dict) and isinstance(row.get("step"), int):
-            rows.append(row)
-    return rows
-
-
-def check_same_data(saved: Any, now: dict[str, Any], allow: bool, run_dir: Path) -> None:
-    """Refuse to resume on data whose fingerprint differs from the run's (unless ``allow``)."""
-    if not isinstance(saved, dict) or saved.get("sha256") in (None, now["sha256"]):
-        return
-    was = f"{saved.get('episodes')} episodes, sha256 {saved.get('sha256')}"
-    msg = (f"the data changed since {run_dir} started: it was trained on {was} ({saved.get('path')}), "
-           f"--data now has {now['episodes']} episodes, sha256 {now['sha256']} ({now['path']})")
-    if not allow:
-        raise CheckpointError(f"cannot resume: {msg}; an exact resume needs the same data (pass "
-                              "--allow-data-change to continue on this data anyway)")
-    logger.warning("resume: %s; continuing (--allow-data-change)", msg)
 
 
 class TrainingLoop:
@@ -307,18 +280,9 @@ class TrainingLoop:
         """Append one line to ``metrics.jsonl`` (and TensorBoard when it is on)."""
         if not self.is_main or not row:
             return
-        line = json.dumps({"step": self.step, "time": round(self.elapsed, 3), **row}) + "\n"
-        path = self.run_dir / "metrics.jsonl"
-        try:  # appended (a torn last line is dropped on resume); never through a link
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
-            try:
-                os.write(fd, line.encode())
-            finally:
-                os.close(fd)
-        except OSError as e:
-            kept = f"the checkpoint of step {self.saved_step} is intact" if self.saved_step is not None else \
-                "no checkpoint had been written yet"
-            raise WriteError(f"cannot append to {path}: {e.strerror}; training stopped; {kept}") from None
+        kept = f"the checkpoint of step {self.saved_step} is intact" if self.saved_step is not None else \
+            "no checkpoint had been written yet"
+        append_metrics(self.run_dir / "metrics.jsonl", {"step": self.step, "time": round(self.elapsed, 3), **row}, kept)
         if self.tb is not None:
             for k, v in row.items():
                 self.tb.add_scalar(k, v, self.step)

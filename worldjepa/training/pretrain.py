@@ -27,7 +27,8 @@ from ..configs import PretrainConfig
 from ..encoder_model import build_encoder_model, load_encoder_model
 from ..errors import ConfigError
 from ..nn import frames_to_float
-from .loop import TrainingError, TrainingLoop, check_same_data
+from .loop import TrainingError, TrainingLoop
+from .runfiles import check_same_data
 
 __all__ = ["PretrainConfig", "Pretrainer", "TrainingError", "build_encoder_model", "load_encoder_model",
            "pretrain", "view_config"]

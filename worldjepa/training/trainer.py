@@ -21,7 +21,8 @@ from torch import Tensor
 from ..config import from_dict, to_dict
 from ..configs import ModelConfig, TrainConfig, parse_proprio
 from ..errors import CheckpointError, WorldJepaError
-from .loop import TrainingError, TrainingLoop, check_same_data
+from .loop import TrainingError, TrainingLoop
+from .runfiles import check_same_data
 from .validation import Validator
 
 __all__ = ["Trainer", "TrainingError"]
