@@ -228,3 +228,15 @@ def test_a_stop_signal_with_two_workers_keeps_the_complete_episodes_without_trac
         assert ds.num_episodes >= 1 and ds.verify() == []
         assert all(ds.episode(i)["frames"].shape[0] == 101 for i in range(ds.num_episodes))
     assert names(tmp_path) == ["d.h5", "d.log"]
+
+
+def test_new_files_keep_their_text_out_of_hdf5s_global_heap(tmp_path):
+    """The fuzz found a damaged variable-length string (in HDF5's global heap) on which HDF5
+    loops forever; the writer stores its text attributes inline, fixed-length."""
+    path = tmp_path / "d.h5"
+    write_toy(path, [5, 6])
+    write_toy(path, [4], append=True)
+    assert b"GCOL" not in path.read_bytes()  # no global heap collection in the file
+    with h5py.File(path, "r") as f:
+        for obj, name in ((f, "worldjepa"), (f["episodes/checksum"], "columns"), (f["episodes/checksum"], "algorithm")):
+            assert not obj.attrs.get_id(name).get_type().is_variable_str(), name

@@ -41,6 +41,14 @@ def checksum(arr: np.ndarray) -> int:
     return zlib.crc32(a.view(np.uint8).reshape(-1).data)
 
 
+def text_attr(text: str) -> Any:
+    """An attribute value for ``text``: fixed-length bytes, kept inline in the object's header.
+    (h5py stores a ``str`` as a variable-length string in HDF5's global heap, and a damaged
+    heap reference makes HDF5 itself loop forever: found by the fuzz of a format-2 file.)"""
+    data = text.encode()
+    return np.bytes_(data) if len(data) < 32768 else text  # larger than an object header holds
+
+
 def parse_meta(raw: Any, path: Any) -> dict[str, Any]:
     """The ``worldjepa`` attribute of a file as a checked dict."""
     if raw is None:
@@ -150,11 +158,13 @@ def _checksums(f: Any, path: Any, e: int, extras: list[str]) -> tuple[np.ndarray
     ds = f[CHECKSUMS]
     try:
         columns = json.loads(ds.attrs.get("columns", "[]"))
+        algorithm = ds.attrs.get("algorithm")
+        algorithm = bytes(algorithm).decode() if isinstance(algorithm, (bytes, np.bytes_)) else algorithm
     except (TypeError, ValueError):
-        columns = None
+        columns = algorithm = None
     want = sorted(["frames", "actions", *(f"extras/{k}" for k in extras)])
     if not isinstance(ds, h5py.Dataset) or not isinstance(columns, list) or sorted(columns) != want \
-            or ds.dtype != CHECKSUM_DTYPE or ds.shape != (e, len(want)) or ds.attrs.get("algorithm") != ALGORITHM:
+            or ds.dtype != CHECKSUM_DTYPE or ds.shape != (e, len(want)) or algorithm != ALGORITHM:
         raise DatasetError(f"{path}: its checksum table does not match its arrays (expected {e} x {want})")
     _stored(ds, path)
     return ds[:], columns

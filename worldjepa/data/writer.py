@@ -22,7 +22,7 @@ from ..atomic import AtomicFile, check_replaceable
 from ..locks import WriterLock
 from ..errors import DatasetError, WriteError
 from .dataset import FORMAT, FORMAT_VERSION, _checked, _open_h5
-from .integrity import ALGORITHM, CHECKSUM_DTYPE, CHECKSUMS, checksum, verify_episodes
+from .integrity import ALGORITHM, CHECKSUM_DTYPE, CHECKSUMS, checksum, text_attr, verify_episodes
 
 __all__ = ["DatasetWriter"]
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ class DatasetWriter:
         self.first_new = self.num_episodes
         if old_meta is not None and CHECKSUMS not in self.f and self.first_new:
             self._checksum_old_episodes()
-        self.f.attrs["worldjepa"] = json.dumps(self.meta)
+        self.f.attrs["worldjepa"] = text_attr(json.dumps(self.meta))
 
     @property
     def num_episodes(self) -> int:
@@ -163,8 +163,8 @@ class DatasetWriter:
     def _checksum_table(self, columns: list[str], rows: int) -> Any:
         ds = self.f.create_dataset(CHECKSUMS, shape=(rows, len(columns)), maxshape=(None, len(columns)),
                                    dtype=CHECKSUM_DTYPE, chunks=(1024, len(columns)))
-        ds.attrs["columns"] = json.dumps(columns)
-        ds.attrs["algorithm"] = ALGORITHM
+        ds.attrs["columns"] = text_attr(json.dumps(columns))
+        ds.attrs["algorithm"] = text_attr(ALGORITHM)
         return ds
 
     def _columns(self, sums: dict[str, Any]) -> list[str]:
@@ -235,7 +235,7 @@ class DatasetWriter:
         try:
             if publish:
                 self._trim_to_complete()
-                self.f.attrs["worldjepa"] = json.dumps(self.meta)
+                self.f.attrs["worldjepa"] = text_attr(json.dumps(self.meta))
             self.f.close()
             self.f = None
             if publish and self.added > 0:
