@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from tests.conftest import ROOT, run_cli
-from tests.training.test_trainer import SMALL, _cfg
+from tests.training.test_trainer import SMALL, _cfg, tworoom  # noqa: F401 (tworoom: a fixture)
 from worldjepa import checkpoint as ckpt
 from worldjepa.configs import EncoderConfig, PretrainConfig
 from worldjepa.data.collect import CollectConfig, collect
@@ -25,10 +25,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    out = tmp_path_factory.mktemp("data") / "d.h5"
-    collect(CollectConfig(env="worldjepa/TwoRoom-v0", out=str(out), episodes=30, steps=20, size=32), progress=False)
-    return str(out)
+def data(tworoom):  # test_trainer's: TwoRoom, 60 episodes of 30 steps, 32x32
+    return tworoom
 
 
 def _train_cfg(data, out, **kw):
@@ -110,7 +108,7 @@ def test_resume_on_changed_data_is_refused_unless_allowed(data, tmp_path):
     Trainer(_train_cfg(str(local), tmp_path / "run")).fit(stop_at=3)
     collect(CollectConfig(env="worldjepa/TwoRoom-v0", out=str(local), episodes=2, steps=20, size=32, append=True),
             progress=False)
-    with pytest.raises(CheckpointError, match=r"the data changed .* 30 episodes.* now has 32 episodes.*"
+    with pytest.raises(CheckpointError, match=r"the data changed .* 60 episodes.* now has 62 episodes.*"
                                               r"--allow-data-change"):
         Trainer(_train_cfg(str(local), tmp_path / "run", resume=True))
     assert Trainer(_train_cfg(str(local), tmp_path / "run", resume=True, allow_data_change=True)).step == 3
