@@ -119,7 +119,7 @@ def test_malformed_datasets_are_refused_by_every_command(made, bad_datasets, cap
                 "plan": ["plan", "--run", run, "--data", path, "--goal-offset", "2", "--budget", "1"]}[command]
         line = refused(capsys, *argv)
         assert path.name in line, (name, line)  # refused for the dataset, naming it
-        assert not (tmp_path / "t" / "model.safetensors").exists() and not (tmp_path / "p" / "model.safetensors").exists()
+        assert not any((tmp_path / d / "model.safetensors").exists() for d in ("t", "p"))
 
 
 # --------------------------------------------------------------------------------------- checkpoints
@@ -208,8 +208,8 @@ def test_malformed_checkpoints_are_refused_before_anything_is_allocated(made, ba
     for name, run in bad_runs.items():
         argv = {"info": ["info", run, "--verify"],
                 "plan": ["plan", "--run", run, "--data", data, "--goal-offset", "2", "--budget", "1"],
-                "eval": ["eval", "--data", data, "--policy", run, "--episodes", "1", "--goal-offset", "2", "--budget", "1",
-                         *BASE]}[command]
+                "eval": ["eval", "--data", data, "--policy", run, "--episodes", "1", "--goal-offset", "2",
+                         "--budget", "1", *BASE]}[command]
         line = refused(capsys, *argv, seconds=30)
         assert str(run) in line or "model.safetensors" in line, (name, line)
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0 < 2 * 2**20  # < 2 GB more at the peak
@@ -242,7 +242,8 @@ def test_malformed_configs_are_refused_quickly(tmp_path, capsys):
 @pytest.mark.parametrize("argv,name", [
     (["collect", "--seed", str(2**32)], "seed"), (["collect", "--seed", "-1"], "seed"),
     (["collect", "--workers", "100000"], "workers"), (["collect", "--steps", "0"], "steps"),
-    (["train", "--lr", "-1"], "lr"), (["train", "--lr", "nan"], "lr"), (["train", "--max-memory-mb", "nan"], "max_memory_mb"),
+    (["train", "--lr", "-1"], "lr"), (["train", "--lr", "nan"], "lr"),
+    (["train", "--max-memory-mb", "nan"], "max_memory_mb"),
     (["train", "--weight-decay", "inf"], "weight_decay"), (["train", "--seed", str(2**32)], "seed"),
     (["pretrain", "--flip-p", "2"], "flip_p"), (["pretrain", "--probe-lr", "0"], "probe_lr"),
     (["eval", "--horizon", "0"], "horizon"), (["eval", "--replan-every", "0"], "replan_every"),

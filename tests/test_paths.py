@@ -90,7 +90,8 @@ def made(small_data_and_run):
 ])
 def test_commands_refuse_to_write_over_their_inputs_before_any_work(made, cli, args, why):
     data, run = made
-    before = {p: p.read_bytes() for p in (data, run / "model.safetensors", run / "last.safetensors", run / "config.json")}
+    files = (data, run / "model.safetensors", run / "last.safetensors", run / "config.json")
+    before = {p: p.read_bytes() for p in files}
     argv = [a.format(data=data, run=run) for a in args]
     if argv[0] != "collect":
         argv += ["--data", str(data)]

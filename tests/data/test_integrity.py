@@ -83,7 +83,8 @@ def _tmpfs(tmp_path, size="1500k"):
         pytest.skip("a tmpfs needs root; the injected-ENOSPC tests cover the non-root case")
     mnt = tmp_path / "tiny"
     mnt.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)], capture_output=True).returncode:
+    mount = ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)]
+    if subprocess.run(mount, capture_output=True).returncode:
         pytest.skip("cannot mount a tmpfs here")
     return mnt
 
@@ -179,7 +180,8 @@ def test_a_second_writer_of_a_dataset_is_refused(tmp_path):
     path = tmp_path / "d.h5"
     write_toy(path, [5])
     with DatasetWriter(path, META, append=True) as w:
-        with pytest.raises(LockError, match=rf"dataset .*d.h5 is being written by another process \(pid {os.getpid()}\)"):
+        busy = rf"dataset .*d.h5 is being written by another process \(pid {os.getpid()}\)"
+        with pytest.raises(LockError, match=busy):
             with DatasetWriter(path, META, append=True):
                 pass
         f, a, x = toy_episode(1, 5)

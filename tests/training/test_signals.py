@@ -36,7 +36,8 @@ def _train_cfg(data, out, **kw):
 
 
 def _pretrain_cfg(data, out, **kw):
-    return PretrainConfig(data=data, out=str(out), steps=10, batch_size=16, encoder=EncoderConfig(dim=32, channels=(8, 16)),
+    return PretrainConfig(data=data, out=str(out), steps=10, batch_size=16,
+                          encoder=EncoderConfig(dim=32, channels=(8, 16)),
                           projector_hidden=32, sigreg_slices=32, log_every=1, probe_every=3, save_every=100,
                           eval_frames=0, progress=False, device="cpu", **kw)
 

@@ -115,8 +115,8 @@ def collect(cfg: CollectConfig, progress: bool | None = None) -> dict[str, Any]:
     except KeyboardInterrupt as e:  # a second signal: the writer kept the episodes completed until then
         if getattr(e, "saved", ""):
             raise
-        raise Interrupted(getattr(e, "signum", 2), f"stopped at once; the episodes completed before it (if any) were kept in "
-                                                   f"{cfg.out}") from None
+        raise Interrupted(getattr(e, "signum", 2),
+                          f"stopped at once; the episodes completed before it (if any) were kept in {cfg.out}") from None
     env.close()
     stop.raise_if_requested(f"the {total - first} episodes completed were kept ({total} in {cfg.out})")
     return {"out": cfg.out, "added": cfg.episodes, "episodes": total}
