@@ -39,3 +39,26 @@ def run_cli(*args: str, check: bool = False, timeout: float = 300) -> subprocess
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@pytest.fixture(scope="session")
+def small_data_and_run(tmp_path_factory):
+    """A tiny TwoRoom dataset (12 episodes of 10 steps, 32x32) and a world model trained 2 steps on it."""
+    root = tmp_path_factory.mktemp("small")
+    data, run = root / "base.h5", root / "run"
+    run_cli("collect", "--env", "worldjepa/TwoRoom-v0", "--out", str(data), "--episodes", "12", "--steps", "10",
+            "--size", "32", "--no-progress", check=True)
+    run_cli("train", "--data", str(data), "--out", str(run), "--small", "--steps", "2", "--no-progress",
+            "--threads", "1", "--device", "cpu", check=True)
+    return data, run
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Torch on one thread for a module (small kernels on a shared 2-core CPU: threads only wait)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -55,7 +55,7 @@ assert not [m for m in sys.modules if m.split(".")[0] in ("worldjepa", "torch")]
 np.savez({str(tmp_path / "out.npz")!r}, frames3=ds["episodes"][3]["frames"], actions3=ds["episodes"][3]["actions"],
          state3=ds["episodes"][3]["extras"]["state"], **{{"w/" + k: v for k, v in weights.items()}})
 print(json.dumps({{"splits": ds["splits"], "sha256": ds["sha256"], "meta": ds["meta"], "ckpt": meta,
-                  "episodes": len(ds["episodes"])}}))
+                  "episodes": len(ds["episodes"]), "bad": ds["bad"]}}))
 """
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env,
@@ -71,6 +71,7 @@ print(json.dumps({{"splits": ds["splits"], "sha256": ds["sha256"], "meta": ds["m
         assert got["splits"] == [["train", "val", "test"][s] for s in ds.splits]
         assert got["sha256"] == ds.fingerprint()["sha256"] == got["ckpt"]["dataset"]["sha256"]
         assert got["episodes"] == ds.num_episodes == 23 and got["meta"]["env_id"] == ds.env_id
+        assert got["bad"] == [] and got["meta"]["format_version"] == 2  # the documented checksums match
     meta = got["ckpt"]
     assert meta["format"] == "worldjepa-checkpoint" and meta["kind"] == "world_model" and meta["step"] == 3
     assert meta["model"]["encoder"]["kind"] == "cnn" and meta["model"]["proprio"] == "state[2:4]"

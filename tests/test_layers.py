@@ -17,7 +17,8 @@ PACKAGE = ROOT / "worldjepa"
 
 # lowest first; a name is a top-level module or sub-package of worldjepa
 LAYERS: list[set[str]] = [
-    {"_version", "errors", "utils", "config", "configs", "protocols", "metrics", "progress", "monitor"},  # foundation: no torch on import
+    {"_version", "errors", "utils", "atomic", "locks", "signals", "paths", "config", "configs", "protocols",
+     "metrics", "progress", "monitor"},  # foundation: no torch on import
     {"losses", "nn", "envs", "augment"},  # tensors and physics, no I/O of ours
     {"data", "checkpoint", "planning"},  # files, and search over costs
     {"world_model", "encoder_model"},  # models assembled from parts, and their checkpoints

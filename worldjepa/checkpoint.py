@@ -11,6 +11,7 @@ temporary name and renamed, so a killed process never leaves a half-written chec
 from __future__ import annotations
 
 import json
+import math
 import struct
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ def save(path: str | Path, tensors: dict[str, Any], meta: dict[str, Any]) -> Non
     import torch
     from safetensors.torch import save as st_save
 
-    from .utils import atomic_write_bytes
+    from .atomic import atomic_write_bytes
 
     flat = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
     for k, v in flat.items():
@@ -49,44 +50,75 @@ def save(path: str | Path, tensors: dict[str, Any], meta: dict[str, Any]) -> Non
     atomic_write_bytes(path, st_save(flat, metadata={"worldjepa": json.dumps(meta)}))
 
 
-def load(path: str | Path, prefer: str = MODEL_FILE) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(tensors, meta) of a checkpoint file or run directory; clear errors for anything else."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+_ITEMSIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U64": 8, "U32": 4,
+             "U16": 2, "U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1}
 
-    p = resolve(path, prefer)
+
+def _header(p: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(worldjepa metadata, tensor entries) of a safetensors file, every entry checked against the
+    file's size (a truncated or forged file is refused before any tensor is read)."""
     kind = sniff(p)
     if kind == "pickle":
         raise CheckpointError(f"{p} is a pickle (torch.save) file; worldjepa loads only safetensors checkpoints "
                               "and never unpickles (unpickling can run arbitrary code)")
     if kind != "safetensors":
         raise CheckpointError(f"{p} is not a safetensors checkpoint ({kind})")
+    size = p.stat().st_size
+    with open(p, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        raw = f.read(n)
+    bad = f"{p} is truncated or corrupt"
+    header = _json_object(raw, f"{bad}: its header")
+    entries, end = {}, 0
+    for name, e in header.items():
+        if name == "__metadata__":
+            continue
+        try:
+            shape, (lo, hi) = [int(v) for v in e["shape"]], e["data_offsets"]
+            if e["dtype"] not in _ITEMSIZE or min(shape, default=0) < 0 or not 0 <= lo <= hi \
+                    or hi - lo != math.prod(shape) * _ITEMSIZE[e["dtype"]]:
+                raise ValueError
+        except (KeyError, TypeError, ValueError):
+            raise CheckpointError(f"{bad}: tensor {name!r} has an invalid header entry") from None
+        entries[name], end = e, max(end, hi)
+    if 8 + n + end != size:
+        raise CheckpointError(f"{bad}: its header describes {8 + n + end} bytes, the file has {size}")
+    raw_meta = (header.get("__metadata__") or {}).get("worldjepa") if isinstance(header.get("__metadata__"), dict) else None
+    if raw_meta is None:
+        raise CheckpointError(f"{p} is a safetensors file without worldjepa metadata (not a worldjepa checkpoint)")
+    return _json_object(raw_meta, f"{bad}: its worldjepa metadata"), entries
+
+
+def _json_object(raw: Any, what: str) -> dict[str, Any]:
+    try:
+        out = json.loads(raw)
+    except (TypeError, ValueError):  # UnicodeDecodeError is a ValueError
+        raise CheckpointError(f"{what} is not JSON") from None
+    if not isinstance(out, dict):
+        raise CheckpointError(f"{what} is not a JSON object")
+    return out
+
+
+def load(path: str | Path, prefer: str = MODEL_FILE) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(tensors, meta) of a checkpoint file or run directory; clear errors for anything else."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    p = resolve(path, prefer)
+    meta, _ = _header(p)
     try:
         tensors = load_file(str(p))
-        with open(p, "rb") as f:
-            (n,) = struct.unpack("<Q", f.read(8))
-            header = json.loads(f.read(n))
-    except (SafetensorError, ValueError, OSError) as e:
+    except (SafetensorError, ValueError, OSError, RuntimeError) as e:
         raise CheckpointError(f"{p} is truncated or corrupt: {e}") from None
-    raw = (header.get("__metadata__") or {}).get("worldjepa")
-    if raw is None:
-        raise CheckpointError(f"{p} is a safetensors file without worldjepa metadata (not a worldjepa checkpoint)")
-    return tensors, json.loads(raw)
+    return tensors, meta
 
 
 def read_meta(path: str | Path) -> dict[str, Any]:
-    """The metadata of a checkpoint without loading its tensors."""
+    """The metadata of a checkpoint without loading its tensors (the header is checked against the
+    file's size)."""
     p = resolve(path)
-    if sniff(p) != "safetensors":
-        return load(p)[1]  # raises the right error
-    with open(p, "rb") as f:
-        (n,) = struct.unpack("<Q", f.read(8))
-        header = json.loads(f.read(n))
-    raw = (header.get("__metadata__") or {}).get("worldjepa")
-    if raw is None:
-        raise CheckpointError(f"{p} is a safetensors file without worldjepa metadata (not a worldjepa checkpoint)")
-    meta = json.loads(raw)
-    meta["_tensors"] = {k: v["shape"] for k, v in header.items() if k != "__metadata__"}
+    meta, entries = _header(p)
+    meta["_tensors"] = {k: v["shape"] for k, v in entries.items()}
     return meta
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from pathlib import Path
@@ -210,12 +211,35 @@ def from_dict(cls: type[T], data: Mapping[str, Any], prefix: str = "") -> T:
         raise ConfigError(f"{cls.__name__}: {e}") from None
 
 
+MAX_CONFIG_BYTES = 2**20  # a config file is a page of options, never megabytes
+
+
+def safe_yaml(text: str) -> Any:
+    """YAML (or JSON) text as Python data, with the safe loader and no aliases: ``*name`` is
+    refused, so a small file cannot expand into gigabytes ("billion laughs"); too deep a nesting
+    is refused too. Raises ``yaml.YAMLError``."""
+    import yaml
+
+    class NoAliases(yaml.SafeLoader):
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                raise yaml.composer.ComposerError(None, None, f"aliases (*{event.anchor}) are not allowed in "
+                                                  "worldjepa configs", event.start_mark)
+            return super().compose_node(parent, index)
+
+    try:
+        return yaml.load(text, Loader=NoAliases)  # noqa: S506 (a SafeLoader subclass)
+    except RecursionError:
+        raise yaml.YAMLError("nested too deeply") from None
+
+
 def parse_value(text: str) -> Any:
     """A ``key=value`` right-hand side parsed as YAML (numbers, bools, lists), else a string."""
     import yaml
 
     try:
-        return yaml.safe_load(text)
+        return safe_yaml(text)
     except yaml.YAMLError:
         return text
 
@@ -260,10 +284,14 @@ def load_file(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"config file not found: {p}")
+    if p.stat().st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config file {p} is {p.stat().st_size} bytes; configs are limited to {MAX_CONFIG_BYTES}")
     try:
-        data = yaml.safe_load(p.read_text()) or {}
+        data = safe_yaml(p.read_bytes().decode("utf-8")) or {}
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {p} is not UTF-8 text") from None
     except yaml.YAMLError as e:
-        raise ConfigError(f"config file {p} is not valid YAML: {e}") from None
+        raise ConfigError(f"config file {p} is not valid YAML: {' '.join(str(e).split())}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {p} must hold a mapping of keys to values")
     return data
@@ -271,7 +299,7 @@ def load_file(path: str | Path) -> dict[str, Any]:
 
 def save(cfg: Any, path: str | Path) -> None:
     """Write a config as YAML (if the suffix is .yaml/.yml) or JSON, atomically."""
-    from .utils import atomic_write_text
+    from .atomic import atomic_write_text
 
     p = Path(path)
     d = to_dict(cfg) if dataclasses.is_dataclass(cfg) else dict(cfg)
@@ -293,8 +321,28 @@ def section_from_str(cfg: Any, name: str, cls: type) -> None:
 
 
 def at_least(cfg: Any, minimum: float, *names: str) -> None:
-    """Refuse any of the fields ``names`` of ``cfg`` below ``minimum``, naming it."""
+    """Refuse any of the fields ``names`` of ``cfg`` below ``minimum`` (or NaN, or infinite), naming it."""
     for name in names:
         value = getattr(cfg, name)
-        if value < minimum:
-            raise ConfigError(f"{name} must be >= {minimum:g}, got {value}")
+        if not value >= minimum or value == math.inf:
+            raise ConfigError(f"{name} must be >= {minimum:g} (and finite), got {value}")
+
+
+def in_range(cfg: Any, name: str, lo: float, hi: float = math.inf, lo_open: bool = False,
+             hi_open: bool = False) -> None:
+    """Refuse field ``name`` of ``cfg`` outside ``[lo, hi]`` (``(`` / ``)`` where open), NaN or
+    infinite; ``None`` (an option left to its default) passes."""
+    value = getattr(cfg, name)
+    if value is None:
+        return
+    ok = (value > lo if lo_open else value >= lo) and (value < hi if hi_open else value <= hi) \
+        and value not in (math.inf, -math.inf)
+    if not ok:
+        span = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+        raise ConfigError(f"{name} must be in {span}, got {value}")
+
+
+def seeds(cfg: Any, *names: str) -> None:
+    """Seeds are 32-bit: refuse any of ``names`` outside [0, 2^32) (2^32 would alias seed 0)."""
+    for name in names:
+        in_range(cfg, name, 0, 2**32, hi_open=True)

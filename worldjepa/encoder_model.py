@@ -51,18 +51,31 @@ def build_encoder_model(cfg: PretrainConfig, size: int) -> EncoderModel:
     return EncoderModel(cfg.encoder, size, cfg.projector_hidden, cfg.projector_dim)
 
 
-def _arch(meta: dict[str, Any], tensors: dict[str, Tensor]) -> dict[str, Any]:
-    """The architecture of a ``lejepa`` checkpoint; the flat one of library 0.1.0 is converted."""
+def _arch(meta: dict[str, Any], tensors: dict[str, Tensor], where: Any = "") -> dict[str, Any]:
+    """The architecture of a ``lejepa`` checkpoint (the flat one of library 0.1.0 converted),
+    checked against the shapes of its weights before anything is built."""
     from .config import from_dict
+    from .errors import ConfigError
+    from .nn._checks import check_weights, planned_state
 
-    arch = dict(meta["model"])
-    if isinstance(arch.get("encoder"), str):  # 0.1.0: encoder, embed_dim, channels, keypoints, proj_*
-        kind = arch["encoder"]
-        patch = int(tensors["model/encoder.patch_embed.weight"].shape[-1]) if kind == "vit_tiny" else 8
-        arch = {"encoder": {"kind": kind, "dim": arch["embed_dim"], "channels": arch["channels"],
-                            "keypoints": arch.get("keypoints", 0), "patch": patch},
-                "size": arch["size"], "projector_hidden": arch["proj_hidden"], "projector_dim": arch["proj_dim"]}
-    arch["encoder"] = from_dict(EncoderConfig, arch["encoder"])
+    try:
+        arch = dict(meta["model"])
+        if isinstance(arch.get("encoder"), str):  # 0.1.0: encoder, embed_dim, channels, keypoints, proj_*
+            kind = arch["encoder"]
+            patch = int(tensors["model/encoder.patch_embed.weight"].shape[-1]) if kind == "vit_tiny" else 8
+            arch = {"encoder": {"kind": kind, "dim": arch["embed_dim"], "channels": arch["channels"],
+                                "keypoints": arch.get("keypoints", 0), "patch": patch},
+                    "size": arch["size"], "projector_hidden": arch["proj_hidden"], "projector_dim": arch["proj_dim"]}
+        arch["encoder"] = from_dict(EncoderConfig, arch["encoder"])
+        if set(arch) != {"encoder", "size", "projector_hidden", "projector_dim"}:
+            raise KeyError(", ".join(sorted(set(arch) ^ {"encoder", "size", "projector_hidden", "projector_dim"})))
+        for key in ("size", "projector_hidden", "projector_dim"):
+            if not isinstance(arch[key], int) or isinstance(arch[key], bool) or arch[key] < 1:
+                raise ValueError(f"{key} {arch[key]!r}")
+    except (KeyError, TypeError, ValueError, ConfigError) as e:
+        raise CheckpointError(f"{where}: its model architecture is invalid ({e})") from None
+    got = {k[len("model/"):]: tuple(v.shape) for k, v in tensors.items() if k.startswith("model/")}
+    check_weights(str(where), planned_state(lambda: EncoderModel(**arch)), got)
     return arch
 
 
@@ -73,7 +86,7 @@ def load_encoder_model(run: str | Path) -> tuple[EncoderModel, dict[str, Any]]:
     tensors, meta = ckpt.load(run)
     if meta.get("kind") != "lejepa":
         raise CheckpointError(f"{run} is not a LeJEPA pretraining checkpoint (kind {meta.get('kind')!r})")
-    model = EncoderModel(**_arch(meta, tensors))
+    model = EncoderModel(**_arch(meta, tensors, run))
     model.load_state_dict({k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")})
     return model.eval(), meta
 
@@ -87,7 +100,7 @@ def read_encoder(run: str | Path) -> tuple[dict[str, Tensor], EncoderConfig, int
     if meta.get("kind") != "lejepa":
         raise CheckpointError(f"--encoder-init {run}: not a `worldjepa pretrain` run (its kind is "
                               f"{meta.get('kind')!r}); pass the directory `worldjepa pretrain --out` wrote")
-    arch = _arch(meta, tensors)
+    arch = _arch(meta, tensors, run)
     prefix = "model/encoder."
     weights = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
     return weights, arch["encoder"], int(arch["size"])

@@ -35,3 +35,12 @@ class MemoryFileError(WorldJepaError):
 class MemoryInputError(MemoryFileError, ValueError):
     """Entries or a map that cannot be written to a memory file as given (NaN or inf, a wrong
     shape or size); nothing was written."""
+
+
+class WriteError(WorldJepaError):
+    """A file could not be written (disk full, no permission, a failed flush); the file that was
+    there before is left as it was, and no partial file is left behind."""
+
+
+class LockError(WorldJepaError):
+    """Another process is writing the same dataset or run folder (the message names its pid)."""

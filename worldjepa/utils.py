@@ -1,33 +1,10 @@
-"""Small helpers with no better home: atomic writes, file sniffing, seeding, pretty sizes, the
-learning-rate schedule."""
+"""Small helpers with no better home: file sniffing, seeding, pretty sizes, the learning-rate
+schedule. (Atomic writes: :mod:`worldjepa.atomic`.)"""
 
 from __future__ import annotations
 
-import os
 import struct
-import tempfile
 from pathlib import Path
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a crash leaves either the old file or the new one."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode())
 
 
 def human_bytes(n: float) -> str:

@@ -30,6 +30,7 @@ from .configs import ModelConfig, parse_proprio
 from .errors import CheckpointError, ConfigError, WorldJepaError
 from .losses.prediction import prediction_error
 from .nn import frames_to_float
+from .nn._checks import check_weights, planned_state
 
 __all__ = ["ModelConfig", "WorldModel", "build_world_model", "frames_to_float", "load_world_model", "model_fingerprint",
            "parse_proprio"]
@@ -228,11 +229,18 @@ def load_world_model(path: str | Path, device: str | torch.device = "cpu") -> tu
     from .config import from_dict
 
     tensors, meta = ckpt.load(path)
-    if "model" not in meta or meta.get("kind", "world_model") != "world_model":
+    if not isinstance(meta.get("model"), dict) or meta.get("kind", "world_model") != "world_model":
         raise CheckpointError(f"{path} is a worldjepa checkpoint without a world model (kind {meta.get('kind')!r})")
-    model = build_world_model(from_dict(ModelConfig, meta["model"]))
     try:
-        model.load_state_dict(model_weights(tensors))
+        cfg = from_dict(ModelConfig, meta["model"])
+    except ConfigError as e:
+        raise CheckpointError(f"{path}: its model config is invalid: {e}") from None
+    weights = model_weights(tensors)
+    # the config's shapes, computed without allocating, must be the file's before anything is built
+    check_weights(str(path), planned_state(lambda: build_world_model(cfg)), {k: tuple(v.shape) for k, v in weights.items()})
+    model = build_world_model(cfg)
+    try:
+        model.load_state_dict(weights)
     except RuntimeError as e:
         raise CheckpointError(f"{path}: weights do not fit its model config: {str(e).splitlines()[0]}") from None
     return model.to(device).eval(), meta

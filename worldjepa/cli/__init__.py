@@ -51,12 +51,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"worldjepa {args.command}: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"worldjepa {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:  # worldjepa.signals.Interrupted says which signal and what was saved
+        signum = getattr(e, "signum", 2)
+        print(f"worldjepa {args.command}: {e if getattr(e, 'signum', None) else 'interrupted'}", file=sys.stderr)
+        return 128 + signum
+    except MemoryError:
+        if debug:
+            raise
+        print(f"worldjepa {args.command}: error: out of memory; use smaller sizes (batch, model, samples)", file=sys.stderr)
+        return 2
     except Exception as e:  # a bug, not bad input: keep it to one line unless --debug
         if debug:
             raise
+        if isinstance(e, RuntimeError) and "can't allocate memory" in str(e):  # torch's CPU allocator
+            print(f"worldjepa {args.command}: error: out of memory ({str(e).splitlines()[0][:200]}); use smaller "
+                  "sizes", file=sys.stderr)
+            return 2
         print(f"worldjepa {args.command}: internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback)",
               file=sys.stderr)
         return 1

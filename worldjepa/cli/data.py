@@ -34,6 +34,9 @@ def register(sub: Any) -> None:
                                    "configuration and tensors of a checkpoint (a .safetensors file or a run directory).")
     p.add_argument("path", help="dataset (.h5) or checkpoint (.safetensors or run directory)")
     p.add_argument("--json", action="store_true", help="print as JSON")
+    p.add_argument("--verify", action="store_true",
+                   help="also read everything back: a dataset's per-episode checksums (frames, actions, extras) and "
+                        "NaN/inf; a checkpoint's tensors; exit status 2 on any problem")
     p.set_defaults(func=cmd_info)
 
 
@@ -78,9 +81,51 @@ def cmd_info(args: argparse.Namespace) -> int:
         raise WorldJepaError(f"no such file or directory: {p}")
     if p.is_file() and sniff(p) == "hdf5":
         _print_summary(p, as_json=args.json)
+        if args.verify:
+            _verify_dataset(p)
     else:
         _print_checkpoint(p, as_json=args.json)
+        if args.verify:
+            _verify_checkpoint(p)
     return 0
+
+
+def _verify_dataset(path: Path) -> None:
+    """Recompute every checksum; print each problem; DatasetError (exit 2) if there is one."""
+    import time
+
+    from ..data.dataset import Dataset
+    from ..errors import DatasetError
+
+    t0 = time.perf_counter()
+    with Dataset(path) as ds:
+        problems = ds.verify()
+        n, checked = ds.num_episodes, ds.has_checksums
+    for line in problems[:50]:
+        print(f"  {line}")
+    if problems:
+        raise DatasetError(f"{path} fails verification: {len(problems)} problem(s)"
+                           + (" (the first 50 listed above)" if len(problems) > 50 else " (listed above)"))
+    what = "every checksum matches" if checked else ("no checksums to check (format 1, written before worldjepa "
+                                                      "recorded them): structure and NaN/inf checked only")
+    print(f"verified {n} episodes in {time.perf_counter() - t0:.1f} s: {what}")
+
+
+def _verify_checkpoint(path: Path) -> None:
+    """Load every tensor (sizes checked against the header), look for NaN or inf, and rebuild the
+    model its metadata describes from the weights (every weight present, none extra, shapes equal)."""
+    from ..checkpoint import load
+    from ..encoder_model import load_encoder_model
+    from ..errors import CheckpointError
+    from ..world_model import load_world_model
+
+    tensors, meta = load(path)
+    bad = [k for k, v in tensors.items() if v.is_floating_point() and not bool(v.isfinite().all())]
+    if bad:
+        raise CheckpointError(f"{path}: tensor(s) with NaN or inf: {', '.join(bad[:5])}")
+    (load_encoder_model if meta.get("kind") == "lejepa" else load_world_model)(path)
+    print(f"verified {len(tensors)} tensors: all present, sized as the header says, finite, and they fit the "
+          f"model its metadata describes")
 
 
 def _print_summary(path: str | Path, as_json: bool = False) -> None:
@@ -101,6 +146,8 @@ def _print_summary(path: str | Path, as_json: bool = False) -> None:
         ("frames", f"{s['shapes']['frames']} uint8, {s['frame_size']}x{s['frame_size']}"),
         ("actions", f"{s['shapes']['actions']} float32, {a['kind']} dim {a['dim']}, low {_fmt(a['low'])}, high {_fmt(a['high'])}"),
         ("extras", ", ".join(f"{k} {s['shapes']['extras/' + k]}" for k in s["extras"]) or "none"),
+        ("checksums", "per episode (frames, actions, extras): `info --verify` checks them" if s["checksums"] else
+         "none (format 1, written before worldjepa recorded them; the file still loads)"),
         ("splits", ", ".join(f"{k} {v}" for k, v in s["splits"].items()) + " episodes"),
         ("size", f"{human_bytes(s['file_bytes'])} on disk ({human_bytes(s['frames_raw_bytes'])} of raw frames)"),
         ("policy", str(s["meta"].get("policy"))),

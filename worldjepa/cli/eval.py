@@ -33,15 +33,17 @@ def run(args: argparse.Namespace) -> int:
     import dataclasses
 
     from ..eval.protocol import run_protocol
-    from ..utils import atomic_write_text
+    from ..atomic import atomic_write_text
 
     cfg = config_from_args(args)
-    check_outputs(cfg)
+    check_extras(cfg)
     policies = split_policies(cfg.policy)
+    options = [policy_options(name, cfg.agent) for name in policies]
+    gifs = [cfg.gif if len(policies) == 1 or not cfg.gif else cfg.gif.replace(".gif", f"-{i}.gif")
+            for i in range(len(policies))]
+    check_paths(cfg, options, gifs)
     rows = []
-    for i, name in enumerate(policies):  # several policies: the same pairs, one table
-        gif = cfg.gif if len(policies) == 1 or not cfg.gif else cfg.gif.replace(".gif", f"-{i}.gif")
-        policy, agent = policy_options(name, cfg.agent)
+    for name, (policy, agent), gif in zip(policies, options, gifs):  # several policies: the same pairs, one table
         rows.append((name, run_protocol(dataclasses.replace(cfg, policy=policy, gif=gif, agent=agent))))
     print_table(rows)
     print_comparisons(rows)
@@ -67,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def check_outputs(cfg: Any) -> None:
+def check_extras(cfg: Any) -> None:
     """Refuse, before any episode runs, what would fail only at the end."""
     if cfg.plot:
         from ..eval.plots import check_png_name
@@ -86,6 +88,24 @@ def run_dir(name: str) -> str | None:
     base = name[:name.index("[")] if name.endswith("]") and "[" in name else name
     first = base if Path(base).exists() else base.split("+")[0]
     return first if Path(first).is_dir() else None
+
+
+def check_paths(cfg: Any, options: list[tuple[str, Any]], gifs: list[str]) -> None:
+    """Before any episode runs: no output (--json, the GIFs) is an input (the dataset, a run, a
+    memory), a link, or a file of another kind; output folders exist and can be written."""
+    from pathlib import Path
+
+    from ..paths import check_outputs
+
+    inputs: dict[str, Any] = {"--data": cfg.data}
+    for policy, agent in options:
+        for run in policy.split("+"):
+            if Path(run).exists():  # a run folder or checkpoint (not random, oracle, ...)
+                inputs[f"--policy {run}"] = run
+        inputs[f"--memory {agent.memory}"] = agent.memory
+    outputs = {"--json": (cfg.json, ("json",)), "--plot": (cfg.plot, ("png",))}
+    outputs.update({f"--gif ({gif})" if len(gifs) > 1 else "--gif": (gif, ("gif",)) for gif in gifs if gif})
+    check_outputs(outputs, inputs)
 
 
 def split_policies(text: str) -> list[str]:

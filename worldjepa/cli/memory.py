@@ -58,6 +58,9 @@ def cmd_build(args: argparse.Namespace) -> int:
         from ..errors import WorldJepaError
 
         raise WorldJepaError("pass --run RUN_DIR (the encoder) and --data FILE (the recordings to remember)")
+    from ..paths import check_outputs
+
+    check_outputs({"--out": (cfg.out, ("sqlite",))}, {"--run": cfg.run, "--data": cfg.data})
     if cfg.threads > 0:
         import torch
 

@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..physics.benchmark import format_table, run_voe
     from ..physics.plots import surprise_png
-    from ..utils import atomic_write_text
+    from ..atomic import atomic_write_text
 
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
@@ -99,7 +99,7 @@ def run_probe(args: argparse.Namespace) -> int:
 
     from ..physics.plots import scatter_png
     from ..physics.probes import format_probe_table, run_probes
-    from ..utils import atomic_write_text
+    from ..atomic import atomic_write_text
 
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)

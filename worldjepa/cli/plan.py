@@ -58,10 +58,14 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     if not cfg.run or not cfg.data:
         raise WorldJepaError("pass --run RUN_DIR and --data FILE")
+    from ..paths import check_outputs
+
+    check_outputs({"--gif": (cfg.gif, ("gif",))}, {"--run": cfg.run, "--data": cfg.data, "--memory": cfg.agent.memory})
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     meta = read_meta(cfg.run)
     ds = Dataset(cfg.data)
+    ds.check()  # the start and the goal come from it
     check_compatible(meta, ds.env_id, ds.frame_size, ds.action_dim, where=f"checkpoint {cfg.run}")
     test = ds.episode_ids("test")
     if not 0 <= cfg.episode < len(test):

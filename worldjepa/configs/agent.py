@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ..config import Device, at_least, opt, parse_agent_options
+from ..config import Device, at_least, in_range, opt, parse_agent_options, seeds
 from ..errors import ConfigError
 
 
@@ -46,13 +46,22 @@ class PlannerConfig:
         return out
 
     def __post_init__(self) -> None:
-        if not 0 <= self.seed < 2**32:
-            raise ConfigError(f"planner seed must be in [0, 2^32), got {self.seed}")
+        seeds(self, "seed")
         for name in ("samples", "iterations", "elites", "gd_iterations", "gd_restarts"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ConfigError(f"{name} must be >= 1, got {value}")
+            in_range(self, name, 1, MAX_SAMPLES)
+        if self.elites is not None and self.samples is not None and self.elites > self.samples:
+            raise ConfigError(f"elites ({self.elites}) must be <= samples ({self.samples})")
+        for name, lo, hi, lo_open, hi_open in _PLANNER_RANGES:
+            in_range(self, name, lo, hi, lo_open, hi_open)
 
+
+MAX_SAMPLES = 10**6  # candidates, iterations, restarts: more would not fit in memory anyway
+_INF = float("inf")
+# (option, low, high, low open, high open): the ranges the planners accept (worldjepa/planning)
+_PLANNER_RANGES = [("init_std", 0, _INF, True, False), ("momentum", 0, 1, False, True), ("min_std", 0, _INF, False, False),
+                   ("beta", 0, _INF, False, False), ("keep_elites", 0, 1, False, False), ("shrink", 1, _INF, False, False),
+                   ("temperature", 0, _INF, True, False), ("noise_std", 0, _INF, True, False),
+                   ("noise_decay", 0, 1, True, False), ("lr", 0, _INF, True, False), ("gd_std", 0, _INF, False, False)]
 
 PLANNER_OPTIONS = ("samples", "iterations", "elites", "init_std", "momentum", "min_std", "beta", "keep_elites",
                    "shrink", "include_mean", "temperature", "noise_std", "noise_decay", "adapt_std", "lr",
@@ -96,10 +105,11 @@ class AgentConfig:
 
     def __post_init__(self) -> None:
         at_least(self, 1, "horizon", "replan_every")
+        in_range(self, "horizon", 1, 1000)
         at_least(self, 0, "final_weight", "proprio_weight", "keypoint_weight")
         at_least(self, 1, "route_stall")
-        if not self.route_lookahead > 0:
-            raise ConfigError(f"route_lookahead must be > 0, got {self.route_lookahead}")
+        in_range(self, "act_steps", 1)
+        in_range(self, "route_lookahead", 0, lo_open=True)
         if self.replan_every > self.horizon:
             raise ConfigError(f"replan_every ({self.replan_every}) must be <= horizon ({self.horizon})")
         if self.final_weight != 1.0 and self.reduce == "final":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from ..config import Device, at_least, opt, parse_agent_options, section_from_str
+from ..config import Device, at_least, in_range, opt, parse_agent_options, section_from_str, seeds
 from ..errors import ConfigError
 from .agent import AgentConfig
 from .model import EncoderConfig, ModelConfig
@@ -40,7 +40,8 @@ class CollectConfig:
             raise ConfigError(f"episodes ({self.episodes}) must be >= 0 and steps ({self.steps}) >= 1")
         if not 8 <= self.size <= 512:
             raise ConfigError(f"size {self.size} must be between 8 and 512 pixels")
-        at_least(self, 1, "workers")
+        in_range(self, "workers", 1, 256)
+        seeds(self, "seed")
         self.kwargs()  # a clear error now
 
     def kwargs(self) -> dict[str, Any]:
@@ -60,6 +61,9 @@ class TrainConfig:
                                 "model's encoder; its architecture (encoder, channels, dim) replaces the "
                                 "encoder flags. '' = random init")
     resume: bool = opt(False, "continue from RUN_DIR/last.safetensors (exact: same losses as an uninterrupted run)")
+    allow_data_change: bool = opt(False, "with --resume: continue even if the dataset is not the one the run was "
+                                         "trained on (its fingerprint changed: an append, another file); the "
+                                         "resume is then not exact")
     batch_size: int = opt(64, "windows per step (per process under torchrun)")
     num_frames: int = opt(4, "frames T per training window, at the model's frame-skip")
     window_stride: int = opt(1, "a window may start every N frames of an episode (1 = at every frame); "
@@ -93,6 +97,9 @@ class TrainConfig:
             raise ConfigError(f"num_frames ({self.num_frames}) must be >= 2")
         if not self.lr > 0 or not 0 <= self.min_lr_ratio <= 1:
             raise ConfigError(f"need lr > 0 and 0 <= min_lr_ratio <= 1, got {self.lr}, {self.min_lr_ratio}")
+        in_range(self, "lr", 0, 10, lo_open=True)
+        at_least(self, 0, "max_memory_mb")
+        seeds(self, "seed")
 
 
 @dataclass(frozen=True)
@@ -110,6 +117,8 @@ class PretrainConfig:
     minutes: float = opt(0.0, "wall-clock budget; > 0 fixes the step count after timing the first steps")
     stop_at: int = opt(0, "stop at this step with a resumable checkpoint, schedule unfinished (0: run to the end)")
     resume: bool = opt(False, "continue the run in --out from its last.safetensors (with its saved options)")
+    allow_data_change: bool = opt(False, "with --resume: continue even if the dataset changed since the run started "
+                                         "(its fingerprint differs); the resume is then not exact")
     encoder: EncoderConfig = opt(EncoderConfig(channels=(32, 64, 128, 256)), "the image encoder")
     size: int = opt(0, "frame side in pixels (0: the dataset's; 64 for image folders)")
     projector_hidden: int = opt(512, "projector hidden width (BatchNorm MLP)")
@@ -166,8 +175,13 @@ class PretrainConfig:
             raise ConfigError(f"crop_min must be in (0, 1], got {self.crop_min}")
         if self.regularizer == "vicreg" and self.n_global < 2:
             raise ConfigError("vicreg needs n_global >= 2 views")
-        if self.lr <= 0 or not 0 <= self.warmup < 1 or not 0 <= self.min_lr_ratio <= 1:
-            raise ConfigError("need lr > 0, 0 <= warmup < 1 and 0 <= min_lr_ratio <= 1")
+        if not 0 <= self.warmup < 1 or not 0 <= self.min_lr_ratio <= 1:
+            raise ConfigError("need 0 <= warmup < 1 and 0 <= min_lr_ratio <= 1")
+        for name in ("lr", "probe_lr"):
+            in_range(self, name, 0, 10, lo_open=True)
+        for name in ("flip_p", "jitter_p", "blur_p"):
+            in_range(self, name, 0, 1)
+        seeds(self, "seed")
 
 
 @dataclass(frozen=True)
@@ -225,6 +239,7 @@ class EvalConfig:
         if (self.far_min_steps or self.far_budget_factor or self.far_min_distance) and not self.far:
             raise ConfigError("--far-min-steps, --far-budget-factor and --far-min-distance apply to far goals: add --far")
         at_least(self, 0, "success_threshold", "gif_episodes", "threads")
+        seeds(self, "seed")
 
 
 @dataclass(frozen=True)
@@ -276,8 +291,7 @@ class MemoryBuildConfig:
     def __post_init__(self) -> None:
         at_least(self, 1, "stride", "radius_steps", "edge_steps")
         at_least(self, 0, "radius", "capacity", "merge_radius", "threads", "shortcuts")
-        if not 0 <= self.seed < 2**32:
-            raise ConfigError(f"seed must be in [0, 2^32), got {self.seed}")
+        seeds(self, "seed")
 
 
 

@@ -102,9 +102,9 @@ class ModelConfig:
         at_least(self, 0, "projector_layers", "reg_weight", "rollout_weight", "inverse_weight")
         if self.predictor == "mlp" and self.predictor_layers < 2:
             raise ConfigError(f"predictor_layers must be >= 2 for the mlp predictor, got {self.predictor_layers}")
+        at_least(self, 1, "proprio_emb")
         if self.proprio:
             parse_proprio(self.proprio)  # a clear error now, not at the first batch
-            at_least(self, 1, "proprio_emb")
         if self.preset and self.predictor != "transformer":
             raise ConfigError(f"preset {self.preset!r} sizes the transformer predictor, not {self.predictor!r}")
         if self.preset and self.preset not in TRANSFORMER_SIZES:

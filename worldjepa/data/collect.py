@@ -19,6 +19,8 @@ from .._version import __version__
 from ..config import from_dict, to_dict
 from ..configs import DEFAULT_EPISODES, CollectConfig
 from ..errors import ConfigError, DatasetError, EnvError
+from ..paths import check_outputs
+from ..signals import Interrupted, StopSignals
 from ..utils import derive_seed
 
 __all__ = ["CollectConfig", "collect", "recorded_config", "record_episode", "replay", "resolve"]
@@ -41,7 +43,8 @@ def _worker_init(cfg: CollectConfig) -> None:
 
     from ..envs.adapter import make_env
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
+    for name in ("SIGINT", "SIGHUP"):  # the main process handles these and stops the pool
+        signal.signal(getattr(signal, name), signal.SIG_IGN)
 
     _WORKER_ENV = make_env(cfg.env, cfg.size, cfg.env_module or None, **cfg.kwargs())
 
@@ -91,12 +94,12 @@ def collect(cfg: CollectConfig, progress: bool | None = None) -> dict[str, Any]:
     (default: ``cfg.progress``) shows a progress bar."""
     progress = cfg.progress if progress is None else progress
     from ..envs.adapter import make_env
-    from ..progress import Progress
     from .writer import DatasetWriter
 
     from .policies import POLICIES
 
     cfg = resolve(cfg)
+    check_outputs({"--out": (cfg.out, ("hdf5",))}, {})  # a link, a folder, another kind of file: refused now
     if cfg.policy not in POLICIES:
         raise ConfigError(f"unknown collection policy {cfg.policy!r}; choose one of {', '.join(POLICIES)}")
     if cfg.policy == "expert" and not cfg.env.startswith("worldjepa/PushT"):
@@ -104,65 +107,61 @@ def collect(cfg: CollectConfig, progress: bool | None = None) -> dict[str, Any]:
     env = make_env(cfg.env, cfg.size, cfg.env_module or None, **cfg.kwargs())  # validates the id and rendering up front
     meta = {**env.describe(), "policy": cfg.policy, "library_version": __version__, "config": to_dict(cfg)}
     compression = None if cfg.compression == "none" else cfg.compression
-    stop = _StopOnCtrlC()
-    with stop, DatasetWriter(cfg.out, meta, append=cfg.append, compression=compression) as w:
-        first = w.num_episodes
-        indices = range(first, first + cfg.episodes)
-        bar = Progress(cfg.episodes, f"collect {cfg.env}", "episode", enabled=progress)
-        if cfg.workers == 1:
-            for i in indices:
-                if stop.requested:
-                    break
-                w.add_episode(**_unpack(record_episode(env, cfg, i)))
-                bar.update()
-        else:
-            ctx = mp.get_context("spawn")  # fork after torch or h5py threads started can deadlock
-            with ctx.Pool(cfg.workers, initializer=_worker_init, initargs=(cfg,)) as pool:
-                results = pool.imap(_worker_episode, [(cfg, i) for i in indices], chunksize=1)
-                for _ in indices:
-                    if stop.requested:
-                        break
-                    try:  # a worker that never answers is an error, not a silent hang
-                        ep = results.next(timeout=WORKER_TIMEOUT_S)
-                    except mp.TimeoutError:
-                        raise EnvError(f"a collection worker produced no episode for {WORKER_TIMEOUT_S:.0f} s; "
-                                       "the file was left as it was; retry, or use --workers 1") from None
-                    w.add_episode(**_unpack(ep))
-                    bar.update()
-        bar.close()
-        total = w.num_episodes
+    try:
+        with StopSignals() as stop, DatasetWriter(cfg.out, meta, append=cfg.append, compression=compression,
+                                                  planned=cfg.episodes) as w:
+            first = w.num_episodes
+            total = _record(cfg, env, w, stop, first, progress)
+    except KeyboardInterrupt as e:  # a second signal: the writer kept the episodes completed until then
+        if getattr(e, "saved", ""):
+            raise
+        raise Interrupted(getattr(e, "signum", 2),
+                          f"stopped at once; the episodes completed before it (if any) were kept in {cfg.out}") from None
     env.close()
-    if stop.requested:  # the completed episodes are published; now report the interruption
-        raise KeyboardInterrupt
+    stop.raise_if_requested(f"the {total - first} episodes completed were kept ({total} in {cfg.out})")
     return {"out": cfg.out, "added": cfg.episodes, "episodes": total}
 
 
-class _StopOnCtrlC:
-    """The first Ctrl-C asks the loop to stop after the current episode (never inside an HDF5
-    write, where the interrupt could be lost); a second one interrupts at once."""
+def _record(cfg: CollectConfig, env: Any, w: Any, stop: StopSignals, first: int, progress: bool) -> int:
+    """Record episodes ``first ..`` into the writer ``w`` until done or a stop is requested; returns
+    the episodes in the file."""
+    from ..progress import Progress
 
-    def __init__(self) -> None:
-        self.requested = False
-        self._old: Any = None
+    indices = range(first, first + cfg.episodes)
+    bar = Progress(cfg.episodes, f"collect {cfg.env}", "episode", enabled=progress)
+    if cfg.workers == 1:
+        for i in indices:
+            if stop.requested:
+                break
+            w.add_episode(**_unpack(record_episode(env, cfg, i)))
+            bar.update()
+    else:
+        ctx = mp.get_context("spawn")  # fork after torch or h5py threads started can deadlock
+        with ctx.Pool(cfg.workers, initializer=_worker_init, initargs=(cfg,)) as pool:
+            results = pool.imap(_worker_episode, [(cfg, i) for i in indices], chunksize=1)
+            for _ in indices:
+                ep = _next_result(results, stop)
+                if ep is None:
+                    break
+                w.add_episode(**_unpack(ep))
+                bar.update()
+    bar.close()
+    return w.num_episodes
 
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
 
-    def __enter__(self) -> "_StopOnCtrlC":
-        import signal
-        import threading
-
-        if threading.current_thread() is threading.main_thread():
-            self._old = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        import signal
-
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
+def _next_result(results: Any, stop: StopSignals) -> dict[str, Any] | None:
+    """The next episode from the worker pool, or None once a stop was requested (polled, so
+    that a signal is seen within half a second even while a worker is busy)."""
+    waited = 0.0
+    while not stop.requested:
+        try:
+            return results.next(timeout=0.5)
+        except mp.TimeoutError:
+            waited += 0.5
+            if waited >= WORKER_TIMEOUT_S:  # a worker that never answers is an error, not a silent hang
+                raise EnvError(f"a collection worker produced no episode for {WORKER_TIMEOUT_S:.0f} s; "
+                               "the file was left as it was; retry, or use --workers 1") from None
+    return None
 
 
 def _unpack(ep: dict[str, Any]) -> dict[str, Any]:

@@ -20,16 +20,14 @@ previous file (or none), never a corrupt one. Every field: docs/data.md.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 
 from ..errors import DatasetError
+from .integrity import FORMAT, FORMAT_VERSION  # noqa: F401 (the format is defined beside its checks)
 
-FORMAT = "worldjepa-dataset"
-FORMAT_VERSION = 1
 SPLITS = ("train", "val", "test")
 
 
@@ -43,22 +41,30 @@ def _open_h5(path: str | Path, mode: str = "r", **kw: Any) -> Any:
         raise DatasetError(f"{p} is a directory, not a dataset file")
     try:
         return h5py.File(p, mode, **kw)
-    except OSError as e:
+    except (OSError, RuntimeError, ValueError) as e:
         msg = str(e)
         why = "truncated" if "truncated" in msg else "not an HDF5 file or is corrupt"
         raise DatasetError(f"{p} is {why} ({msg.splitlines()[0]})") from None
 
 
 def read_meta(f: Any, path: str | Path = "") -> dict[str, Any]:
-    raw = f.attrs.get("worldjepa")
-    if raw is None:
-        raise DatasetError(f"{path} is an HDF5 file but not a worldjepa dataset (no 'worldjepa' metadata)")
-    meta = json.loads(raw)
-    if meta.get("format") != FORMAT:
-        raise DatasetError(f"{path}: unknown format {meta.get('format')!r}")
-    if meta.get("format_version", 0) > FORMAT_VERSION:
-        raise DatasetError(f"{path}: written by a newer worldjepa (format {meta['format_version']})")
-    return meta
+    """The checked ``worldjepa`` metadata of an open file."""
+    from .integrity import parse_meta
+
+    return parse_meta(f.attrs.get("worldjepa"), path)
+
+
+def _checked(f: Any, path: Path) -> dict[str, Any]:
+    """:func:`~worldjepa.data.integrity.check_structure`, with HDF5's own errors on a damaged file
+    turned into a :class:`DatasetError`."""
+    from .integrity import check_structure
+
+    try:
+        return check_structure(f, path)
+    except DatasetError:
+        raise
+    except (OSError, RuntimeError, ValueError, KeyError, TypeError) as e:
+        raise DatasetError(f"{path} is damaged: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
 
 
 def split_assignment(num_episodes: int, val: float = 0.1, test: float = 0.1, seed: int = 0) -> np.ndarray:
@@ -94,22 +100,15 @@ class Dataset:
     def __init__(self, path: str | Path, val: float = 0.1, test: float = 0.1, split_seed: int = 0) -> None:
         self.path = Path(path)
         self._f = _open_h5(self.path, rdcc_nbytes=64 * 2**20)
-        f = self._f
-        self.meta = read_meta(f, self.path)
-        for name in ("frames", "actions", "episodes/start", "episodes/length", "episodes/seed"):
-            if name not in f:
-                raise DatasetError(f"{self.path} is incomplete: '{name}' is missing")
-        self.starts = f["episodes/start"][:]
-        self.lengths = f["episodes/length"][:]
-        self.seeds = f["episodes/seed"][:]
-        n = int(f["frames"].shape[0])
-        if len(self.starts) and (self.starts[-1] + self.lengths[-1] != n or f["actions"].shape[0] != n):
-            raise DatasetError(f"{self.path} is truncated: episodes cover {self.starts[-1] + self.lengths[-1]} frames, "
-                               f"the file holds {n} frames and {f['actions'].shape[0]} actions")
+        try:
+            info = _checked(self._f, self.path)
+        except BaseException:
+            self._f.close()
+            raise
+        self._info = info
+        self.meta, self.extras = info["meta"], info["extras"]
+        self.starts, self.lengths, self.seeds = info["starts"], info["lengths"], info["seeds"]
         self.splits = split_assignment(len(self.starts), val, test, split_seed)
-        self.extras: list[str] = []
-        if "extras" in f:
-            f["extras"].visit(lambda k: self.extras.append(k) if hasattr(f["extras"][k], "shape") else None)
 
     def __enter__(self) -> "Dataset":
         return self
@@ -119,6 +118,37 @@ class Dataset:
 
     def close(self) -> None:
         self._f.close()
+
+    @property
+    def has_checksums(self) -> bool:
+        """Whether the file records per-episode checksums (format 2; files of format 1 do not)."""
+        return self._info["checksums"] is not None
+
+    def verify(self, episodes: Any = None, columns: Any = None) -> list[str]:
+        """Recompute the checksums of ``episodes`` (default: all) for ``columns`` (``"frames"``,
+        ``"actions"``, ``"extras"`` or ``"extras/<name>"``; default: all), and look for NaN or
+        inf in actions and extras. Returns one line per problem; empty when all is well."""
+        from .integrity import nonfinite, verify_episodes
+
+        names = ["actions", *(f"extras/{k}" for k in self.extras)]
+        names = [n for n in names if columns is None or n in columns or n.split("/")[0] in columns]
+        try:
+            return verify_episodes(self._f, self._info, episodes, columns) + nonfinite(self._f, names, self.starts)
+        except (OSError, RuntimeError) as e:
+            raise DatasetError(f"{self.path} cannot be read, the file is damaged ({str(e).splitlines()[0]})") from None
+
+    def check(self, frame_episodes: int = 32) -> None:
+        """What ``train`` and ``pretrain`` check before their first step, in about the time it takes
+        to read the actions: every episode's action and extras checksums, the frame checksums of up
+        to ``frame_episodes`` evenly spaced episodes, no NaN or inf in actions and extras. Raises
+        :class:`DatasetError` naming the first problem (``worldjepa info --verify`` lists all)."""
+        problems = self.verify(columns=("actions", "extras"))
+        sample = np.unique(np.linspace(0, self.num_episodes - 1, min(frame_episodes, self.num_episodes)).astype(int))
+        problems += self.verify(sample, columns=("frames",)) if self.num_episodes else []
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise DatasetError(f"{self.path} fails its integrity check: {problems[0]}{more}; "
+                               f"`worldjepa info --verify {self.path}` lists every problem")
 
     @property
     def env_id(self) -> str:
@@ -175,6 +205,13 @@ class Dataset:
         return self._read(self._f["extras"][name], rows)
 
     def _read(self, array: Any, rows: Any) -> np.ndarray:
+        try:
+            return self._read_rows(array, rows)
+        except (OSError, RuntimeError) as e:  # a damaged chunk
+            raise DatasetError(f"{self.path}: {array.name.lstrip('/')} cannot be read, the file is damaged "
+                               f"({str(e).splitlines()[0]})") from None
+
+    def _read_rows(self, array: Any, rows: Any) -> np.ndarray:
         if rows is None:
             return array[:]
         if isinstance(rows, slice):
@@ -220,10 +257,11 @@ class Dataset:
         if not 0 <= i < self.num_episodes:
             raise DatasetError(f"episode {i} out of range: {self.path} has {self.num_episodes}")
         s, L = int(self.starts[i]), int(self.lengths[i])
-        out = {"frames": self._f["frames"][s:s + L], "actions": self._f["actions"][s:s + L - 1],
+        rows = slice(s, s + L)
+        out = {"frames": self.read_frames(rows), "actions": self.read_actions(slice(s, s + L - 1)),
                "seed": np.int64(self.seeds[i])}
         for k in self.extras:
-            out[k] = self._f["extras"][k][s:s + L]
+            out[k] = self.read_extra(k, rows)
         return out
 
     def iter_episodes(self, split: str | None = None) -> Iterator[dict[str, np.ndarray]]:
@@ -251,6 +289,7 @@ def summarize(path: str | Path) -> dict[str, Any]:
             "action_space": ds.meta["action_space"],
             "shapes": shapes,
             "extras": ds.extras,
+            "checksums": ds.has_checksums,
             "splits": splits,
             "file_bytes": Path(path).stat().st_size,
             "frames_raw_bytes": int(np.prod(f["frames"].shape)),

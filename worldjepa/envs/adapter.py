@@ -239,6 +239,7 @@ def make_env(env_id: str, size: int = 64, env_module: str | None = None, **kwarg
     import gymnasium as gym
 
     os.environ.setdefault("SDL_AUDIODRIVER", "dummy")  # pygame-rendered envs: no sound device needed headless
+    os.environ.setdefault("SDL_NO_SIGNAL_HANDLERS", "1")  # SDL would turn SIGTERM into a quit event nobody reads
     import_env_module(env_module)
     check_env_id(env_id)
     spec = gym.spec(env_id)

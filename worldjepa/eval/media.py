@@ -31,7 +31,7 @@ def save_gif(path: str | Path, frames: Sequence[np.ndarray], fps: float = 10.0) 
     """Write frames (each (H, W, 3) uint8) as a looping GIF, atomically."""
     from PIL import Image
 
-    from ..utils import atomic_write_bytes
+    from ..atomic import atomic_write_bytes
     import io
 
     if not frames:

@@ -164,7 +164,7 @@ def check_png_name(path: str | Path, flag: str = "") -> None:
 
 def save_png(path: str | Path, img: Any) -> Path:
     """Write a PIL image as PNG, atomically; the name must end in .png."""
-    from ..utils import atomic_write_bytes
+    from ..atomic import atomic_write_bytes
 
     check_png_name(path)
     buf = io.BytesIO()

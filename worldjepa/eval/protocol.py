@@ -198,6 +198,7 @@ def run_protocol(cfg: EvalConfig, policy: Any = None, progress: bool | None = No
 
         torch.set_num_threads(cfg.threads)
     ds = Dataset(cfg.data)
+    ds.check()  # starts and goals come from it: NaN states or changed bytes are refused here
     env_id = ds.env_id
     if cfg.env and cfg.env != env_id:
         raise ConfigError(f"--env {cfg.env} does not match the dataset's env {env_id}")

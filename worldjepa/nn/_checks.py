@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from typing import Callable
+
 import torch
 from torch import nn
 
@@ -59,3 +62,51 @@ def init_weights(module: nn.Module, std: float = 0.02) -> None:
                 nn.init.ones_(m.weight)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
+
+
+def planned_state(build: Callable[[], nn.Module]) -> dict[str, tuple[int, ...]]:
+    """The state-dict shapes of the module ``build()`` returns, built on the meta device: nothing
+    is allocated, so a config asking for absurd sizes costs nothing to inspect."""
+    with torch.device("meta"):
+        module = build()
+    return {k: tuple(v.shape) for k, v in module.state_dict().items()}
+
+
+def machine_bytes() -> int:
+    """The machine's physical memory in bytes (0 when unknown)."""
+    import os
+
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def check_fits(nbytes: float, what: str) -> None:
+    """Refuse, before allocating, ``what`` needing more than the machine's memory."""
+    from worldjepa.utils import human_bytes
+
+    total = machine_bytes()
+    if total and nbytes > total:
+        raise WorldJepaError(f"{what} would need {human_bytes(nbytes)}, more than this machine's "
+                             f"{human_bytes(total)} of memory; use smaller sizes")
+
+
+def check_trainable(build: Callable[[], nn.Module], what: str = "the model") -> None:
+    """Refuse a model whose float32 weights, gradients and AdamW moments (4 copies) do not fit."""
+    params = sum(math.prod(s) for s in planned_state(build).values())
+    check_fits(16 * params, f"{what} ({params:,} values; weights, gradients and optimiser state)")
+
+
+def check_weights(where: str, expected: dict[str, tuple[int, ...]], got: dict[str, tuple[int, ...]]) -> None:
+    """Refuse weights that are missing, extra, or shaped otherwise than the config says."""
+    from worldjepa.errors import CheckpointError
+
+    missing = sorted(set(expected) - set(got))
+    extra = sorted(set(got) - set(expected))
+    wrong = [k for k in sorted(set(expected) & set(got)) if tuple(expected[k]) != tuple(got[k])]
+    if missing or extra or wrong:
+        parts = ([f"missing {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}"] if missing else []) + \
+                ([f"unexpected {', '.join(extra[:3])}{' ...' if len(extra) > 3 else ''}"] if extra else []) + \
+                ([f"{k} is {tuple(got[k])} in the file, {tuple(expected[k])} in its config" for k in wrong[:3]])
+        raise CheckpointError(f"{where}: the weights do not fit the model its metadata describes ({'; '.join(parts)})")

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..utils import atomic_write_bytes
+from ..atomic import atomic_write_bytes
 
 POSSIBLE, IMPOSSIBLE, EVENT = (40, 90, 200), (210, 40, 40), (150, 150, 150)
 CHART_W, CHART_H, PAD = 320, 120, 28

@@ -42,8 +42,12 @@ from .. import checkpoint as ckpt
 from .._version import __version__
 from ..config import to_dict
 from ..errors import CheckpointError, WorldJepaError
+from ..locks import WriterLock
+from ..paths import check_run_folder
+from ..signals import Interrupted, StopSignals
 from ..utils import pick_device
 from .budget import MinutesBudget
+from .runfiles import append_metrics, read_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -58,17 +62,6 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, 
     params = [p for p in model.parameters() if p.requires_grad]
     return [{"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
             {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
-
-
-def read_metrics(path: Path) -> list[dict[str, Any]]:
-    """The rows of a ``metrics.jsonl``; a torn last line (a killed writer) is dropped."""
-    rows = []
-    for line in path.read_text().splitlines() if path.is_file() else []:
-        try:
-            rows.append(json.loads(line))
-        except ValueError:
-            continue
-    return rows
 
 
 class TrainingLoop:
@@ -96,10 +89,21 @@ class TrainingLoop:
         last = self.run_dir / ckpt.RESUME_FILE
         if cfg.resume and not last.is_file():
             raise CheckpointError(f"--resume: {last} does not exist (nothing to resume)")
-        if not cfg.resume and last.is_file():
-            raise WorldJepaError(f"{self.run_dir} already holds a run; pass --resume to continue it or choose "
-                                 "another --out")
-        self.resume_meta = ckpt.read_meta(last) if cfg.resume else None
+        self.lock: WriterLock | None = None
+        try:
+            if self.is_main:  # locked (another writer at work is named first) and checked before any work
+                lock = WriterLock(self.run_dir, f"run folder {self.run_dir}", folder=True)
+                if self.run_dir.is_dir() and not self.run_dir.is_symlink():
+                    self.lock = lock.acquire()
+                check_run_folder(self.run_dir, cfg.resume, {} if cfg.resume else self.inputs(cfg))
+                self.lock = self.lock or lock.acquire()
+            self._init(cfg)
+        except BaseException:
+            self.release()
+            raise
+
+    def _init(self, cfg: Any) -> None:
+        self.resume_meta = ckpt.read_meta(self.run_dir / ckpt.RESUME_FILE) if cfg.resume else None
         self.cfg = self.setup(cfg)
         torch.manual_seed(self.cfg.seed)
         self.model = self.build_model().to(self.device)
@@ -117,15 +121,23 @@ class TrainingLoop:
         self.last_val: dict[str, float] = {}
         self.losses: dict[int, float] = {}  # step -> loss of the steps run in this process
         self.tb: Any = None
-        if self.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
         if self.resume_meta is not None:
             self._restore()
+
+    def release(self) -> None:
+        """Let another process write the run folder (after :meth:`fit`, or a failed start)."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
     # ----------------------------------------------------------------- what a subclass says
     def setup(self, cfg: Any) -> Any:
         """Load the data; on resume (``self.resume_meta``) adopt what the saved run fixes. Returns the config."""
         return cfg
+
+    def inputs(self, cfg: Any) -> dict[str, Any]:
+        """The files a new run reads (flag -> path): the run folder must not hold them."""
+        return {"--data": cfg.data}
 
     def build_model(self) -> torch.nn.Module:
         raise NotImplementedError
@@ -192,7 +204,7 @@ class TrainingLoop:
         ckpt.save(self.run_dir / ckpt.RESUME_FILE, {**weights, **opt_tensors, **rng, **task_tensors},
                   {**meta, "resume": resume})
         ckpt.save(self.run_dir / ckpt.MODEL_FILE, weights, meta)
-        from ..utils import atomic_write_text
+        from ..atomic import atomic_write_text
 
         atomic_write_text(self.run_dir / "config.json", json.dumps(meta, indent=2) + "\n")
 
@@ -218,7 +230,7 @@ class TrainingLoop:
         self.load_task_state(tensors, r.get("task", {}))
         path = self.run_dir / "metrics.jsonl"
         if self.is_main and path.is_file():  # drop lines logged after the checkpoint (and a torn last one)
-            from ..utils import atomic_write_text
+            from ..atomic import atomic_write_text
 
             keep = [row for row in read_metrics(path) if row.get("step", 0) <= self.step]
             atomic_write_text(path, "".join(json.dumps(row) + "\n" for row in keep))
@@ -273,8 +285,9 @@ class TrainingLoop:
         """Append one line to ``metrics.jsonl`` (and TensorBoard when it is on)."""
         if not self.is_main or not row:
             return
-        with open(self.run_dir / "metrics.jsonl", "a") as f:
-            f.write(json.dumps({"step": self.step, "time": round(self.elapsed, 3), **row}) + "\n")
+        kept = f"the checkpoint of step {self.saved_step} is intact" if self.saved_step is not None else \
+            "no checkpoint had been written yet"
+        append_metrics(self.run_dir / "metrics.jsonl", {"step": self.step, "time": round(self.elapsed, 3), **row}, kept)
         if self.tb is not None:
             for k, v in row.items():
                 self.tb.add_scalar(k, v, self.step)
@@ -288,7 +301,9 @@ class TrainingLoop:
     def fit(self, stop_at: int | None = None) -> dict[str, Any]:
         """Train to the step budget (or to ``stop_at``, leaving the run resumable); returns a summary.
 
-        Writes checkpoints every ``save_every`` steps and at the end; Ctrl-C saves and stops.
+        Writes checkpoints every ``save_every`` steps and at the end. SIGINT, SIGTERM or SIGHUP
+        finishes the current step, saves it and raises :class:`~worldjepa.signals.Interrupted`
+        (exit 128 + signal); a resume from there equals the uninterrupted run.
         """
         from ..progress import Progress
 
@@ -300,35 +315,55 @@ class TrainingLoop:
         self.budget.start(self.step, self.elapsed)
         metrics: dict[str, float] = {}
         try:
-            while self.step < self.total and (stop_at is None or self.step < stop_at):
-                metrics = self.train_step()
-                self.elapsed = time.perf_counter() - t0
-                total = self.budget.update(self.step, self.elapsed, self.total)
-                if total is not None:
-                    self.total = total
-                    bar.set_total(total)
-                last = self.step == self.total or self.step == stop_at
-                row = {**metrics, "train/steps_per_s": self.step / max(self.elapsed, 1e-9)} \
-                    if self.step % self.cfg.log_every == 0 or last else {}
-                self.log({**row, **self.periodic(self.step == self.total)})
-                if self.step % self.cfg.save_every == 0 or self.step == self.total:
-                    self.save()
-                ratio = self.last_val.get("val/pred_over_copy")  # none before the first validation
-                bar.update(1, loss=f"{metrics['train/loss']:.4f}", **({} if ratio is None else {"val": f"{ratio:.3f}"}))
-        except KeyboardInterrupt:
-            logger.warning("interrupted at step %d: saving %s", self.step, self.run_dir / ckpt.RESUME_FILE)
-            self.save()
+            with StopSignals() as stop:
+                while self.step < self.total and (stop_at is None or self.step < stop_at):
+                    metrics = self.train_step()
+                    self.elapsed = time.perf_counter() - t0
+                    total = self.budget.update(self.step, self.elapsed, self.total)
+                    if total is not None:
+                        self.total = total
+                        bar.set_total(total)
+                    last = self.step == self.total or self.step == stop_at
+                    row = {**metrics, "train/steps_per_s": self.step / max(self.elapsed, 1e-9)} \
+                        if self.step % self.cfg.log_every == 0 or last else {}
+                    self.log({**row, **self.periodic(self.step == self.total)})
+                    if self.step % self.cfg.save_every == 0 or self.step == self.total:
+                        self.save()
+                    ratio = self.last_val.get("val/pred_over_copy")  # none before the first validation
+                    bar.update(1, loss=f"{metrics['train/loss']:.4f}", **({} if ratio is None else {"val": f"{ratio:.3f}"}))
+                    signum = self._stop_signal(stop)
+                    if signum:  # the step is complete: save it and stop (an exact resume continues here)
+                        if self.saved_step != self.step:
+                            self.save()
+                        logger.warning("stopped at step %d: saved %s", self.step, self.run_dir / ckpt.RESUME_FILE)
+                        raise Interrupted(signum, f"step {self.step} saved in {self.run_dir / ckpt.RESUME_FILE}; "
+                                                  "continue with --resume")
+            if self.saved_step != self.step:
+                self.save()
+        except KeyboardInterrupt as e:
+            if not getattr(e, "saved", ""):  # a second signal (or one without handlers) mid-step: nothing saved
+                kept = f"the last checkpoint (step {self.saved_step}) is intact" if self.saved_step is not None \
+                    else "nothing had been saved yet"
+                raise Interrupted(getattr(e, "signum", 2), f"stopped at once, inside step {self.step + 1}; {kept}") from None
             raise
         finally:
             bar.close()
             if self.tb is not None:
                 self.tb.close()
-        if self.saved_step != self.step:
-            self.save()
+            self.release()
         return {"step": self.step, "total_steps": self.total, "minutes": self.elapsed / 60, **metrics, **self.last_val}
+
+    def _stop_signal(self, stop: StopSignals) -> int:
+        """The stop signal received by any rank (all ranks stop after the same step), or 0."""
+        if self.world == 1:
+            return stop.requested
+        flag = torch.tensor([stop.requested], device=self.device)
+        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+        return int(flag)
 
     def close(self) -> None:
         """Tear down the process group this loop started (torchrun), all ranks together."""
+        self.release()
         if self._owns_group:
             from .distributed import close_process_group
 

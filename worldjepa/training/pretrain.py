@@ -28,6 +28,7 @@ from ..encoder_model import build_encoder_model, load_encoder_model
 from ..errors import ConfigError
 from ..nn import frames_to_float
 from .loop import TrainingError, TrainingLoop
+from .runfiles import check_same_data
 
 __all__ = ["PretrainConfig", "Pretrainer", "TrainingError", "build_encoder_model", "load_encoder_model",
            "pretrain", "view_config"]
@@ -64,10 +65,20 @@ class Pretrainer(TrainingLoop):
         from ..data.images import load_frames
 
         if self.resume_meta is not None:
-            launch = {k: getattr(cfg, k) for k in ("stop_at", "out", "threads", "device", "progress", "tensorboard")}
+            launch = {k: getattr(cfg, k) for k in ("stop_at", "out", "threads", "device", "progress", "tensorboard",
+                                                   "allow_data_change")}
             cfg = replace(from_dict(PretrainConfig, self.resume_meta["config"]), resume=True, **launch)
         if not cfg.data:
             raise ConfigError("no data: pass --data FILE.h5 or --data FOLDER")
+        self.fingerprint = None
+        if Path(cfg.data).is_file():
+            from ..data.dataset import Dataset
+
+            with Dataset(cfg.data) as ds:
+                ds.check()  # checksums of every action and extra, and of the frames of a sample of episodes
+                self.fingerprint = ds.fingerprint()
+            if self.resume_meta is not None:
+                check_same_data(self.resume_meta.get("dataset"), self.fingerprint, cfg.allow_data_change, self.run_dir)
         self.train = load_frames(cfg.data, "train", cfg.size or None)
         self.size = int(self.train.frames.shape[1])
         log.info("pretrain: %d train frames of %dx%d from %s", len(self.train), self.size, self.size, cfg.data)
@@ -81,7 +92,12 @@ class Pretrainer(TrainingLoop):
     def build_model(self) -> torch.nn.Module:
         from ..losses import SIGReg
 
+        from ..nn._checks import check_fits, check_trainable
+
         cfg, train = self.cfg, self.train
+        check_trainable(lambda: build_encoder_model(cfg, self.size))  # sizes checked before anything is allocated
+        check_fits(4 * cfg.batch_size * (cfg.n_global + cfg.n_local) * 3 * self.size ** 2,
+                   f"a batch of {cfg.batch_size} frames x {cfg.n_global + cfg.n_local} views")
         model = build_encoder_model(cfg, self.size)
         self.sigreg = SIGReg(num_slices=cfg.sigreg_slices, seed=cfg.seed)
         self.probe = None
@@ -97,7 +113,8 @@ class Pretrainer(TrainingLoop):
         return max(1, int(self.cfg.warmup * self.total))
 
     def describe(self) -> dict[str, Any]:
-        return {"model": self.model.arch, "frame_size": self.size, "data": str(self.cfg.data)}
+        return {"model": self.model.arch, "frame_size": self.size, "data": str(self.cfg.data),
+                **({"dataset": self.fingerprint} if self.fingerprint else {})}
 
     def batch_loss(self) -> dict[str, Tensor]:
         cfg = self.cfg
@@ -151,7 +168,7 @@ def pretrain(cfg: PretrainConfig) -> dict[str, Any]:
     returns the last metrics and, at the end of the schedule, the frozen-encoder evaluation
     (also written to ``eval.json``). A non-finite loss raises :class:`TrainingError` naming the
     step; the checkpoints on disk stay those of the last good save."""
-    from ..utils import atomic_write_text
+    from ..atomic import atomic_write_text
 
     run = Pretrainer(cfg)
     result = run.fit(stop_at=run.cfg.stop_at or None)

@@ -22,6 +22,7 @@ from ..config import from_dict, to_dict
 from ..configs import ModelConfig, TrainConfig, parse_proprio
 from ..errors import CheckpointError, WorldJepaError
 from .loop import TrainingError, TrainingLoop
+from .runfiles import check_same_data
 from .validation import Validator
 
 __all__ = ["Trainer", "TrainingError"]
@@ -56,12 +57,14 @@ class Trainer(TrainingLoop):
             raise WorldJepaError("no dataset: pass --data FILE (made by `worldjepa collect`)")
         resume = self.resume_meta
         with Dataset(cfg.data) as ds:
+            ds.check()  # checksums of every action and extra, and of the frames of a sample of episodes
             self.data_meta, self.fingerprint = ds.meta, ds.fingerprint()
             if resume is not None:
                 from ..checkpoint import check_compatible
 
                 check_compatible(resume, ds.env_id, ds.frame_size, ds.action_dim,
                                  where=f"cannot resume {self.run_dir}: the checkpoint")
+                check_same_data(resume.get("dataset"), self.fingerprint, cfg.allow_data_change, self.run_dir)
             model_cfg = replace(cfg.model, frame_size=ds.frame_size, action_dim=ds.action_dim,
                                 proprio_dim=_proprio_dim(cfg.model.proprio, ds) if cfg.model.proprio else 0)
         self.init_encoder = None
@@ -78,6 +81,9 @@ class Trainer(TrainingLoop):
         self.validator = Validator(cfg.data, model_cfg.frameskip, cfg.val_horizon, cfg.val_windows, cfg.seed,
                                    cfg.max_memory_mb, extra=pkey)
         return cfg
+
+    def inputs(self, cfg: TrainConfig) -> dict[str, Any]:
+        return {"--data": cfg.data, "--encoder-init": cfg.encoder_init}
 
     def _resumed(self, cfg: TrainConfig, model_cfg: ModelConfig, meta: dict[str, Any]) -> tuple[Any, Any]:
         """The flags' config with what the saved run fixes: its model, windows and length."""
@@ -114,8 +120,12 @@ class Trainer(TrainingLoop):
         return weights, replace(model_cfg, encoder=encoder)
 
     def build_model(self) -> torch.nn.Module:
+        from ..nn._checks import check_fits, check_trainable
         from ..world_model import build_world_model
 
+        check_trainable(lambda: build_world_model(self.model_cfg))  # sizes checked before anything is allocated
+        check_fits(4 * self.cfg.batch_size * self.cfg.num_frames * 3 * self.model_cfg.frame_size ** 2,
+                   f"a batch of {self.cfg.batch_size} windows of {self.cfg.num_frames} frames")
         model = build_world_model(self.model_cfg)
         if self.init_encoder is not None:
             model.encoder.load_state_dict(self.init_encoder)
