@@ -318,7 +318,8 @@ class Agent:
         for i, m in enumerate(self.models):
             z, a = self.history.context(i)
             costs.append(LatentCost(m, self.goals[i], z, a, metric=self.config.metric, reduce=self.config.reduce,
-                                    path_weights=self.path_weights, scale=self.cost_scales[i]))
+                                    path_weights=self.path_weights, scale=self.cost_scales[i],
+                                    precision=self.config.precision))
         return MeanCost(costs)
 
     def _mpc_act(self) -> Tensor:

@@ -64,7 +64,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         torch.set_num_threads(cfg.threads)
     stats = build_memory(cfg.run, cfg.data, cfg.out, split=cfg.split, stride=cfg.stride, radius=cfg.radius,
                          radius_steps=cfg.radius_steps, edge_steps=cfg.edge_steps, capacity=cfg.capacity,
-                         merge_radius=cfg.merge_radius, overwrite=cfg.overwrite, seed=cfg.seed, progress=cfg.progress)
+                         merge_radius=cfg.merge_radius, overwrite=cfg.overwrite, seed=cfg.seed, progress=cfg.progress,
+                         device=cfg.device)
     if args.json:
         print(json.dumps(stats, indent=2))
         return 0

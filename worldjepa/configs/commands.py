@@ -5,12 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from ..config import Device, at_least, opt, parse_agent_options, section_from_str
+from ..config import Device, Precision, at_least, opt, parse_agent_options, section_from_str
 from ..errors import ConfigError
 from .agent import AgentConfig
 from .model import EncoderConfig, ModelConfig
 
 TENSORBOARD_HELP = "also write the metrics for TensorBoard (pip install 'worldjepa[tensorboard]')"
+DEVICE_HELP = "where the model runs: auto (cuda when torch sees one, else cpu) | cpu | cuda"
+PRECISION_HELP = ("float32, or bf16: the forward passes under torch's bfloat16 autocast (weights, optimiser "
+                  "and the loss's reductions stay float32)")
 PROGRESS_HELP = ("show progress: a bar on a terminal, else a plain line on stderr every $WORLDJEPA_PROGRESS_SECONDS "
                  "seconds (30); --no-progress or --quiet: none")
 
@@ -71,7 +74,8 @@ class TrainConfig:
     min_lr_ratio: float = opt(0.05, "final learning rate as a fraction of lr")
     grad_clip: float = opt(1.0, "clip the gradient norm to this (0 = off)")
     seed: int = opt(0, "seed of the model init, the window sampler (+ rank) and dropout")
-    device: Device = opt("auto", "auto (cuda when present) | cpu | cuda")
+    device: Device = opt("auto", DEVICE_HELP)
+    precision: Precision = opt("float32", PRECISION_HELP)
     threads: int = opt(0, "torch CPU threads (0 = torch's default)")
     val_every: int = opt(200, "validate every N steps (and at the end)")
     val_windows: int = opt(256, "validation windows (fixed: the same ones at every validation)")
@@ -147,7 +151,8 @@ class PretrainConfig:
     save_every: int = opt(500, "steps between checkpoints")
     eval_frames: int = opt(4000, "frames per split for the final frozen-encoder evaluation (0: all)")
     seed: int = opt(0, "seed of initialisation, sampling, views and SIGReg directions")
-    device: Device = opt("auto", "auto (cuda when present) | cpu | cuda")
+    device: Device = opt("auto", DEVICE_HELP)
+    precision: Precision = opt("float32", PRECISION_HELP)
     threads: int = opt(0, "torch CPU threads (0 = torch's default); on --resume this launch's value is used")
     progress: bool = opt(True, PROGRESS_HELP)
     tensorboard: bool = opt(False, TENSORBOARD_HELP + " to RUN_DIR/tb")
@@ -267,6 +272,7 @@ class MemoryBuildConfig:
     merge_radius: float = opt(0.0, "entries closer than this to a kept one are merged into it (0 = off)")
     overwrite: bool = opt(False, "replace an existing memory file")
     seed: int = opt(0, "seed of the landmark order")
+    device: Device = opt("auto", DEVICE_HELP)
     threads: int = opt(0, "torch CPU threads (0 = torch's default)")
     progress: bool = opt(True, PROGRESS_HELP)
 
@@ -293,6 +299,7 @@ class PhysicsConfig:
     seed: int = opt(0, "seed of the pairs (the same seed draws the same pairs)")
     plots: int = opt(1, "pairs per violation type drawn in surprise.png")
     env_kwargs: str = opt("", "keyword arguments of the env, 'k=v ...' (e.g. 'layout_seed=7'), as the run's data had")
+    device: Device = opt("auto", DEVICE_HELP)
     threads: int = opt(0, "torch CPU threads (0 = torch's default)")
 
     def __post_init__(self) -> None:
@@ -318,6 +325,7 @@ class ProbeConfig:
     random_init: bool = opt(True, "also probe the first run's architecture with random weights (the floor)")
     mlp_steps: int = opt(500, "full-batch training steps of each MLP probe (early-stopped on held-out train frames)")
     seed: int = opt(0, "seed of the frame subsets, the random-init encoder and the MLP probes")
+    device: Device = opt("auto", DEVICE_HELP + " (the encoders; the probes fit on the cpu)")
     threads: int = opt(0, "torch CPU threads (0 = torch's default)")
 
     def __post_init__(self) -> None:

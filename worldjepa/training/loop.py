@@ -16,6 +16,8 @@ run needs, once:
 * exact resume: weights, optimiser, the numpy sampler, torch's RNG (and CUDA's) per rank, the
   step, the elapsed time and the task's own state, so a resumed run's losses equal an
   uninterrupted run's;
+* the device (``auto``: CUDA when torch sees one) and the precision (``bf16``: the forward
+  pass under torch's bfloat16 autocast; weights and optimiser stay float32);
 * ``torchrun``: each rank samples with seed + rank, DDP averages gradients, rank 0 writes.
 
 A subclass says what is trained: :meth:`setup` (data, and the saved run's options on resume),
@@ -42,7 +44,7 @@ from .. import checkpoint as ckpt
 from .._version import __version__
 from ..config import to_dict
 from ..errors import CheckpointError, WorldJepaError
-from ..utils import pick_device
+from ..utils import autocast, pick_device
 from .budget import MinutesBudget
 
 logger = logging.getLogger(__name__)
@@ -73,7 +75,7 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
 
 class TrainingLoop:
     """One run of a training loop from a config with the loop's common fields (``out``, ``steps``,
-    ``minutes``, ``resume``, ``seed``, ``device``, ``threads``, ``lr``, ``weight_decay``,
+    ``minutes``, ``resume``, ``seed``, ``device``, ``precision``, ``threads``, ``lr``, ``weight_decay``,
     ``min_lr_ratio``, ``grad_clip``, ``log_every``, ``save_every``, ``progress``, ``tensorboard``)."""
 
     kind = "model"  # the checkpoint's kind
@@ -243,7 +245,8 @@ class TrainingLoop:
         for group in self.opt.param_groups:
             group["lr"] = lr
         try:
-            terms = self.batch_loss()
+            with autocast(self.device, self.cfg.precision):  # the forward only: backward follows its dtypes
+                terms = self.batch_loss()
         except SIGRegError as e:
             raise self._nan_error(f"{e}") from None
         vals = {k: float(v.detach()) for k, v in terms.items()}
