@@ -18,7 +18,10 @@ run needs, once:
   uninterrupted run's;
 * the device (``auto``: CUDA when torch sees one) and the precision (``bf16``: the forward
   pass under torch's bfloat16 autocast; weights and optimiser stay float32);
-* ``torchrun``: each rank samples with seed + rank, DDP averages gradients, rank 0 writes.
+* ``torchrun``: W processes with ``--batch-size B`` train exactly as one process with ``W * B``
+  (:mod:`worldjepa.training.distributed`): every rank draws the same global batch and keeps
+  its share (:meth:`shard`), BatchNorm and SIGReg statistics span all ranks, DDP averages the
+  gradients, rank 0 writes.
 
 A subclass says what is trained: :meth:`setup` (data, and the saved run's options on resume),
 :meth:`build_model`, :meth:`batch_loss` (one batch's loss terms), and optionally
@@ -107,12 +110,14 @@ class TrainingLoop:
         self.model = self.build_model().to(self.device)
         self.net: torch.nn.Module = self.model
         if self.world > 1:
-            if self.device.type == "cuda":
-                self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+            from .distributed import sync_batchnorm
+
+            self.model = sync_batchnorm(self.model, self.device)  # statistics over every rank's batch
             self.net = torch.nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         self.opt = torch.optim.AdamW(param_groups(self.model, self.cfg.weight_decay), lr=self.cfg.lr)
-        self.rng = np.random.default_rng([self.cfg.seed, self.rank])
+        # the same generator on every rank: each draws the global batch and keeps its shard
+        self.rng = np.random.default_rng([self.cfg.seed, 0])
         self.step, self.total, self.elapsed = 0, self.cfg.steps, 0.0
         self.budget = MinutesBudget(self.cfg.minutes, self.cfg.steps, self.budget_reserve(), self.world)
         self.saved_step: int | None = None
@@ -157,6 +162,13 @@ class TrainingLoop:
     def budget_reserve(self) -> float:
         """Fraction of a step's time to keep free per step in a --minutes budget (e.g. validation)."""
         return 0.0
+
+    def shard(self, values: Any, axis: int = 0) -> Any:
+        """This rank's share of random values drawn for the global batch (``world`` times the
+        per-process batch along ``axis``) with ``self.rng``, identically on every rank."""
+        from .distributed import shard
+
+        return shard(values, axis)
 
     # ------------------------------------------------------------------------ checkpoints
     @property
@@ -249,7 +261,7 @@ class TrainingLoop:
                 terms = self.batch_loss()
         except SIGRegError as e:
             raise self._nan_error(f"{e}") from None
-        vals = {k: float(v.detach()) for k, v in terms.items()}
+        vals = self._global_mean({k: v.detach() for k, v in terms.items()})
         loss = vals["loss"]
         if not math.isfinite(loss):
             detail = ", ".join(f"{k} {v}" for k, v in vals.items() if k != "loss")
@@ -265,6 +277,16 @@ class TrainingLoop:
         self.step += 1
         self.losses[self.step] = loss
         return {**{f"train/{k}": v for k, v in vals.items()}, "train/lr": lr, "train/grad_norm": gnorm}
+
+    def _global_mean(self, terms: dict[str, Tensor]) -> dict[str, float]:
+        """The loss terms of the global batch: each rank's terms are means over its share (or, as
+        SIGReg's, already global), so their mean over ranks is the one-process value; every rank
+        then sees the same numbers (and stops together on a NaN)."""
+        if self.world == 1:
+            return {k: float(v) for k, v in terms.items()}
+        flat = torch.stack([v.float().reshape(()) for v in terms.values()])  # (n_terms,)
+        torch.distributed.all_reduce(flat)
+        return {k: float(v) / self.world for k, v in zip(terms, flat.tolist())}
 
     def _nan_error(self, what: str) -> TrainingError:
         kept = (f"the last good checkpoint {self.run_dir / ckpt.RESUME_FILE} (step {self.saved_step}) is intact"

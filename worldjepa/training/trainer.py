@@ -155,7 +155,7 @@ class Trainer(TrainingLoop):
             return self.model.encoder(frames_to_float(frames, self.device)).cpu().numpy()
 
     def batch_loss(self) -> dict[str, Tensor]:
-        batch = self.train_data.sample(self.cfg.batch_size, self.rng)
+        batch = self.train_data.gather(self.shard(self.train_data.draw(self.cfg.batch_size * self.world, self.rng)))
         p = self.model.proprio_of(batch)
         inputs = {"features": torch.as_tensor(batch["features"], device=self.device)} if "features" in batch \
             else {"frames": torch.as_tensor(batch["frames"], device=self.device)}
