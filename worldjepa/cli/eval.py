@@ -24,7 +24,10 @@ def register(sub: Any) -> None:
                "  worldjepa eval --data data/tworoom.h5 --policy runs/tworoom --far --planner mppi --horizon 8 --samples 500\n"
                "  worldjepa eval --data data/pusht.h5 --policy runs/pusht --agent \"act_steps=1 iterations=10\"\n"
                "  worldjepa eval --data data/tworoom.h5 --policy \"runs/tworoom,runs/tworoom[memory=mem.db]\" --far  "
-               "# RUN[KEY=VALUE ...]: per-policy agent options")
+               "# RUN[KEY=VALUE ...]: per-policy agent options\n"
+               "  worldjepa eval --data data/pusht.h5 --policy runs/pusht --episodes 400 --workers 4 --json r.json\n"
+               "  worldjepa eval --data data/pusht.h5 --policy runs/pusht --episodes 400 --workers 4 --json r.json --resume"
+               "  # after a crash")
     add_config_args(p, EvalConfig)
     p.set_defaults(func=run)
 
@@ -32,22 +35,34 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import dataclasses
 
+    import sys
+
+    from ..eval.journal import Journal, sidecar
     from ..eval.protocol import run_protocol
     from ..utils import atomic_write_text
 
     cfg = config_from_args(args)
     check_outputs(cfg)
     policies = split_policies(cfg.policy)
+    journal = Journal(sidecar(cfg.json), cfg.resume) if cfg.json else None  # records as episodes finish
     rows = []
-    for i, name in enumerate(policies):  # several policies: the same pairs, one table
-        gif = cfg.gif if len(policies) == 1 or not cfg.gif else cfg.gif.replace(".gif", f"-{i}.gif")
-        policy, agent = policy_options(name, cfg.agent)
-        rows.append((name, run_protocol(dataclasses.replace(cfg, policy=policy, gif=gif, agent=agent))))
+    try:
+        for i, name in enumerate(policies):  # several policies: the same pairs, one table
+            gif = cfg.gif if len(policies) == 1 or not cfg.gif else cfg.gif.replace(".gif", f"-{i}.gif")
+            policy, agent = policy_options(name, cfg.agent)
+            one = dataclasses.replace(cfg, policy=policy, gif=gif, agent=agent)
+            rows.append((name, run_protocol(one, journal=journal and journal.policy(name, identity(one)))))
+    except BaseException:
+        if journal is not None:
+            journal.close(finished=False)
+            print(f"the finished episodes are kept in {journal.path}: rerun with --resume to continue", file=sys.stderr)
+        raise
     print_table(rows)
     print_comparisons(rows)
     if cfg.json:
         payload = rows[0][1] if len(rows) == 1 else {name: r for name, r in rows}
         atomic_write_text(cfg.json, json.dumps(payload, indent=2) + "\n")
+        journal.close(finished=True)
         print(f"results written to {cfg.json}")
     if cfg.gif:
         print(f"GIF(s) written next to {cfg.gif}")
@@ -67,8 +82,24 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def identity(cfg: Any) -> dict[str, Any]:
+    """What fixes an evaluation's episodes and records: its options (less how it runs and what it
+    writes) and the dataset's fingerprint. A resumed evaluation must have the same."""
+    from ..config import to_dict
+    from ..data.dataset import Dataset
+    from ..eval.journal import RUNTIME
+
+    with Dataset(cfg.data) as ds:
+        fingerprint = ds.fingerprint()
+    return {"config": {k: v for k, v in to_dict(cfg).items() if k not in RUNTIME}, "dataset": fingerprint}
+
+
 def check_outputs(cfg: Any) -> None:
     """Refuse, before any episode runs, what would fail only at the end."""
+    if cfg.resume and not cfg.json:
+        from ..errors import ConfigError
+
+        raise ConfigError("--resume continues from the records kept beside --json: pass the same --json FILE")
     if cfg.plot:
         from ..eval.plots import check_png_name
 

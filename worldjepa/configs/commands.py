@@ -218,11 +218,16 @@ class EvalConfig:
     plot: str = opt("", "write a PNG of each policy's success rate with its 95% CI to this file (CLI)")
     tensorboard: bool = opt(False, TENSORBOARD_HELP + ": the summary of each RUN_DIR policy (eval/success_rate, "
                                    "eval/ci95_low, ...) to RUN_DIR/tb at its checkpoint's step (CLI)")
-    threads: int = opt(0, "torch CPU threads for a RUN_DIR policy (0 = torch's default)")
+    threads: int = opt(0, "torch CPU threads for a RUN_DIR policy (0 = torch's default; in each worker: 1)")
+    workers: int = opt(1, "run the episodes in this many processes, each with its own env and policy; the records "
+                          "are the same whatever the number (with the same --threads)")
+    resume: bool = opt(False, "continue an interrupted evaluation from the per-episode records in JSON.partial.jsonl "
+                              "(written beside --json as episodes finish; needs the same options)")
     progress: bool = opt(True, PROGRESS_HELP)
 
     def __post_init__(self) -> None:
         section_from_str(self, "agent", AgentConfig)
+        at_least(self, 1, "workers")
         if not self.data:
             raise ConfigError("--data is required: the dataset whose held-out episodes give the start/goal pairs")
         at_least(self, 1, "episodes", "budget", "goal_offset", "far_budget")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
@@ -32,11 +33,12 @@ from ..configs import EvalConfig
 from ..errors import ConfigError, WorldJepaError
 from .judge import Judge, drop_solved_pairs
 
-__all__ = ["EvalConfig", "REFERENCE_POLICIES", "check_policy", "draw_pairs", "make_policy", "restore_start",
-           "run_episode", "run_protocol"]
+__all__ = ["EvalConfig", "Episode", "REFERENCE_POLICIES", "Setting", "check_policy", "draw_episodes", "draw_pairs",
+           "make_policy", "restore_start", "run_episode", "run_protocol"]
 
 REFERENCE_POLICIES = ("random", "oracle", "straight", "replay")
-RESULTS_FORMAT, RESULTS_VERSION = "worldjepa-eval-results", 2  # 2: format, dataset, checkpoints, redrawn pairs
+# 2: format, dataset, checkpoints, redrawn pairs; 3: each episode's randomness seeded by its index
+RESULTS_FORMAT, RESULTS_VERSION = "worldjepa-eval-results", 3
 
 
 def draw_pairs(ds: Any, cfg: EvalConfig, rng: np.random.Generator | None = None,
@@ -183,110 +185,188 @@ def run_episode(env: Any, policy: Any, frame: np.ndarray, extras: dict[str, Any]
     return {"success": bool(success) if judge is not None else None, "steps": steps, "final_distance": dist}
 
 
-def run_protocol(cfg: EvalConfig, policy: Any = None, progress: bool | None = None) -> dict[str, Any]:
+@dataclass
+class Episode:
+    """One evaluation episode, fixed before any is run (by the seed, whatever runs it): test
+    episode ``episode`` from step ``start``, toward the recorded frame ``goal_offset`` steps later,
+    or toward a far goal (``goal_frame`` and ``goal_state`` drawn, ``goal_extras`` its extras);
+    ``budget`` steps; ``extra`` goes into its record."""
+
+    index: int
+    episode: int
+    start: int
+    budget: int
+    goal_frame: np.ndarray | None = None
+    goal_state: Any = None
+    goal_extras: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Setting:
+    """What every episode of an evaluation shares: the dataset, a fresh env, the judge and the
+    policy (one per process when episodes run in workers)."""
+
+    def __init__(self, cfg: EvalConfig, policy: Any = None) -> None:
+        from ..data.dataset import Dataset
+        from ..envs.adapter import make_env
+
+        self.cfg = cfg
+        self.ds = Dataset(cfg.data)
+        if cfg.env and cfg.env != self.ds.env_id:
+            raise ConfigError(f"--env {cfg.env} does not match the dataset's env {self.ds.env_id}")
+        self.env = make_env(self.ds.env_id, self.ds.frame_size, cfg.env_module or None, **self.ds.env_kwargs)
+        self.has_state = "state" in self.ds.extras
+        self.restore = self.has_state and self.env.builtin
+        u = self.env.unwrapped  # far goals drawn from the env's reachable space, or else from the recordings
+        self.sampled = self.restore and hasattr(u, "sample_state") and hasattr(u, "render_state")
+        self.judge = Judge(self.env, cfg, self.has_state, {k: v for k, v in self.ds.shapes.items() if k in self.ds.extras})
+        if self.judge.key() not in self.ds.extras:
+            raise WorldJepaError(f"{cfg.data} has no '{self.judge.key()}' extras to judge success with")
+        if policy is None:
+            policy = make_policy(cfg, self.env)
+        else:  # a policy built in Python: the same check as a run named on the command line
+            check_policy(policy, self.ds.env_id, self.env.action_spec.dim)
+        self.policy = policy
+
+    def close(self) -> None:
+        self.env.close()
+        self.ds.close()
+
+    def play(self, spec: Episode, film: bool = False) -> tuple[dict[str, Any], list[np.ndarray]]:
+        """Run one episode: its record, and (``film``) its frames, observation beside goal."""
+        from .media import side_by_side
+
+        ds, key, k = self.ds, self.judge.key(), self.cfg.goal_offset
+        ep, e, t = ds.episode(spec.episode), spec.episode, spec.start
+        frame, extras = restore_start(self.env, ep, t, self.restore)
+        if spec.goal_frame is None:
+            goal_state, goal_frame = ep[key][t + k], ep["frames"][t + k]
+            goal_extras = {name: ep[name][t + k] for name in ds.extras if name in ep}
+        else:
+            goal_state, goal_frame, goal_extras = spec.goal_state, spec.goal_frame, spec.goal_extras
+        if hasattr(self.policy, "reseed"):  # its randomness a function of the pair: any order, any worker
+            self.policy.reseed(spec.index)
+        self.policy.reset(goal_frame, goal_state=goal_state if self.has_state else None, goal_extras=goal_extras,
+                          recorded_actions=ep["actions"][t:t + k])
+        frames: list[np.ndarray] = []
+
+        def on_step(step: int, before: np.ndarray, action: Any, after: np.ndarray, extras: dict[str, Any]) -> None:
+            frames.append(side_by_side([after, goal_frame], ["obs", "goal"]))
+
+        record = run_episode(self.env, self.policy, frame, extras, spec.budget, self.judge, goal_state,
+                             on_step if film else None)
+        extra = dict(spec.extra)
+        extra.update(self.policy.episode_info() if hasattr(self.policy, "episode_info") else {})  # e.g. the memory's
+        if key == "state":  # where it started and what it aimed at, for breakdowns (same room, other room)
+            extra.update(start_state=np.asarray(ep["state"][t]).tolist(), goal_state=np.asarray(goal_state).tolist())
+        return {"episode": e, "start": t, **record, **extra}, frames  # (e, t): a far goal may have moved the start
+
+
+def draw_episodes(setting: Setting, cfg: EvalConfig) -> tuple[list[Episode], int]:
+    """Every episode of the evaluation, in order, and how many draws already solved at step 0
+    were replaced. Far goals are drawn from the env's reachable space where it can sample and
+    draw a state (built-in envs), else from the recordings (third-party envs)."""
+    ds, env, judge, restore = setting.ds, setting.env, setting.judge, setting.restore
+    pairs, redrawn = draw_pairs(ds, cfg), 0
+    if not cfg.far:  # far goals are drawn below, and redrawn there when the start meets them
+        pairs, redrawn = drop_solved_pairs(ds, cfg, judge, pairs, lambda g: draw_pairs(ds, cfg, rng=g, n=1)[0])
+        return [Episode(i, e, t, cfg.budget) for i, (e, t) in enumerate(pairs)], redrawn
+    rng = np.random.default_rng([cfg.seed, 7])
+    if cfg.far_min_steps and not (restore and hasattr(env.unwrapped, "oracle_action")
+                                  and hasattr(env.unwrapped, "advance")):
+        raise ConfigError(f"--far-min-steps measures the way with the env's oracle on its own physics; "
+                          f"{ds.env_id} has no oracle_action, advance or restorable state")
+    out = []
+    for i, (e, t) in enumerate(pairs):
+        ep = ds.episode(e)
+        budget, extra = cfg.far_budget, {}
+        if not setting.sampled:  # goals from the recordings: the frame at any step of another held-out episode
+            _, extras = restore_start(env, ep, t, restore)
+            goal_frame, goal_state, goal_extras, where = _recorded_far_goal(ds, cfg, rng, judge, extras[judge.key()], e)
+            out.append(Episode(i, e, t, budget, goal_frame, goal_state, goal_extras, where))
+            continue
+        goal_state = env.unwrapped.sample_state(rng)
+        for _ in range(1000):  # --far-min-distance: at least that far in a straight line
+            if judge(ep["state"][t], goal_state)[1] >= cfg.far_min_distance:
+                break
+            goal_state = env.unwrapped.sample_state(rng)
+        else:
+            raise WorldJepaError(f"{ds.env_id}: no goal {cfg.far_min_distance} or more from the start in 1000 draws; "
+                                 "lower --far-min-distance")
+        if cfg.far_min_steps:  # far along the way, not only in a straight line: the oracle measures it
+            found = _far_goal(env.unwrapped, ep["state"][t], goal_state, rng, cfg.far_min_steps)
+            for _ in range(100):  # a start with no goal that far (a dead end of a small maze): another start
+                if found is not None:
+                    break
+                e = draw_pairs(ds, cfg, rng=rng, n=1)[0][0]
+                ep = ds.episode(e)
+                t = int(rng.integers(0, len(ep["frames"])))
+                found = _far_goal(env.unwrapped, ep["state"][t], env.unwrapped.sample_state(rng), rng,
+                                  cfg.far_min_steps)
+            if found is None:
+                raise WorldJepaError(f"{ds.env_id}: no goal {cfg.far_min_steps}+ oracle steps away from 100 starts; "
+                                     "lower --far-min-steps")
+            goal_state, oracle_steps = found
+            budget = math.ceil(cfg.far_budget_factor * oracle_steps) if cfg.far_budget_factor else cfg.far_budget
+            extra.update(oracle_steps=oracle_steps, budget=budget)
+        for _ in range(100):  # a goal the start already meets says nothing of a policy: another goal
+            if not judge(ep["state"][t], goal_state)[0]:
+                break
+            goal_state, redrawn = env.unwrapped.sample_state(rng), redrawn + 1
+        out.append(Episode(i, e, t, budget, env.unwrapped.render_state(goal_state), goal_state, {"state": goal_state},
+                           extra))
+    return out, redrawn
+
+
+def run_protocol(cfg: EvalConfig, policy: Any = None, progress: bool | None = None,
+                 journal: Any = None) -> dict[str, Any]:
     """Evaluate ``policy`` (or the one named by ``cfg.policy``); returns summary + records.
-    ``progress`` (default: ``cfg.progress``) shows a progress bar."""
-    from ..data.dataset import Dataset
-    from ..envs.adapter import make_env
+    ``progress`` (default: ``cfg.progress``) shows a progress bar. ``cfg.workers`` > 1 runs the
+    episodes in that many processes, each with its own env and policy (a named one: a Python
+    object is not sent to other processes); the records are the same whatever the number, each
+    episode's randomness being fixed by its index (``policy.reseed(index)`` where the policy has
+    it). ``journal``: a :class:`~worldjepa.eval.journal.PolicyJournal` that records each episode
+    as it finishes and supplies the ones a previous, interrupted run finished (not run again)."""
     from ..metrics import summarize
     from ..progress import Progress
-    from .media import save_gif, side_by_side
+    from .media import save_gif
+    from .workers import run_episodes
 
     progress = cfg.progress if progress is None else progress
     if cfg.threads > 0:
         import torch
 
         torch.set_num_threads(cfg.threads)
-    ds = Dataset(cfg.data)
-    env_id = ds.env_id
-    if cfg.env and cfg.env != env_id:
-        raise ConfigError(f"--env {cfg.env} does not match the dataset's env {env_id}")
-    env = make_env(env_id, ds.frame_size, cfg.env_module or None, **ds.env_kwargs)
-    has_state = "state" in ds.extras
-    restore = has_state and env.builtin
-    judge = Judge(env, cfg, has_state, {k: v for k, v in ds.shapes.items() if k in ds.extras})
-    if judge.key() not in ds.extras:
-        raise WorldJepaError(f"{cfg.data} has no '{judge.key()}' extras to judge success with")
-    if policy is None:
-        policy = make_policy(cfg, env)
-    else:  # a policy built in Python: the same check as a run named on the command line
-        check_policy(policy, env_id, env.action_spec.dim)
-    pairs, redrawn = draw_pairs(ds, cfg), 0
-    if not cfg.far:  # far goals are drawn below, and redrawn there when the start meets them
-        pairs, redrawn = drop_solved_pairs(ds, cfg, judge, pairs, lambda g: draw_pairs(ds, cfg, rng=g, n=1)[0])
-    rng = np.random.default_rng([cfg.seed, 7])
-    budget = cfg.far_budget if cfg.far else cfg.budget
-    # far goals are drawn from the env's reachable space where it can sample and draw a state (built-in envs),
-    # else from the recordings (third-party envs): a frame of another held-out episode
-    sampled = restore and hasattr(env.unwrapped, "sample_state") and hasattr(env.unwrapped, "render_state")
-    if cfg.far_min_steps and not (restore and hasattr(env.unwrapped, "oracle_action")
-                                  and hasattr(env.unwrapped, "advance")):
-        raise ConfigError(f"--far-min-steps measures the way with the env's oracle on its own physics; "
-                          f"{env_id} has no oracle_action, advance or restorable state")
-    records, gif_frames, t0 = [], [], time.time()
-    bar = Progress(len(pairs), f"eval {cfg.policy}", "episode", enabled=progress)
-    for i, (e, t) in enumerate(pairs):
-        ep = ds.episode(e)
-        k = cfg.goal_offset
-        frame, extras = restore_start(env, ep, t, restore)
-        extra: dict[str, Any] = {}
-        if cfg.far and not sampled:  # goals from the recordings: the frame at any step of another held-out episode
-            goal_frame, goal_state, goal_extras, where = _recorded_far_goal(ds, cfg, rng, judge, extras[judge.key()], e)
-            extra.update(where)
-        elif cfg.far:
-            goal_state = env.unwrapped.sample_state(rng)
-            for _ in range(1000):  # --far-min-distance: at least that far in a straight line
-                if judge(ep["state"][t], goal_state)[1] >= cfg.far_min_distance:
-                    break
-                goal_state = env.unwrapped.sample_state(rng)
-            else:
-                raise WorldJepaError(f"{env_id}: no goal {cfg.far_min_distance} or more from the start in 1000 draws; "
-                                     "lower --far-min-distance")
-            if cfg.far_min_steps:  # far along the way, not only in a straight line: the oracle measures it
-                found = _far_goal(env.unwrapped, ep["state"][t], goal_state, rng, cfg.far_min_steps)
-                for _ in range(100):  # a start with no goal that far (a dead end of a small maze): another start
-                    if found is not None:
-                        break
-                    e = draw_pairs(ds, cfg, rng=rng, n=1)[0][0]
-                    ep = ds.episode(e)
-                    t = int(rng.integers(0, len(ep["frames"])))
-                    frame, extras = restore_start(env, ep, t, restore)
-                    found = _far_goal(env.unwrapped, ep["state"][t], env.unwrapped.sample_state(rng), rng,
-                                      cfg.far_min_steps)
-                if found is None:
-                    raise WorldJepaError(f"{env_id}: no goal {cfg.far_min_steps}+ oracle steps away from 100 starts; "
-                                         "lower --far-min-steps")
-                goal_state, oracle_steps = found
-                budget = math.ceil(cfg.far_budget_factor * oracle_steps) if cfg.far_budget_factor else cfg.far_budget
-                extra.update(oracle_steps=oracle_steps, budget=budget)
-            for _ in range(100):  # a goal the start already meets says nothing of a policy: another goal
-                if not judge(ep["state"][t], goal_state)[0]:
-                    break
-                goal_state, redrawn = env.unwrapped.sample_state(rng), redrawn + 1
-            goal_frame = env.unwrapped.render_state(goal_state)
-            goal_extras = {"state": goal_state}
-        else:
-            goal_state, goal_frame = ep[judge.key()][t + k], ep["frames"][t + k]
-            goal_extras = {name: ep[name][t + k] for name in ds.extras if name in ep}
-        policy.reset(goal_frame, goal_state=goal_state if has_state else None, goal_extras=goal_extras,
-                     recorded_actions=ep["actions"][t:t + k])
+    if policy is not None and cfg.workers > 1:
+        raise ConfigError(f"--workers {cfg.workers} rebuilds the policy in each worker from cfg.policy (a reference "
+                          "policy or a run directory); a policy object built in Python runs with workers=1")
+    setting = Setting(cfg, policy)
+    policy, ds = setting.policy, setting.ds
+    specs, redrawn = draw_episodes(setting, cfg)
+    done = journal.done(specs) if journal is not None else {}
+    router = getattr(policy, "router", None)
+    if router is not None and getattr(router, "learn", False) and (cfg.workers > 1 or done):
+        raise ConfigError("this policy's memory learns from one episode to the next (route_learn): its episodes "
+                          "cannot be split across workers or resumed; pass route_learn=false, or --workers 1 "
+                          "without --resume")
+    t0 = time.time()
+    bar = Progress(len(specs), f"eval {cfg.policy}", "episode", initial=len(done), enabled=progress)
+    wins = sum(bool(r["success"]) for r in done.values())
 
-        def film(step: int, before: np.ndarray, action: Any, after: np.ndarray, extras: dict[str, Any],
-                 goal_frame: np.ndarray = goal_frame) -> None:
-            gif_frames.append(side_by_side([after, goal_frame], ["obs", "goal"]))
+    def finished(i: int, record: dict[str, Any]) -> None:
+        nonlocal wins
+        if journal is not None:
+            journal.add(i, record)
+        wins += bool(record["success"])
+        n = bar.n + 1
+        bar.update(1, success=f"{wins}/{n} ({100 * wins / n:.0f}%)")
 
-        filming = cfg.gif and i < cfg.gif_episodes
-        record = run_episode(env, policy, frame, extras, budget, judge, goal_state, film if filming else None)
-        extra.update(policy.episode_info() if hasattr(policy, "episode_info") else {})  # e.g. what the memory did
-        if judge.key() == "state":  # where it started and what it aimed at, for breakdowns (same room, other room)
-            extra.update(start_state=np.asarray(ep["state"][t]).tolist(), goal_state=np.asarray(goal_state).tolist())
-        records.append({"episode": e, "start": t, **record, **extra})  # (e, t): a far goal may have moved the start
-        wins = sum(bool(r["success"]) for r in records)
-        bar.update(1, success=f"{wins}/{len(records)} ({100 * wins / len(records):.0f}%)")
+    todo = [s for s in specs if s.index not in done]
+    played, gif_frames = run_episodes(setting, cfg, todo, finished)
     bar.close()
-    env.close()
-    dataset = ds.fingerprint()
-    ds.close()
+    records = [done[s.index] if s.index in done else played[s.index] for s in specs]
+    dataset, env_id, sampled, restore = ds.fingerprint(), ds.env_id, setting.sampled, setting.restore
+    setting.close()
     summary = summarize(records)
     summary["seconds"] = time.time() - t0
     result = {"format": RESULTS_FORMAT, "format_version": RESULTS_VERSION, "library_version": __version__,
@@ -297,7 +377,7 @@ def run_protocol(cfg: EvalConfig, policy: Any = None, progress: bool | None = No
                            "far_budget_factor": cfg.far_budget_factor, "far_min_distance": cfg.far_min_distance,
                            "far_goals": ("sampled" if sampled else "recorded") if cfg.far else None,
                            "restore": "state" if restore else "replay of recorded actions",
-                           "solved_at_start_redrawn": redrawn}}
+                           "solved_at_start_redrawn": redrawn, "episode_seeding": "per pair"}}
     if cfg.gif and gif_frames:
         save_gif(cfg.gif, gif_frames)
     return result
