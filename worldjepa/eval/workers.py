@@ -19,14 +19,12 @@ logger = logging.getLogger(__name__)
 _SETTING: Any = None  # the worker's own Setting
 
 
-def _init_worker(cfg: Any, threads: int) -> None:
+def _init_worker(make_setting: Callable[[Any], Any], cfg: Any, threads: int) -> None:
     import torch
-
-    from .protocol import Setting
 
     global _SETTING
     torch.set_num_threads(threads)
-    _SETTING = Setting(cfg)
+    _SETTING = make_setting(cfg)
 
 
 def _play(spec: Any, film: bool) -> tuple[int, dict[str, Any], list[np.ndarray]]:
@@ -54,7 +52,7 @@ def run_episodes(setting: Any, cfg: Any, specs: list[Any],
         n = min(cfg.workers, len(specs))
         logger.info("eval: %d episodes in %d worker processes", len(specs), n)
         pool = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_init_worker, initargs=(cfg, cfg.threads or 1))
+                                   initializer=_init_worker, initargs=(type(setting), cfg, cfg.threads or 1))
         try:
             pending = {pool.submit(_play, spec, film(spec)) for spec in specs}
             while pending:

@@ -68,6 +68,9 @@ class Pretrainer(TrainingLoop):
             cfg = replace(from_dict(PretrainConfig, self.resume_meta["config"]), resume=True, **launch)
         if not cfg.data:
             raise ConfigError("no data: pass --data FILE.h5 or --data FOLDER")
+        if cfg.encoder.kind == "module":
+            raise ConfigError("pretrain trains worldjepa's own encoders (cnn, vit_tiny); an encoder from outside "
+                              "goes straight into a world model: worldjepa train --encoder-module ...")
         self.train = load_frames(cfg.data, "train", cfg.size or None)
         self.size = int(self.train.frames.shape[1])
         log.info("pretrain: %d train frames of %dx%d from %s", len(self.train), self.size, self.size, cfg.data)

@@ -64,6 +64,12 @@ class Trainer(TrainingLoop):
                                  where=f"cannot resume {self.run_dir}: the checkpoint")
             model_cfg = replace(cfg.model, frame_size=ds.frame_size, action_dim=ds.action_dim,
                                 proprio_dim=_proprio_dim(cfg.model.proprio, ds) if cfg.model.proprio else 0)
+        if cfg.model.encoder.module:  # an encoder from outside, named by the caller: trusted in this process
+            from ..nn.external import trust_module
+
+            trust_module(cfg.model.encoder.module)
+            if resume is None:
+                model_cfg = replace(model_cfg, encoder=replace(model_cfg.encoder, dim=self._outside_dim(model_cfg)))
         self.init_encoder = None
         if cfg.encoder_init and resume is None:  # a resume reloads the trained weights instead
             self.init_encoder, model_cfg = self._pretrained_encoder(cfg.encoder_init, model_cfg)
@@ -113,12 +119,25 @@ class Trainer(TrainingLoop):
         logger.info("encoder from %s: %s, channels %s, embedding %d", run, encoder.kind, encoder.channels, encoder.dim)
         return weights, replace(model_cfg, encoder=encoder)
 
+    @staticmethod
+    def _outside_dim(model_cfg: ModelConfig) -> int:
+        """The size of an outside encoder's output (``--encoder-module``): one blank frame through it."""
+        from ..nn import encoder_from_config
+
+        return int(encoder_from_config(model_cfg.encoder, model_cfg.frame_size).out_dim)
+
     def build_model(self) -> torch.nn.Module:
         from ..world_model import build_world_model
 
         model = build_world_model(self.model_cfg)
         if self.init_encoder is not None:
             model.encoder.load_state_dict(self.init_encoder)
+        enc = self.model_cfg.encoder
+        if enc.kind == "module" and enc.weights and self.resume_meta is None:  # the user's weights, from disk
+            from ..nn.external import load_encoder_weights
+
+            load_encoder_weights(model.encoder, enc.weights)
+            logger.info("encoder: %s(%s) with the weights of %s", enc.module, enc.module_kwargs, enc.weights)
         if self.model_cfg.freeze_encoder:
             model.encoder.requires_grad_(False)
         if model.proprio:  # normalise proprioception by the train split's statistics (a resume reloads them)
