@@ -38,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from ..eval.journal import Journal, sidecar
+    from ..eval.media import numbered
     from ..eval.protocol import run_protocol
     from ..utils import atomic_write_text
 
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     rows = []
     try:
         for i, name in enumerate(policies):  # several policies: the same pairs, one table
-            gif = cfg.gif if len(policies) == 1 or not cfg.gif else cfg.gif.replace(".gif", f"-{i}.gif")
+            gif = cfg.gif if len(policies) == 1 or not cfg.gif else numbered(cfg.gif, i)
             policy, agent = policy_options(name, cfg.agent)
             one = dataclasses.replace(cfg, policy=policy, gif=gif, agent=agent)
             rows.append((name, run_protocol(one, journal=journal and journal.policy(name, identity(one)))))
@@ -96,6 +97,10 @@ def identity(cfg: Any) -> dict[str, Any]:
 
 def check_outputs(cfg: Any) -> None:
     """Refuse, before any episode runs, what would fail only at the end."""
+    if cfg.gif:
+        from ..eval.media import check_video_name
+
+        check_video_name(cfg.gif)
     if cfg.resume and not cfg.json:
         from ..errors import ConfigError
 

@@ -14,6 +14,8 @@ TENSORBOARD_HELP = "also write the metrics for TensorBoard (pip install 'worldje
 DEVICE_HELP = "where the model runs: auto (cuda when torch sees one, else cpu) | cpu | cuda"
 PRECISION_HELP = ("float32, or bf16: the forward passes under torch's bfloat16 autocast (weights, optimiser "
                   "and the loss's reductions stay float32)")
+KEEP_HELP = ("checkpoints kept: 1 = model.safetensors only (the latest); K > 1 also keeps the weights of the last K "
+             "saves as RUN/checkpoints/step_N.safetensors")
 PROGRESS_HELP = ("show progress: a bar on a terminal, else a plain line on stderr every $WORLDJEPA_PROGRESS_SECONDS "
                  "seconds (30); --no-progress or --quiet: none")
 
@@ -81,6 +83,7 @@ class TrainConfig:
     val_windows: int = opt(256, "validation windows (fixed: the same ones at every validation)")
     val_horizon: int = opt(5, "validation prediction error for horizons 1..H model steps")
     save_every: int = opt(200, "write last.safetensors and model.safetensors every N steps")
+    keep: int = opt(1, KEEP_HELP + "; and best.safetensors, the weights of the lowest val/pred_over_copy so far")
     log_every: int = opt(10, "write train metrics every N steps")
     max_memory_mb: float = opt(2048, "load the dataset's frames into memory when they fit")
     progress: bool = opt(True, PROGRESS_HELP)
@@ -89,7 +92,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         at_least(self, 1, "steps", "num_frames", "window_stride", "val_every", "save_every", "log_every",
-                  "val_windows", "val_horizon")
+                  "val_windows", "val_horizon", "keep")
         at_least(self, 0, "minutes", "warmup_steps", "grad_clip", "weight_decay", "threads")
         if self.batch_size < 2:
             raise ConfigError(f"batch_size ({self.batch_size}) must be >= 2 (the projector's BatchNorm needs it)")
@@ -149,6 +152,7 @@ class PretrainConfig:
     probe_every: int = opt(50, "steps between online-probe reports (probe/r2 or probe/acc; probe/rank of the "
                                "projections)")
     save_every: int = opt(500, "steps between checkpoints")
+    keep: int = opt(1, KEEP_HELP)
     eval_frames: int = opt(4000, "frames per split for the final frozen-encoder evaluation (0: all)")
     seed: int = opt(0, "seed of initialisation, sampling, views and SIGReg directions")
     device: Device = opt("auto", DEVICE_HELP)
@@ -160,7 +164,7 @@ class PretrainConfig:
     def __post_init__(self) -> None:
         section_from_str(self, "encoder", EncoderConfig)
         at_least(self, 1, "steps", "log_every", "probe_every", "save_every", "projector_hidden", "projector_dim",
-                  "sigreg_slices", "n_global")
+                  "sigreg_slices", "n_global", "keep")
         at_least(self, 0, "minutes", "stop_at", "shift", "noise", "temporal", "n_local", "grad_clip",
                   "weight_decay", "threads", "eval_frames", "size")
         if self.batch_size < 2:
@@ -213,7 +217,9 @@ class EvalConfig:
                                "obs; a Dict observation's entry, e.g. obs/achieved_goal)")
     env_module: str = opt("", "module to import first so that it registers third-party env ids")
     json: str = opt("", "write the results (summary + per-episode records) to this JSON file")
-    gif: str = opt("", "write a GIF of the first episodes (observation | goal) to this file")
+    gif: str = opt("", "write a GIF of the first episodes (observation | goal, titled with the policy, its "
+                       "checkpoint's step, the env step and the outcome) to this file; FILE.mp4 writes an MP4 "
+                       "(pip install 'worldjepa[video]')")
     gif_episodes: int = opt(3, "episodes shown in the GIF")
     plot: str = opt("", "write a PNG of each policy's success rate with its 95% CI to this file (CLI)")
     tensorboard: bool = opt(False, TENSORBOARD_HELP + ": the summary of each RUN_DIR policy (eval/success_rate, "
@@ -250,7 +256,8 @@ class PlanConfig:
     goal_offset: int = opt(25, "the goal is the episode's frame goal_offset steps after the start")
     budget: int = opt(50, "env steps allowed")
     agent: AgentConfig = opt(AgentConfig(), "the agent", shorthand="agent")
-    gif: str = opt("", "write observation | imagined | goal frames to this GIF")
+    gif: str = opt("", "write observation | imagined | goal frames to this GIF (titled with the run, its step, the env "
+                       "step and the outcome); FILE.mp4 writes an MP4 (pip install 'worldjepa[video]')")
     nn_frames: int = opt(2000, "dataset frames encoded once to show the imagined embedding's nearest frame")
     threads: int = opt(0, "torch CPU threads (0 = torch's default)")
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -227,6 +228,8 @@ class Setting:
         else:  # a policy built in Python: the same check as a run named on the command line
             check_policy(policy, self.ds.env_id, self.env.action_spec.dim)
         self.policy = policy
+        meta = getattr(policy, "meta", None) or {}
+        self.label = Path(cfg.policy).name + (f" @{meta['step']}" if "step" in meta else "")  # GIF titles
 
     def close(self) -> None:
         self.env.close()
@@ -249,12 +252,19 @@ class Setting:
         self.policy.reset(goal_frame, goal_state=goal_state if self.has_state else None, goal_extras=goal_extras,
                           recorded_actions=ep["actions"][t:t + k])
         frames: list[np.ndarray] = []
+        scale = max(2, 128 // goal_frame.shape[0])  # room for the title
+        head = f"{self.label} | pair {spec.index}"
 
         def on_step(step: int, before: np.ndarray, action: Any, after: np.ndarray, extras: dict[str, Any]) -> None:
-            frames.append(side_by_side([after, goal_frame], ["obs", "goal"]))
+            frames.append(side_by_side([after, goal_frame], ["obs", "goal"], scale,
+                                       title=f"{head} | step {step}/{spec.budget}"))
 
         record = run_episode(self.env, self.policy, frame, extras, spec.budget, self.judge, goal_state,
                              on_step if film else None)
+        if film and frames:  # the outcome, held for half a second
+            outcome = {True: f"SUCCESS in {record['steps']} steps", False: "failure", None: "done"}[record["success"]]
+            last = side_by_side([self.env.render(), goal_frame], ["obs", "goal"], scale, title=f"{head} | {outcome}")
+            frames.extend([last] * 5)
         extra = dict(spec.extra)
         extra.update(self.policy.episode_info() if hasattr(self.policy, "episode_info") else {})  # e.g. the memory's
         if key == "state":  # where it started and what it aimed at, for breakdowns (same room, other room)

@@ -2,7 +2,8 @@
 
 A run directory holds ``model.safetensors`` (weights, for inference), ``last.safetensors``
 (weights + optimiser + every RNG + step, for resume), ``config.json`` (the checkpoint's
-metadata, readable) and ``metrics.jsonl`` (one JSON object per line: ``step``, ``time`` in
+metadata, readable), with ``--keep K`` the last K saves' weights in ``checkpoints/`` and the
+best validated ones in ``best.safetensors``, and ``metrics.jsonl`` (one JSON object per line: ``step``, ``time`` in
 seconds, metrics namespaced ``train/…``, ``val/…``, ``probe/…``). The loop owns what every
 run needs, once:
 
@@ -206,9 +207,28 @@ class TrainingLoop:
         ckpt.save(self.run_dir / ckpt.RESUME_FILE, {**weights, **opt_tensors, **rng, **task_tensors},
                   {**meta, "resume": resume})
         ckpt.save(self.run_dir / ckpt.MODEL_FILE, weights, meta)
+        if self.cfg.keep > 1:
+            self._keep(weights, meta)
         from ..utils import atomic_write_text
 
         atomic_write_text(self.run_dir / "config.json", json.dumps(meta, indent=2) + "\n")
+
+    best_metric: str | None = None  # the validation metric best.safetensors minimises (None: no best kept)
+
+    def _keep(self, weights: dict[str, Tensor], meta: dict[str, Any]) -> None:
+        """``--keep K``: this save's weights as ``checkpoints/step_N.safetensors``, only the last K
+        kept; and ``best.safetensors`` when the validation metric is the lowest so far."""
+        folder = self.run_dir / ckpt.KEPT_DIR
+        ckpt.save(folder / f"step_{self.step:07d}.safetensors", weights, meta)
+        for old in sorted(folder.glob("step_*.safetensors"))[:-self.cfg.keep]:
+            old.unlink()
+        score = self.last_val.get(self.best_metric) if self.best_metric else None
+        if score is None or not math.isfinite(score):
+            return
+        best = self.run_dir / ckpt.BEST_FILE
+        before = ckpt.read_meta(best).get("val", {}).get(self.best_metric) if best.is_file() else None
+        if before is None or score < before:
+            ckpt.save(best, weights, meta)
 
     def _restore(self) -> None:
         from ..world_model import model_weights

@@ -47,6 +47,7 @@ class Trainer(TrainingLoop):
     """One world-model training run: build (or resume) from a :class:`TrainConfig`, then :meth:`fit`."""
 
     kind = "world_model"
+    best_metric = "val/pred_over_copy"
 
     def setup(self, cfg: TrainConfig) -> TrainConfig:
         from ..data.dataset import Dataset
