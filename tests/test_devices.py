@@ -10,33 +10,22 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import cuda_only
+from tests.conftest import cuda_only, tiny_run
 from worldjepa.cli import main
 from worldjepa.config import from_dict
-from worldjepa.configs import PRESETS, PretrainConfig, TrainConfig
-from worldjepa.data.collect import CollectConfig, collect
+from worldjepa.configs import PRESETS, EncoderConfig, PretrainConfig, TrainConfig
 from worldjepa.training.trainer import Trainer
 
 SMALL = PRESETS["train"]["small"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """A tiny TwoRoom dataset and a world model trained 4 steps on it."""
-    root = tmp_path_factory.mktemp("devices")
-    data = root / "tworoom.h5"
-    collect(CollectConfig(env="worldjepa/TwoRoom-v0", out=str(data), episodes=12, steps=20, size=32), progress=False)
-    run = root / "run"
-    Trainer(_train_cfg(data, run, steps=4)).fit()
-    return str(data), str(run)
+    return tiny_run(tmp_path_factory.mktemp("devices"))
 
 
 def _train_cfg(data, out, **kw):
@@ -70,7 +59,7 @@ def test_pretraining_forward_runs_in_bf16(tiny, tmp_path):
 
     cfg = PretrainConfig(data=tiny[0], out=str(tmp_path / "enc"), steps=2, batch_size=8, projector_hidden=32,
                          sigreg_slices=16, eval_frames=0, progress=False, device="cpu", precision="bf16",
-                         encoder=from_dict(PretrainConfig, {}).encoder.__class__(dim=32, channels=(8, 16)))
+                         encoder=EncoderConfig(dim=32, channels=(8, 16)))
     run = Pretrainer(cfg)
     seen, hooks = _linear_output_dtypes(run.model.projector)  # the online probe's clean encoding runs after it
     metrics = run.train_step()

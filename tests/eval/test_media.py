@@ -5,23 +5,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.conftest import tiny_run
 from worldjepa.cli import main
-from worldjepa.config import from_dict
-from worldjepa.configs import PRESETS, TrainConfig
-from worldjepa.data.collect import CollectConfig, collect
 from worldjepa.eval.media import side_by_side
-from worldjepa.training.trainer import Trainer
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    root = tmp_path_factory.mktemp("media")
-    data = root / "tworoom.h5"
-    collect(CollectConfig(env="worldjepa/TwoRoom-v0", out=str(data), episodes=12, steps=20, size=32), progress=False)
-    run = root / "run"
-    Trainer(from_dict(TrainConfig, {**PRESETS["train"]["small"], "data": str(data), "out": str(run), "steps": 3,
-                                    "val_windows": 8, "progress": False, "device": "cpu"})).fit()
-    return str(data), str(run)
+    return tiny_run(tmp_path_factory.mktemp("media"), train_steps=3)
 
 
 def _text_rows(frame: np.ndarray, top: int) -> int:

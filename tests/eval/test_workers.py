@@ -10,28 +10,19 @@ import time
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, tiny_run
 from worldjepa.cli import main
 from worldjepa.config import from_dict
-from worldjepa.configs import PRESETS, TrainConfig
-from worldjepa.data.collect import CollectConfig, collect
 from worldjepa.errors import ConfigError
 from worldjepa.eval.journal import sidecar
 from worldjepa.eval.protocol import EvalConfig, run_protocol
-from worldjepa.training.trainer import Trainer
 
 AGENT = {"planner": {"samples": 24, "iterations": 3}}
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    root = tmp_path_factory.mktemp("workers")
-    data = root / "tworoom.h5"
-    collect(CollectConfig(env="worldjepa/TwoRoom-v0", out=str(data), episodes=24, steps=40, size=32), progress=False)
-    run = root / "run"
-    Trainer(from_dict(TrainConfig, {**PRESETS["train"]["small"], "data": str(data), "out": str(run), "steps": 6,
-                                    "val_windows": 8, "progress": False, "device": "cpu", "threads": 1})).fit()
-    return str(data), str(run)
+    return tiny_run(tmp_path_factory.mktemp("workers"), episodes=24, steps=40, train_steps=6, threads=1)
 
 
 def _eval(data, **kw):
