@@ -15,14 +15,14 @@ of a policy.
 
 Starts are restored with ``reset(options={"state": ...})`` when the env supports it (all
 built-in envs); otherwise (third-party envs) by resetting with the episode's recorded seed
-and replaying its recorded actions up to ``t``.
+and replaying its recorded actions up to ``t``. The episodes are drawn before any is played
+(:mod:`worldjepa.eval.episodes`), then played here or in worker processes
+(:mod:`worldjepa.eval.workers`), each recorded as it ends (:mod:`worldjepa.eval.journal`).
 """
 
 from __future__ import annotations
 
-import math
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -32,7 +32,8 @@ from .._version import __version__
 from ..config import to_dict
 from ..configs import EvalConfig
 from ..errors import ConfigError, WorldJepaError
-from .judge import Judge, drop_solved_pairs
+from .episodes import Episode, draw_episodes, draw_pairs, restore_start
+from .judge import Judge
 
 __all__ = ["EvalConfig", "Episode", "REFERENCE_POLICIES", "Setting", "check_policy", "draw_episodes", "draw_pairs",
            "make_policy", "restore_start", "run_episode", "run_protocol"]
@@ -40,21 +41,6 @@ __all__ = ["EvalConfig", "Episode", "REFERENCE_POLICIES", "Setting", "check_poli
 REFERENCE_POLICIES = ("random", "oracle", "straight", "replay")
 # 2: format, dataset, checkpoints, redrawn pairs; 3: each episode's randomness seeded by its index
 RESULTS_FORMAT, RESULTS_VERSION = "worldjepa-eval-results", 3
-
-
-def draw_pairs(ds: Any, cfg: EvalConfig, rng: np.random.Generator | None = None,
-               n: int | None = None) -> list[tuple[int, int]]:
-    """(episode, start step) pairs from the held-out split, fixed by ``cfg.seed`` (or drawn from ``rng``)."""
-    eps = [int(e) for e in ds.episode_ids(cfg.split) if ds.lengths[e] > cfg.goal_offset]
-    if not eps:
-        raise WorldJepaError(f"{ds.path}: no {cfg.split}-split episode is longer than goal_offset={cfg.goal_offset} "
-                             f"({len(ds.episode_ids(cfg.split))} {cfg.split} episodes); collect more or longer episodes")
-    rng = np.random.default_rng([cfg.seed, 2024]) if rng is None else rng
-    pairs = []
-    for _ in range(cfg.episodes if n is None else n):
-        e = eps[int(rng.integers(len(eps)))]
-        pairs.append((e, int(rng.integers(0, ds.lengths[e] - cfg.goal_offset))))
-    return pairs
 
 
 def make_policy(cfg: EvalConfig, env: Any) -> Any:
@@ -109,56 +95,6 @@ def check_policy(policy: Any, env_id: str, action_dim: int) -> None:
         check_compatible(meta, env_id=env_id, action_dim=action_dim, where="the policy's checkpoint")
 
 
-def _far_goal(u: Any, start: np.ndarray, goal: np.ndarray, rng: np.random.Generator, min_steps: int,
-              tries: int = 200) -> tuple[np.ndarray, int] | None:
-    """A goal state the env's oracle needs at least ``min_steps`` steps to reach from ``start``
-    (redrawn from ``sample_state`` until one is), and that count; ``None`` after ``tries`` draws.
-    The oracle runs on the env's pure physics (``u.advance``): nothing is rendered or reset."""
-    for _ in range(tries):
-        state = np.asarray(start, np.float64)
-        for n in range(1, 10 * min_steps + 1):
-            state = u.advance(state, u.oracle_action(state, goal))
-            if u.success(state, goal):
-                break
-        else:
-            n = 0  # not reached: never a goal
-        if n >= min_steps:
-            return goal, n
-        goal = u.sample_state(rng)
-    return None
-
-
-def _recorded_far_goal(ds: Any, cfg: EvalConfig, rng: np.random.Generator, judge: Judge, start: np.ndarray,
-                       episode: int, tries: int = 1000) -> tuple[np.ndarray, np.ndarray, dict[str, Any], dict[str, Any]]:
-    """A far goal from the recordings, for envs that cannot draw an arbitrary state: the frame at a
-    uniformly drawn step of another episode of the held-out split, redrawn until its judged distance
-    from ``start`` is at least ``cfg.far_min_distance``. Returns the goal frame, its judged value
-    (``obs`` or ``state``), every extra at that frame, and where it came from."""
-    eps = [int(e) for e in ds.episode_ids(cfg.split) if e != episode] or [episode]
-    for _ in range(tries):
-        e = eps[int(rng.integers(len(eps)))]
-        step = int(rng.integers(ds.lengths[e]))
-        row = [int(ds.starts[e]) + step]
-        goal = ds.read_extra(judge.key(), row)[0]
-        met, dist = judge(start, goal)
-        if not met and dist >= cfg.far_min_distance:  # never a goal the start already meets
-            goal_extras = {name: ds.read_extra(name, row)[0] for name in ds.extras}
-            return ds.read_frames(row)[0], goal, goal_extras, {"goal_episode": e, "goal_step": step}
-    raise WorldJepaError(f"{ds.path}: no recorded frame of the {cfg.split} split lies {cfg.far_min_distance} or more "
-                         f"from the start in {tries} draws; lower --far-min-distance")
-
-
-def restore_start(env: Any, ep: dict[str, np.ndarray], t: int, restore: bool) -> tuple[np.ndarray, dict[str, Any]]:
-    """The env put at step ``t`` of recorded episode ``ep``: by restoring its recorded state
-    (``restore``, built-in envs), else by resetting with its seed and replaying its actions."""
-    if restore:
-        return env.reset(seed=int(ep["seed"]), state=ep["state"][t])
-    frame, extras = env.reset(seed=int(ep["seed"]))
-    for a in ep["actions"][:t]:
-        frame, extras, _ = env.step(a)
-    return frame, extras
-
-
 def run_episode(env: Any, policy: Any, frame: np.ndarray, extras: dict[str, Any], budget: int,
                 judge: Callable[[Any, Any], tuple[bool, float]] | None = None, goal_state: Any = None,
                 on_step: Callable[[int, np.ndarray, Any, np.ndarray, dict[str, Any]], None] | None = None,
@@ -184,23 +120,6 @@ def run_episode(env: Any, policy: Any, frame: np.ndarray, extras: dict[str, Any]
         if done:
             break
     return {"success": bool(success) if judge is not None else None, "steps": steps, "final_distance": dist}
-
-
-@dataclass
-class Episode:
-    """One evaluation episode, fixed before any is run (by the seed, whatever runs it): test
-    episode ``episode`` from step ``start``, toward the recorded frame ``goal_offset`` steps later,
-    or toward a far goal (``goal_frame`` and ``goal_state`` drawn, ``goal_extras`` its extras);
-    ``budget`` steps; ``extra`` goes into its record."""
-
-    index: int
-    episode: int
-    start: int
-    budget: int
-    goal_frame: np.ndarray | None = None
-    goal_state: Any = None
-    goal_extras: dict[str, Any] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Setting:
@@ -252,80 +171,25 @@ class Setting:
         self.policy.reset(goal_frame, goal_state=goal_state if self.has_state else None, goal_extras=goal_extras,
                           recorded_actions=ep["actions"][t:t + k])
         frames: list[np.ndarray] = []
+        seen = [frame]  # the latest observation
         scale = max(2, 128 // goal_frame.shape[0])  # room for the title
         head = f"{self.label} | pair {spec.index}"
 
         def on_step(step: int, before: np.ndarray, action: Any, after: np.ndarray, extras: dict[str, Any]) -> None:
+            seen[0] = after
             frames.append(side_by_side([after, goal_frame], ["obs", "goal"], scale,
                                        title=f"{head} | step {step}/{spec.budget}"))
 
         record = run_episode(self.env, self.policy, frame, extras, spec.budget, self.judge, goal_state,
                              on_step if film else None)
-        if film and frames:  # the outcome, held for half a second
+        if film:  # the outcome, held for half a second
             outcome = {True: f"SUCCESS in {record['steps']} steps", False: "failure", None: "done"}[record["success"]]
-            last = side_by_side([self.env.render(), goal_frame], ["obs", "goal"], scale, title=f"{head} | {outcome}")
-            frames.extend([last] * 5)
+            frames += [side_by_side([seen[0], goal_frame], ["obs", "goal"], scale, title=f"{head} | {outcome}")] * 5
         extra = dict(spec.extra)
         extra.update(self.policy.episode_info() if hasattr(self.policy, "episode_info") else {})  # e.g. the memory's
         if key == "state":  # where it started and what it aimed at, for breakdowns (same room, other room)
             extra.update(start_state=np.asarray(ep["state"][t]).tolist(), goal_state=np.asarray(goal_state).tolist())
         return {"episode": e, "start": t, **record, **extra}, frames  # (e, t): a far goal may have moved the start
-
-
-def draw_episodes(setting: Setting, cfg: EvalConfig) -> tuple[list[Episode], int]:
-    """Every episode of the evaluation, in order, and how many draws already solved at step 0
-    were replaced. Far goals are drawn from the env's reachable space where it can sample and
-    draw a state (built-in envs), else from the recordings (third-party envs)."""
-    ds, env, judge, restore = setting.ds, setting.env, setting.judge, setting.restore
-    pairs, redrawn = draw_pairs(ds, cfg), 0
-    if not cfg.far:  # far goals are drawn below, and redrawn there when the start meets them
-        pairs, redrawn = drop_solved_pairs(ds, cfg, judge, pairs, lambda g: draw_pairs(ds, cfg, rng=g, n=1)[0])
-        return [Episode(i, e, t, cfg.budget) for i, (e, t) in enumerate(pairs)], redrawn
-    rng = np.random.default_rng([cfg.seed, 7])
-    if cfg.far_min_steps and not (restore and hasattr(env.unwrapped, "oracle_action")
-                                  and hasattr(env.unwrapped, "advance")):
-        raise ConfigError(f"--far-min-steps measures the way with the env's oracle on its own physics; "
-                          f"{ds.env_id} has no oracle_action, advance or restorable state")
-    out = []
-    for i, (e, t) in enumerate(pairs):
-        ep = ds.episode(e)
-        budget, extra = cfg.far_budget, {}
-        if not setting.sampled:  # goals from the recordings: the frame at any step of another held-out episode
-            _, extras = restore_start(env, ep, t, restore)
-            goal_frame, goal_state, goal_extras, where = _recorded_far_goal(ds, cfg, rng, judge, extras[judge.key()], e)
-            out.append(Episode(i, e, t, budget, goal_frame, goal_state, goal_extras, where))
-            continue
-        goal_state = env.unwrapped.sample_state(rng)
-        for _ in range(1000):  # --far-min-distance: at least that far in a straight line
-            if judge(ep["state"][t], goal_state)[1] >= cfg.far_min_distance:
-                break
-            goal_state = env.unwrapped.sample_state(rng)
-        else:
-            raise WorldJepaError(f"{ds.env_id}: no goal {cfg.far_min_distance} or more from the start in 1000 draws; "
-                                 "lower --far-min-distance")
-        if cfg.far_min_steps:  # far along the way, not only in a straight line: the oracle measures it
-            found = _far_goal(env.unwrapped, ep["state"][t], goal_state, rng, cfg.far_min_steps)
-            for _ in range(100):  # a start with no goal that far (a dead end of a small maze): another start
-                if found is not None:
-                    break
-                e = draw_pairs(ds, cfg, rng=rng, n=1)[0][0]
-                ep = ds.episode(e)
-                t = int(rng.integers(0, len(ep["frames"])))
-                found = _far_goal(env.unwrapped, ep["state"][t], env.unwrapped.sample_state(rng), rng,
-                                  cfg.far_min_steps)
-            if found is None:
-                raise WorldJepaError(f"{ds.env_id}: no goal {cfg.far_min_steps}+ oracle steps away from 100 starts; "
-                                     "lower --far-min-steps")
-            goal_state, oracle_steps = found
-            budget = math.ceil(cfg.far_budget_factor * oracle_steps) if cfg.far_budget_factor else cfg.far_budget
-            extra.update(oracle_steps=oracle_steps, budget=budget)
-        for _ in range(100):  # a goal the start already meets says nothing of a policy: another goal
-            if not judge(ep["state"][t], goal_state)[0]:
-                break
-            goal_state, redrawn = env.unwrapped.sample_state(rng), redrawn + 1
-        out.append(Episode(i, e, t, budget, env.unwrapped.render_state(goal_state), goal_state, {"state": goal_state},
-                           extra))
-    return out, redrawn
 
 
 def run_protocol(cfg: EvalConfig, policy: Any = None, progress: bool | None = None,
