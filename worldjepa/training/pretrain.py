@@ -55,7 +55,7 @@ def view_config(cfg: PretrainConfig, size: int) -> Any:
 
 class Pretrainer(TrainingLoop):
     """One LeJEPA pretraining run (resumed with its saved options, but ``stop_at``, ``threads``,
-    ``device``, ``progress`` and ``tensorboard`` from this launch)."""
+    ``device``, ``progress``, ``tensorboard`` and ``keep`` from this launch)."""
 
     kind = "lejepa"
     progress_name = "pretrain"
@@ -64,7 +64,8 @@ class Pretrainer(TrainingLoop):
         from ..data.images import load_frames
 
         if self.resume_meta is not None:
-            launch = {k: getattr(cfg, k) for k in ("stop_at", "out", "threads", "device", "progress", "tensorboard")}
+            launch = {k: getattr(cfg, k) for k in ("stop_at", "out", "threads", "device", "progress", "tensorboard",
+                                                   "keep")}
             cfg = replace(from_dict(PretrainConfig, self.resume_meta["config"]), resume=True, **launch)
         if not cfg.data:
             raise ConfigError("no data: pass --data FILE.h5 or --data FOLDER")
