@@ -3,6 +3,7 @@ on disk, trained frozen into a world model; the checkpoint rebuilds it (import p
 arguments, never a pickle) and Agent.load reloads it, once the module is trusted."""
 
 import json
+import os
 import textwrap
 
 import numpy as np
@@ -58,7 +59,8 @@ def user(tmp_path, monkeypatch):
     save_file(net.state_dict(), str(weights))
     data = tmp_path / "tworoom.h5"
     collect(CollectConfig(env="worldjepa/TwoRoom-v0", out=str(data), episodes=12, steps=20, size=32), progress=False)
-    return {"net": net.eval(), "weights": str(weights), "data": str(data), "run": str(tmp_path / "run")}
+    return {"net": net.eval(), "weights": str(weights), "data": str(data), "run": str(tmp_path / "run"),
+            "root": str(tmp_path)}
 
 
 def _train(user, *extra):
@@ -95,6 +97,11 @@ def test_a_user_module_with_its_weights_trains_frozen_and_reloads_through_agent_
     torch.testing.assert_close(agent.encode(frame), want)
     assert main(["eval", "--data", user["data"], "--policy", user["run"], "--episodes", "1", "--budget", "2",
                  "--goal-offset", "5", "--samples", "8", "--iterations", "1", "--no-progress"]) == 0
+    monkeypatch.delenv(external.TRUST_VARIABLE)
+    external.trust_module(PATH)  # trusted from Python: the worker processes trust it too
+    monkeypatch.setenv("PYTHONPATH", f"{user['root']}:{os.environ.get('PYTHONPATH', '')}")  # they import it
+    assert main(["eval", "--data", user["data"], "--policy", user["run"], "--episodes", "2", "--budget", "2",
+                 "--goal-offset", "5", "--samples", "8", "--iterations", "1", "--no-progress", "--workers", "2"]) == 0
 
 
 def test_weights_must_be_safetensors_that_fit(user, tmp_path, capsys):

@@ -2,7 +2,8 @@
 
 Each worker is spawned (nothing is forked: no half-copied torch threads, HDF5 handles or
 renderers) and builds its own :class:`~worldjepa.eval.protocol.Setting` from the config: the
-dataset, a fresh env and the policy (a run directory is loaded again). Episodes are handed out
+dataset, a fresh env and the policy (a run directory is loaded again; the encoder modules this
+process trusts are trusted there too). Episodes are handed out
 one at a time as workers free up; each record comes back with its index, so the records are
 those of one process whatever the number of workers (each episode's randomness is fixed by its
 index, and each worker runs ``--threads`` torch threads, 1 by default).
@@ -19,11 +20,16 @@ logger = logging.getLogger(__name__)
 _SETTING: Any = None  # the worker's own Setting
 
 
-def _init_worker(make_setting: Callable[[Any], Any], cfg: Any, threads: int) -> None:
+def _init_worker(make_setting: Callable[[Any], Any], cfg: Any, threads: int, trusted: list[str]) -> None:
     import torch
 
     global _SETTING
     torch.set_num_threads(threads)
+    if trusted:  # encoder modules the parent process was told to trust
+        from ..nn.external import trust_module
+
+        for path in trusted:
+            trust_module(path)
     _SETTING = make_setting(cfg)
 
 
@@ -49,10 +55,14 @@ def run_episodes(setting: Any, cfg: Any, specs: list[Any],
             played[spec.index], filmed[spec.index] = setting.play(spec, film(spec))
             finished(spec.index, played[spec.index])
     else:
+        import sys
+
+        external = sys.modules.get("worldjepa.nn.external")
+        trusted = sorted(external._TRUSTED) if external is not None else []
         n = min(cfg.workers, len(specs))
         logger.info("eval: %d episodes in %d worker processes", len(specs), n)
         pool = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_init_worker, initargs=(type(setting), cfg, cfg.threads or 1))
+                                   initializer=_init_worker, initargs=(type(setting), cfg, cfg.threads or 1, trusted))
         try:
             pending = {pool.submit(_play, spec, film(spec)) for spec in specs}
             while pending:
