@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # The CUDA checks, prepared as one short script for a machine with a GPU.
 #
-# What it checks (about 5 minutes on one GPU):
+# What it checks (about 7 minutes on one GPU):
 #   1. the tests marked `cuda` (pytest -m cuda): training resumes exactly on the GPU (the CUDA
 #      RNG state included), and an Agent loaded on the GPU sees and imagines what the CPU does;
 #   2. the main job on the GPU: collect TwoRoom, train 2,000 steps with --device cuda, killed
 #      (SIGKILL) after KILL_AFTER seconds (default 30) and --resume'd, then evaluate 50 held-out pairs against the random and oracle
-#      policies, the agent planning on the GPU (--agent device=cuda). It prints the time of
-#      each stage and the success table.
+#      policies, the agent planning on the GPU (--device cuda). It prints the time of
+#      each stage and the success table;
+#   3. precision on the GPU: 300 training steps in float32 and in bf16 (steps/s of each), and
+#      the trained run evaluated on the same 50 pairs planning in float32 and in bf16 (one table,
+#      with the paired McNemar test), written to results-precision.json.
 #
 # On a machine whose Python already has torch with CUDA but not the pure-Python packages we
 # need (the lent device machine of this project), fetch their wheels first, here:
@@ -64,7 +67,17 @@ train=(-m worldjepa train --data "$data" --out "$run" --device "$DEVICE" --steps
 timeout -s KILL "${KILL_AFTER:-30}" $PY "${train[@]}" || echo "(training killed after ${KILL_AFTER:-30} s)"
 if [ -f "$run/last.safetensors" ]; then $PY "${train[@]}" --resume; else rm -rf "$run"; $PY "${train[@]}"; fi
 t2=$(date +%s)
-$PY -m worldjepa eval --data "$data" --policy random,oracle,"$run" --episodes 50 --agent "device=$DEVICE" \
+$PY -m worldjepa eval --data "$data" --policy random,oracle,"$run" --episodes 50 --device "$DEVICE" \
     --json "$OUT/results.json"
 t3=$(date +%s)
 echo "collect $((t1 - t0)) s, train 2,000 steps (killed, then --resume) $((t2 - t1)) s, eval $((t3 - t2)) s"
+
+stage "3. precision on $DEVICE: float32 against bf16"
+for p in float32 bf16; do
+    rm -rf "$OUT/run-$p"
+    $PY -m worldjepa train --data "$data" --out "$OUT/run-$p" --device "$DEVICE" --precision "$p" --steps 300 \
+        --save-every 300 --val-every 300 --no-progress --json | grep -E '"(step|minutes|val/pred_over_copy)"'
+    echo "  ($p: steps/s from its metrics) $(tail -n 1 "$OUT/run-$p/metrics.jsonl" | grep -o '"train/steps_per_s": [0-9.]*')"
+done
+$PY -m worldjepa eval --data "$data" --policy "$run,$run[precision=bf16]" --episodes 50 --device "$DEVICE" \
+    --no-progress --json "$OUT/results-precision.json"

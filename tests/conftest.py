@@ -62,3 +62,20 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+def tiny_run(root: Path, episodes: int = 12, steps: int = 20, train_steps: int = 4, **train) -> tuple[str, str]:
+    """A small TwoRoom dataset (32 px) in ``root`` and the ``--small`` world model trained
+    ``train_steps`` steps on it (CPU): ``(data, run)`` paths."""
+    from worldjepa.config import from_dict
+    from worldjepa.configs import PRESETS, TrainConfig
+    from worldjepa.data.collect import CollectConfig, collect
+    from worldjepa.training.trainer import Trainer
+
+    data, run = root / "tworoom.h5", root / "run"
+    collect(CollectConfig(env="worldjepa/TwoRoom-v0", out=str(data), episodes=episodes, steps=steps, size=32),
+            progress=False)
+    Trainer(from_dict(TrainConfig, {**PRESETS["train"]["small"], "data": str(data), "out": str(run),
+                                    "steps": train_steps, "val_windows": 8, "progress": False, "device": "cpu",
+                                    **train})).fit()
+    return str(data), str(run)

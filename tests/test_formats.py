@@ -94,7 +94,7 @@ def test_metrics_and_results_are_as_documented(files):
     result = json.loads(res.read_text())
     assert set(result) == {"format", "format_version", "library_version", "summary", "records", "protocol", "config",
                            "env_id", "dataset", "checkpoints"}
-    assert result["format"] == "worldjepa-eval-results" and result["format_version"] == 2
+    assert result["format"] == "worldjepa-eval-results" and result["format_version"] == 3
     assert result["dataset"] == json.loads((run / "config.json").read_text())["dataset"]  # the data the run saw
     assert result["checkpoints"] == []  # a reference policy
     assert {"episodes", "successes", "success_rate", "ci95", "mean_final_distance", "mean_steps_to_success",
@@ -102,5 +102,6 @@ def test_metrics_and_results_are_as_documented(files):
     assert set(result["records"][0]) == {"episode", "start", "success", "steps", "final_distance", "start_state",
                                          "goal_state"}
     assert set(result["protocol"]) == {"goal_offset", "budget", "split", "far", "far_min_steps", "far_budget_factor",
-                                       "restore", "solved_at_start_redrawn"}
+                                       "far_min_distance", "far_goals", "restore", "solved_at_start_redrawn",
+                                       "episode_seeding"}
     assert result["config"]["agent"]["planner"]["name"] == "cem"  # the agent's options are recorded

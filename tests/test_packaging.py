@@ -67,7 +67,7 @@ def test_wheel_metadata_license_expression_typed_and_extras(built):
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
     assert meta["License-Expression"] == "MIT" and meta.get_all("License-File") == ["LICENSE"]
     extras = set(meta.get_all("Provides-Extra"))
-    assert {"tensorboard", "pusht", "classic", "memory", "test", "all"} <= extras
+    assert {"tensorboard", "pusht", "classic", "memory", "video", "minari", "test", "all"} <= extras
     requires = meta.get_all("Requires-Dist")
     assert not any(r.startswith("matplotlib") for r in requires), "matplotlib is not used by the code"
     assert any(r.startswith("tensorboard") and 'extra == "tensorboard"' in r for r in requires)

@@ -6,6 +6,10 @@ translation of at most ``max_shift`` pixels); then colour jitter (brightness, co
 saturation, in that fixed order), a gaussian blur with a per-sample sigma, as grouped
 convolutions, and optional additive gaussian noise (``noise_std``). All randomness comes from one ``torch.Generator``
 (drawn on the generator's device, then moved), so a seeded generator gives identical views.
+
+A batch may be one rank's part of a global batch (``part``: its rows and the global size):
+every random draw is then made for the global batch and the part's columns kept, so the views
+of each image are those one process drawing the whole batch makes, whatever the split.
 """
 
 from __future__ import annotations
@@ -90,27 +94,43 @@ class MultiViews(NamedTuple):
     local_views: Tensor
 
 
-def _uniform(shape: tuple[int, ...], lo: float, hi: float, g: torch.Generator | None,
-             device: torch.device) -> Tensor:
-    gen_dev = g.device if g is not None else torch.device("cpu")
-    return (torch.rand(shape, generator=g, device=gen_dev) * (hi - lo) + lo).to(device)
+class _Draws:
+    """The random draws of one batch of ``b`` images, or of a part of a larger batch: ``part =
+    (rows, total)`` draws for all ``total`` images and keeps the columns ``rows`` ``(b,)``."""
+
+    def __init__(self, g: torch.Generator | None, b: int, part: tuple[Tensor, int] | None) -> None:
+        self.g = g
+        self.gen_dev = g.device if g is not None else torch.device("cpu")
+        self.rows, self.total = (None, b) if part is None else (part[0].to(self.gen_dev), int(part[1]))
+
+    def _keep(self, x: Tensor, device: torch.device) -> Tensor:
+        return (x if self.rows is None else x[:, self.rows]).to(device)
+
+    def uniform(self, views: int, lo: float, hi: float, device: torch.device) -> Tensor:
+        """``(views, b)`` uniform in [lo, hi)."""
+        return self._keep(torch.rand((views, self.total), generator=self.g, device=self.gen_dev) * (hi - lo) + lo,
+                          device)
+
+    def normal(self, views: int, rest: tuple[int, ...], device: torch.device) -> Tensor:
+        """``(views, b, *rest)`` standard normal."""
+        return self._keep(torch.randn((views, self.total, *rest), generator=self.g, device=self.gen_dev), device)
 
 
 def _crops(images: Tensor, views: int, size: int, scale: tuple[float, float],
-           cfg: MultiViewConfig, g: torch.Generator | None) -> Tensor:
+           cfg: MultiViewConfig, r: _Draws) -> Tensor:
     """Random resized crops with flips: (B, 3, H, W) -> (V, B, 3, size, size)."""
     b = images.shape[0]
     dev = images.device
-    area = _uniform((views, b), *scale, g, dev)  # (V, B) fraction of the image area
-    log_r = _uniform((views, b), math.log(cfg.ratio[0]), math.log(cfg.ratio[1]), g, dev)
+    area = r.uniform(views, *scale, dev)  # (V, B) fraction of the image area
+    log_r = r.uniform(views, math.log(cfg.ratio[0]), math.log(cfg.ratio[1]), dev)
     w = torch.sqrt(area * log_r.exp()).clamp(max=1.0)  # (V, B) width fraction
     h = torch.sqrt(area / log_r.exp()).clamp(max=1.0)  # (V, B) height fraction
-    cx = (_uniform((views, b), -1, 1, g, dev)) * (1 - w)  # (V, B) centre in [-1, 1] coords
-    cy = (_uniform((views, b), -1, 1, g, dev)) * (1 - h)  # (V, B)
+    cx = r.uniform(views, -1, 1, dev) * (1 - w)  # (V, B) centre in [-1, 1] coords
+    cy = r.uniform(views, -1, 1, dev) * (1 - h)  # (V, B)
     if cfg.max_shift > 0:  # a pixel of the input is 2 / side in [-1, 1] coordinates
-        cx = cx + _uniform((views, b), -cfg.max_shift, cfg.max_shift, g, dev) * 2 / images.shape[-1]
-        cy = cy + _uniform((views, b), -cfg.max_shift, cfg.max_shift, g, dev) * 2 / images.shape[-2]
-    flip = torch.where(_uniform((views, b), 0, 1, g, dev) < cfg.flip_p, -1.0, 1.0)  # (V, B)
+        cx = cx + r.uniform(views, -cfg.max_shift, cfg.max_shift, dev) * 2 / images.shape[-1]
+        cy = cy + r.uniform(views, -cfg.max_shift, cfg.max_shift, dev) * 2 / images.shape[-2]
+    flip = torch.where(r.uniform(views, 0, 1, dev) < cfg.flip_p, -1.0, 1.0)  # (V, B)
     theta = torch.zeros(views, b, 2, 3, device=dev, dtype=images.dtype)  # (V, B, 2, 3)
     theta[..., 0, 0] = w * flip
     theta[..., 0, 2] = cx
@@ -130,13 +150,13 @@ def _grey(x: Tensor) -> Tensor:
     return _LUMA[0] * x[:, 0:1] + _LUMA[1] * x[:, 1:2] + _LUMA[2] * x[:, 2:3]
 
 
-def _jitter(x: Tensor, cfg: MultiViewConfig, g: torch.Generator | None) -> Tensor:
-    """Brightness, contrast, saturation with per-view factors: (M, 3, h, w) -> same."""
+def _jitter(x: Tensor, views: int, cfg: MultiViewConfig, r: _Draws) -> Tensor:
+    """Brightness, contrast, saturation with per-view factors: (M = V*B, 3, h, w) -> same."""
     m, dev = x.shape[0], x.device
-    on = _uniform((m, 1, 1, 1), 0, 1, g, dev) < cfg.jitter_p  # (M, 1, 1, 1)
+    on = r.uniform(views, 0, 1, dev).reshape(m, 1, 1, 1) < cfg.jitter_p  # (M, 1, 1, 1)
 
     def factor(amount: float) -> Tensor:
-        f = _uniform((m, 1, 1, 1), 1 - amount, 1 + amount, g, dev)  # (M, 1, 1, 1)
+        f = r.uniform(views, 1 - amount, 1 + amount, dev).reshape(m, 1, 1, 1)  # (M, 1, 1, 1)
         return torch.where(on, f, torch.ones_like(f)).to(x.dtype)
 
     bright, contrast, sat = factor(cfg.brightness), factor(cfg.contrast), factor(cfg.saturation)
@@ -147,13 +167,12 @@ def _jitter(x: Tensor, cfg: MultiViewConfig, g: torch.Generator | None) -> Tenso
     return ((x - grey) * sat + grey).clamp(0, 1)
 
 
-def _blur(x: Tensor, sigma_range: tuple[float, float], p: float,
-          g: torch.Generator | None) -> Tensor:
-    """Separable gaussian blur, per-view sigma, identity when not drawn: (M, 3, h, w)."""
+def _blur(x: Tensor, views: int, sigma_range: tuple[float, float], p: float, r: _Draws) -> Tensor:
+    """Separable gaussian blur, per-view sigma, identity when not drawn: (M = V*B, 3, h, w)."""
     m, c, hgt, wid = x.shape
     dev = x.device
-    on = _uniform((m,), 0, 1, g, dev) < p  # (M,)
-    sigma = _uniform((m,), *sigma_range, g, dev)  # (M,)
+    on = r.uniform(views, 0, 1, dev).reshape(m) < p  # (M,)
+    sigma = r.uniform(views, *sigma_range, dev).reshape(m)  # (M,)
     radius = max(1, min(math.ceil(3 * sigma_range[1]), (min(hgt, wid) - 1) // 2))
     offs = torch.arange(-radius, radius + 1, device=dev, dtype=x.dtype)  # (k,)
     kern = torch.exp(-0.5 * (offs / sigma[:, None].to(x.dtype)) ** 2)  # (M, k)
@@ -169,20 +188,18 @@ def _blur(x: Tensor, sigma_range: tuple[float, float], p: float,
     return y.reshape(m, c, hgt, wid)
 
 
-def _finish(views: Tensor, cfg: MultiViewConfig, sigma: tuple[float, float],
-            g: torch.Generator | None) -> Tensor:
+def _finish(views: Tensor, cfg: MultiViewConfig, sigma: tuple[float, float], r: _Draws) -> Tensor:
     v, b = views.shape[:2]
     flat = views.reshape(v * b, *views.shape[2:])  # (V*B, 3, s, s)
-    flat = _blur(_jitter(flat, cfg, g), sigma, cfg.blur_p, g)
+    flat = _blur(_jitter(flat, v, cfg, r), v, sigma, cfg.blur_p, r)
     if cfg.noise_std > 0:
-        gen_dev = g.device if g is not None else torch.device("cpu")
-        noise = torch.randn(flat.shape, generator=g, device=gen_dev).to(flat.device, flat.dtype)
-        flat = flat + cfg.noise_std * noise  # (V*B, 3, s, s)
+        noise = r.normal(v, tuple(flat.shape[1:]), flat.device).to(flat.dtype)  # (V, B, 3, s, s)
+        flat = flat + cfg.noise_std * noise.reshape(flat.shape)  # (V*B, 3, s, s)
     return flat.clamp(0, 1).reshape(views.shape)  # (V, B, 3, s, s)
 
 
 def multi_view(images: Tensor, cfg: MultiViewConfig | None = None,
-               generator: torch.Generator | None = None) -> MultiViews:
+               generator: torch.Generator | None = None, part: tuple[Tensor, int] | None = None) -> MultiViews:
     """Global and local views of each image, every view with its own random draw.
 
     Args:
@@ -191,6 +208,9 @@ def multi_view(images: Tensor, cfg: MultiViewConfig | None = None,
             scale 0.3-1, 6 x 32 px local views at scale 0.05-0.3).
         generator: seeded ``torch.Generator`` for reproducible views (on the CPU or on the
             images' device); ``None`` uses torch's global RNG.
+        part: ``(rows (B,), total)`` when ``images`` are the rows ``rows`` of a batch of
+            ``total`` images (a rank's share): the random draws are made for all ``total``
+            and these rows' kept, so they equal the views of those rows in the whole batch.
 
     Returns:
         ``MultiViews(global_views (V_g, B, 3, g, g), local_views (V_l, B, 3, l, l))`` in
@@ -200,12 +220,13 @@ def multi_view(images: Tensor, cfg: MultiViewConfig | None = None,
     if images.dim() != 4 or images.shape[1] != 3 or not images.is_floating_point():
         raise WorldJepaError(f"multi_view expects float images (B, 3, H, W), got "
                              f"{tuple(images.shape)} {images.dtype}")
-    glob = _crops(images, cfg.n_global, cfg.global_size, cfg.global_scale, cfg, generator)
-    glob = _finish(glob, cfg, cfg.blur_sigma, generator)  # (V_g, B, 3, g, g)
+    r = _Draws(generator, images.shape[0], part)
+    glob = _crops(images, cfg.n_global, cfg.global_size, cfg.global_scale, cfg, r)
+    glob = _finish(glob, cfg, cfg.blur_sigma, r)  # (V_g, B, 3, g, g)
     if cfg.n_local == 0:
         loc = images.new_zeros(0, images.shape[0], 3, cfg.local_size, cfg.local_size)
     else:
         k = cfg.local_size / cfg.global_size  # blur in the same image-relative units
-        loc = _crops(images, cfg.n_local, cfg.local_size, cfg.local_scale, cfg, generator)
-        loc = _finish(loc, cfg, (cfg.blur_sigma[0] * k, cfg.blur_sigma[1] * k), generator)
+        loc = _crops(images, cfg.n_local, cfg.local_size, cfg.local_scale, cfg, r)
+        loc = _finish(loc, cfg, (cfg.blur_sigma[0] * k, cfg.blur_sigma[1] * k), r)
     return MultiViews(glob, loc)

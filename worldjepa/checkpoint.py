@@ -21,6 +21,8 @@ from .utils import sniff
 
 MODEL_FILE = "model.safetensors"
 RESUME_FILE = "last.safetensors"
+BEST_FILE = "best.safetensors"  # --keep K > 1: the weights of the best validation so far
+KEPT_DIR = "checkpoints"  # --keep K > 1: step_N.safetensors, the weights of the last K saves
 
 
 def resolve(path: str | Path, prefer: str = MODEL_FILE) -> Path:

@@ -23,6 +23,7 @@ from .errors import ConfigError
 
 T = TypeVar("T")
 Device = Literal["auto", "cpu", "cuda"]
+Precision = Literal["float32", "bf16"]
 
 
 def opt(default: Any, help: str, **kw: Any) -> Any:

@@ -112,9 +112,9 @@ def embed(model: Any, frames: np.ndarray, batch_size: int = 256) -> Tensor:
 
     was = model.training
     model.eval()
-    device = next(model.parameters()).device
+    w = next(model.parameters())
     with torch.no_grad():
-        out = [model.encode(frames_to_float(frames[i:i + batch_size], device)).cpu()
+        out = [model.encode(frames_to_float(frames[i:i + batch_size], w.device).to(w.dtype)).cpu()
                for i in range(0, len(frames), batch_size)]
     model.train(was)
     return torch.cat(out)  # (N, E)

@@ -25,7 +25,7 @@ _MAGIC = {b"\x89HDF\r\n\x1a\n": "hdf5", b"GIF87a": "gif", b"GIF89a": "gif", b"SQ
 
 
 def file_kind(path: str | Path) -> str:
-    """``hdf5``, ``gif``, ``png``, ``sqlite``, ``safetensors``, ``pickle``, ``json``, ``empty`` or ``other``,
+    """``hdf5``, ``gif``, ``png``, ``mp4``, ``sqlite``, ``safetensors``, ``pickle``, ``json``, ``empty`` or ``other``,
     from the first bytes of an existing file."""
     from .utils import sniff
 
@@ -36,6 +36,8 @@ def file_kind(path: str | Path) -> str:
     for magic, kind in _MAGIC.items():
         if head.startswith(magic):
             return kind
+    if head[4:8] == b"ftyp":  # ISO media: MP4
+        return "mp4"
     sniffed = sniff(path)
     if sniffed in ("safetensors", "pickle"):
         return sniffed

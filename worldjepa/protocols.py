@@ -89,7 +89,9 @@ class Policy(Protocol):
     ``reset(goal_obs)`` receives the goal frame ``(H, W, 3)`` uint8 (and, for reference
     policies that read the true state, may receive ``goal_state`` as a keyword);
     ``act(obs)`` receives the current frame ``(H, W, 3)`` uint8 and returns an action
-    ``np.ndarray`` of the env's action shape.
+    ``np.ndarray`` of the env's action shape. Optionally ``reseed(episode: int)``: seed any
+    randomness of the policy for evaluation episode ``episode``, which the protocol calls before
+    each ``reset`` so that an episode plays the same in any order or worker process.
     """
 
     def reset(self, goal_obs: np.ndarray, **info: Any) -> None: ...

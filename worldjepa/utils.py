@@ -1,10 +1,11 @@
 """Small helpers with no better home: file sniffing, seeding, pretty sizes, the learning-rate
-schedule. (Atomic writes: :mod:`worldjepa.atomic`.)"""
+schedule, the device and precision a model runs in. (Atomic writes: :mod:`worldjepa.atomic`.)"""
 
 from __future__ import annotations
 
 import struct
 from pathlib import Path
+from typing import Any
 
 
 def human_bytes(n: float) -> str:
@@ -64,3 +65,20 @@ def pick_device(name: str, index: int = 0):  # -> torch.device
     if name not in ("auto", "cpu"):
         raise WorldJepaError(f"unknown device {name!r}; choose auto, cpu or cuda")
     return torch.device("cpu")
+
+
+def autocast(device: Any, precision: str):  # -> a context manager
+    """The context a model computes in: ``"bf16"``, torch's autocast to bfloat16 on ``device``'s
+    type (``cpu`` or ``cuda``: matrix products and convolutions in bf16, reductions and the
+    weights in float32); ``"float32"``, nothing changes."""
+    import contextlib
+
+    import torch
+
+    from .errors import ConfigError
+
+    if precision == "float32":
+        return contextlib.nullcontext()
+    if precision != "bf16":
+        raise ConfigError(f"unknown precision {precision!r}; choose float32 or bf16")
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)

@@ -104,23 +104,23 @@ class WorldModel(nn.Module):
     def encode(self, frames: Any, proprio: Any = None) -> Tensor:
         """uint8 ``(..., H, W, 3)`` or float ``(..., 3, H, W)`` (+ ``proprio`` ``(..., P)`` for a
         model that takes it) -> ``(..., D)``."""
-        device = next(self.parameters()).device
-        x = frames_to_float(frames, device)  # (..., 3, H, W)
+        w = next(self.parameters())  # inputs follow the weights' device and dtype
+        x = frames_to_float(frames, w.device).to(w.dtype)  # (..., 3, H, W)
         h = self.encoder(x.reshape(-1, *x.shape[-3:]))  # (N, E)
         return self.embed_features(h.reshape(*x.shape[:-3], -1), proprio)
 
     def embed_features(self, h: Tensor, proprio: Any = None) -> Tensor:
         """The latent from encoder outputs ``h`` ``(..., E)`` (+ ``proprio`` ``(..., P)``): what
         :meth:`encode` does after the encoder (training on cached features of a frozen encoder)."""
-        device = next(self.parameters()).device
-        h = torch.as_tensor(h, device=device)
+        w = next(self.parameters())
+        h = torch.as_tensor(h, device=w.device, dtype=w.dtype)
         lead = h.shape[:-1]
         z = self.projector(h.reshape(-1, h.shape[-1])).reshape(*lead, -1)  # (..., Dv)
         if self.proprio_enc is None:
             return z
         if proprio is None:
             raise WorldJepaError(f"this model takes proprioception {self.proprio!r} with every frame; got none")
-        p = torch.as_tensor(proprio, dtype=torch.float32, device=device)
+        p = torch.as_tensor(proprio, dtype=w.dtype, device=w.device)
         if tuple(p.shape) != (*lead, self.proprio_dim):
             raise WorldJepaError(f"proprio must be {(*lead, self.proprio_dim)} for these frames, got {tuple(p.shape)}")
         if not torch.isfinite(p).all():
@@ -152,7 +152,8 @@ class WorldModel(nn.Module):
         ``reg`` the regulariser's value; with an inverse head also ``inverse``, the MSE of the
         actions predicted from consecutive embeddings.
         """
-        a = torch.as_tensor(actions, dtype=torch.float32, device=next(self.parameters()).device)  # (B, T, A)
+        w = next(self.parameters())
+        a = torch.as_tensor(actions, dtype=w.dtype, device=w.device)  # (B, T, A)
         if (frames is None) == (features is None):
             raise WorldJepaError("WorldModel.loss takes frames or features (cached encoder outputs), not both")
         z = self.encode(frames, proprio) if features is None else self.embed_features(features, proprio)  # (B, T, D)

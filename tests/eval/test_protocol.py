@@ -225,7 +225,7 @@ def test_results_record_format_dataset_and_checkpoint_identity(tworoom, tmp_path
                                     "progress": False, "device": "cpu"})).fit()
     agent = Agent.load(run, samples=8, iterations=1, horizon=2)
     r = run_protocol(EvalConfig(data=str(tworoom), episodes=1, budget=2), policy=agent, progress=False)
-    assert r["format"] == "worldjepa-eval-results" and r["format_version"] == 2
+    assert r["format"] == "worldjepa-eval-results" and r["format_version"] == 3
     with Dataset(tworoom) as ds:
         assert r["dataset"] == ds.fingerprint()
     (ck,) = r["checkpoints"]

@@ -82,8 +82,8 @@ def test_eval_and_plan_reason_over_the_memory_and_record_it(built, tmp_path):
     assert "memory" in json.loads(out.stdout)
     from PIL import Image
 
-    with Image.open(gif) as im:  # observation | imagined | subgoal | goal
-        assert im.size[0] > 3.5 * im.size[1]
+    with Image.open(gif) as im:  # observation | imagined | subgoal | goal, under a title and captions (20 px)
+        assert im.size[0] > 3.5 * (im.size[1] - 20)
 
 
 def test_python_api_and_bad_memory_files(built, tmp_path):

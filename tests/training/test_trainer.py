@@ -109,15 +109,15 @@ def test_resume_keeps_the_runs_windows_whatever_the_flags_say(tworoom, tmp_path,
 
 def test_nan_stops_with_the_step_and_keeps_the_last_checkpoint(tworoom, tmp_path):
     trainer = Trainer(_cfg(tworoom, tmp_path / "run", steps=10, save_every=3, val_every=100))
-    sample = trainer.train_data.sample
+    gather = trainer.train_data.gather
 
-    def poisoned(batch_size, rng):
-        batch = sample(batch_size, rng)
+    def poisoned(idx):
+        batch = gather(idx)
         if trainer.step >= 4:  # the 5th step gets NaN actions
             batch["actions"][:] = np.nan
         return batch
 
-    trainer.train_data.sample = poisoned
+    trainer.train_data.gather = poisoned
     with pytest.raises(TrainingError, match="step 5") as err:
         trainer.fit()
     assert "step 3" in str(err.value)  # where the intact checkpoint is
@@ -160,30 +160,7 @@ def test_cli_train_then_info(tworoom, tmp_path, cli):
     from PIL import Image
 
     with Image.open(gif) as im:  # observation | imagined | goal, one frame per step + the final one
-        assert im.n_frames == res["steps"] + 1 and im.size[0] > 2.5 * im.size[1]
-
-
-def test_torchrun_two_processes_sample_differently_and_write_once(tworoom, tmp_path):
-    import os
-    import subprocess
-    import sys
-
-    from tests.conftest import ROOT
-
-    run = tmp_path / "ddp"
-    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-                           "-m", "worldjepa", "train", "--data", tworoom, "--out", str(run), "--small", "--steps", "4",
-                           "--val-every", "4", "--save-every", "4", "--no-progress", "--threads", "1", "--device", "cpu"],
-                          capture_output=True, text=True, env=env, timeout=120)
-    # a rank's own error comes first in stderr, the launcher's summary last: show both
-    assert proc.returncode == 0, proc.stderr[:3000] + "\n[...]\n" + proc.stderr[-1500:]
-    _, meta = ckpt.load(run / "last.safetensors")
-    states = meta["resume"]["numpy_rng"]
-    assert meta["step"] == 4 and meta["resume"]["world_size"] == 2 and len(states) == 2
-    assert states[0] != states[1]  # each rank drew its own windows
-    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in rows if "val/pred_over_copy" in r] == [4]  # rank 0 alone writes
+        assert im.n_frames == res["steps"] + 1 and im.size[0] > 2.5 * (im.size[1] - 20)
 
 
 def test_proprioception_trains_plans_and_is_checked(tmp_path):

@@ -185,6 +185,14 @@ class Agent:
         agent.sources = [str(resolve(p).resolve()) for p in paths]
         return agent
 
+    def reseed(self, episode: int) -> None:
+        """Seed the planner for evaluation episode ``episode`` (from the planner's seed and the
+        index), so that an episode plans the same whatever ran before it, in any process."""
+        from ..utils import derive_seed
+
+        self.planner.seed = derive_seed(self.config.planner.seed, episode)
+        self.planner.reset_seed()
+
     # ------------------------------------------------------------------ goal and memory
     def reset_history(self) -> None:
         """Forget what was seen and done (the goal stays)."""
@@ -318,7 +326,8 @@ class Agent:
         for i, m in enumerate(self.models):
             z, a = self.history.context(i)
             costs.append(LatentCost(m, self.goals[i], z, a, metric=self.config.metric, reduce=self.config.reduce,
-                                    path_weights=self.path_weights, scale=self.cost_scales[i]))
+                                    path_weights=self.path_weights, scale=self.cost_scales[i],
+                                    precision=self.config.precision))
         return MeanCost(costs)
 
     def _mpc_act(self) -> Tensor:

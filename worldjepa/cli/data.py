@@ -1,4 +1,4 @@
-"""``worldjepa envs``, ``collect`` and ``info``."""
+"""``worldjepa envs``, ``collect``, ``info``, and ``export`` / ``import`` (Minari)."""
 
 from __future__ import annotations
 
@@ -38,6 +38,31 @@ def register(sub: Any) -> None:
                    help="also read everything back: a dataset's per-episode checksums (frames, actions, extras) and "
                         "NaN/inf; a checkpoint's tensors; exit status 2 on any problem")
     p.set_defaults(func=cmd_info)
+
+    root_help = "Minari's datasets folder (default: $MINARI_DATASETS_PATH, else ~/.minari/datasets)"
+    p = sub.add_parser("export", help="write a dataset as a Minari dataset (no minari package needed)",
+                       description="Write every episode of a worldjepa dataset in Minari's on-disk format (HDF5 "
+                                   "storage, raw frames): observations are a Dict of 'pixels' and the extras, with "
+                                   "rewards, terminations and truncations. minari.load_dataset(NAME) reads it.",
+                       epilog="example: worldjepa export data/tworoom.h5 --to minari worldjepa/tworoom-v0")
+    p.add_argument("data", help="the worldjepa dataset (.h5)")
+    p.add_argument("--to", nargs=2, required=True, metavar=("FORMAT", "NAME"),
+                   help="minari NAME: the Minari dataset id, (NAMESPACE/)NAME-vN")
+    p.add_argument("--root", default="", help=root_help)
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("import", help="write a Minari dataset with image observations as a worldjepa dataset",
+                       description="Read a Minari dataset (HDF5 storage) whose observations hold square (H, W, 3) "
+                                   "uint8 frames: the frames, the actions, every other observation entry as an "
+                                   "extra, and rewards, terminations and truncations as the reward, terminated and "
+                                   "truncated extras.",
+                       epilog="example: worldjepa import minari worldjepa/tworoom-v0 --out data/tworoom-copy.h5")
+    p.add_argument("format", choices=["minari"], help="the source format")
+    p.add_argument("name", help="the Minari dataset id")
+    p.add_argument("--out", required=True, help="the worldjepa dataset file to write")
+    p.add_argument("--root", default="", help=root_help)
+    p.add_argument("--env", default="", help="the Gymnasium id to record (default: the dataset's)")
+    p.set_defaults(func=cmd_import)
 
 
 def cmd_envs(args: argparse.Namespace) -> int:
@@ -201,3 +226,24 @@ def _prod(shape: list[int]) -> int:
     for s in shape:
         out *= int(s)
     return out
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from ..data.minari import export_minari
+    from ..errors import ConfigError
+
+    fmt, name = args.to
+    if fmt != "minari":
+        raise ConfigError(f"--to {fmt}: the format worldjepa exports to is minari")
+    out = export_minari(args.data, name, args.root or None)
+    print(f"wrote the Minari dataset {name} to {out} (minari.load_dataset({name!r}) reads it"
+          + ("" if not args.root else f" with MINARI_DATASETS_PATH={args.root}") + ")")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from ..data.minari import import_minari
+
+    report = import_minari(args.name, args.out, args.root or None, env_id=args.env or None)
+    print(f"wrote {report['episodes']} episodes of {report['env_id']} ({report['frame_size']}px) to {report['out']}")
+    return 0

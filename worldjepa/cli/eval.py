@@ -24,7 +24,10 @@ def register(sub: Any) -> None:
                "  worldjepa eval --data data/tworoom.h5 --policy runs/tworoom --far --planner mppi --horizon 8 --samples 500\n"
                "  worldjepa eval --data data/pusht.h5 --policy runs/pusht --agent \"act_steps=1 iterations=10\"\n"
                "  worldjepa eval --data data/tworoom.h5 --policy \"runs/tworoom,runs/tworoom[memory=mem.db]\" --far  "
-               "# RUN[KEY=VALUE ...]: per-policy agent options")
+               "# RUN[KEY=VALUE ...]: per-policy agent options\n"
+               "  worldjepa eval --data data/pusht.h5 --policy runs/pusht --episodes 400 --workers 4 --json r.json\n"
+               "  worldjepa eval --data data/pusht.h5 --policy runs/pusht --episodes 400 --workers 4 --json r.json --resume"
+               "  # after a crash")
     add_config_args(p, EvalConfig)
     p.set_defaults(func=run)
 
@@ -32,6 +35,10 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import dataclasses
 
+    import sys
+
+    from ..eval.journal import Journal, sidecar
+    from ..eval.media import numbered
     from ..eval.protocol import run_protocol
     from ..atomic import atomic_write_text
 
@@ -39,17 +46,25 @@ def run(args: argparse.Namespace) -> int:
     check_extras(cfg)
     policies = split_policies(cfg.policy)
     options = [policy_options(name, cfg.agent) for name in policies]
-    gifs = [cfg.gif if len(policies) == 1 or not cfg.gif else cfg.gif.replace(".gif", f"-{i}.gif")
-            for i in range(len(policies))]
+    gifs = [cfg.gif if len(policies) == 1 or not cfg.gif else numbered(cfg.gif, i) for i in range(len(policies))]
     check_paths(cfg, options, gifs)
+    journal = Journal(sidecar(cfg.json), cfg.resume) if cfg.json else None  # records as episodes finish
     rows = []
-    for name, (policy, agent), gif in zip(policies, options, gifs):  # several policies: the same pairs, one table
-        rows.append((name, run_protocol(dataclasses.replace(cfg, policy=policy, gif=gif, agent=agent))))
+    try:
+        for name, (policy, agent), gif in zip(policies, options, gifs):  # several policies: the same pairs, one table
+            one = dataclasses.replace(cfg, policy=policy, gif=gif, agent=agent)
+            rows.append((name, run_protocol(one, journal=journal and journal.policy(name, identity(one)))))
+    except BaseException:
+        if journal is not None:
+            journal.close(finished=False)
+            print(f"the finished episodes are kept in {journal.path}: rerun with --resume to continue", file=sys.stderr)
+        raise
     print_table(rows)
     print_comparisons(rows)
     if cfg.json:
         payload = rows[0][1] if len(rows) == 1 else {name: r for name, r in rows}
         atomic_write_text(cfg.json, json.dumps(payload, indent=2) + "\n")
+        journal.close(finished=True)
         print(f"results written to {cfg.json}")
     if cfg.gif:
         print(f"GIF(s) written next to {cfg.gif}")
@@ -69,8 +84,28 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def identity(cfg: Any) -> dict[str, Any]:
+    """What fixes an evaluation's episodes and records: its options (less how it runs and what it
+    writes) and the dataset's fingerprint. A resumed evaluation must have the same."""
+    from ..config import to_dict
+    from ..data.dataset import Dataset
+    from ..eval.journal import RUNTIME
+
+    with Dataset(cfg.data) as ds:
+        fingerprint = ds.fingerprint()
+    return {"config": {k: v for k, v in to_dict(cfg).items() if k not in RUNTIME}, "dataset": fingerprint}
+
+
 def check_extras(cfg: Any) -> None:
     """Refuse, before any episode runs, what would fail only at the end."""
+    if cfg.gif:
+        from ..eval.media import check_video_name
+
+        check_video_name(cfg.gif)
+    if cfg.resume and not cfg.json:
+        from ..errors import ConfigError
+
+        raise ConfigError("--resume continues from the records kept beside --json: pass the same --json FILE")
     if cfg.plot:
         from ..eval.plots import check_png_name
 
@@ -104,7 +139,7 @@ def check_paths(cfg: Any, options: list[tuple[str, Any]], gifs: list[str]) -> No
                 inputs[f"--policy {run}"] = run
         inputs[f"--memory {agent.memory}"] = agent.memory
     outputs = {"--json": (cfg.json, ("json",)), "--plot": (cfg.plot, ("png",))}
-    outputs.update({f"--gif ({gif})" if len(gifs) > 1 else "--gif": (gif, ("gif",)) for gif in gifs if gif})
+    outputs.update({f"--gif ({gif})" if len(gifs) > 1 else "--gif": (gif, ("gif", "mp4")) for gif in gifs if gif})
     check_outputs(outputs, inputs)
 
 

@@ -68,7 +68,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     stats = build_memory(cfg.run, cfg.data, cfg.out, split=cfg.split, stride=cfg.stride, radius=cfg.radius,
                          radius_steps=cfg.radius_steps, edge_steps=cfg.edge_steps, capacity=cfg.capacity,
                          merge_radius=cfg.merge_radius, overwrite=cfg.overwrite, seed=cfg.seed, progress=cfg.progress,
-                         shortcuts=cfg.shortcuts)
+                         shortcuts=cfg.shortcuts, device=cfg.device)
     if args.json:
         print(json.dumps(stats, indent=2))
         return 0

@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     result, pairs = run_voe(cfg.run, cfg.pairs, seed=cfg.seed, untrained=cfg.untrained, kinds=cfg.kind_list(),
                             metric=cfg.metric, normalize=cfg.normalize,
                             env_kwargs=parse_agent_options(cfg.env_kwargs, "--env-kwargs"),
-                            progress=None if args.json else print)
+                            progress=None if args.json else print, device=cfg.device)
     out = Path(cfg.out or Path(cfg.run) / "physics")
     out.mkdir(parents=True, exist_ok=True)
     payload = json.dumps(result, indent=1, default=lambda a: a.tolist())
@@ -104,7 +104,7 @@ def run_probe(args: argparse.Namespace) -> int:
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     result = run_probes(runs, cfg.data, max_frames=cfg.max_frames, seed=cfg.seed, random_init=cfg.random_init,
-                        mlp_steps=cfg.mlp_steps)
+                        mlp_steps=cfg.mlp_steps, device=cfg.device)
     out = Path(cfg.out or Path(runs[0]) / "probe")
     out.mkdir(parents=True, exist_ok=True)
     payload = json.dumps(result, indent=1, default=lambda a: a.tolist())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .common import add_config_args, config_from_args
@@ -60,7 +61,12 @@ def run(args: argparse.Namespace) -> int:
         raise WorldJepaError("pass --run RUN_DIR and --data FILE")
     from ..paths import check_outputs
 
-    check_outputs({"--gif": (cfg.gif, ("gif",))}, {"--run": cfg.run, "--data": cfg.data, "--memory": cfg.agent.memory})
+    if cfg.gif:
+        from ..eval.media import check_video_name
+
+        check_video_name(cfg.gif)
+    check_outputs({"--gif": (cfg.gif, ("gif", "mp4"))},
+                  {"--run": cfg.run, "--data": cfg.data, "--memory": cfg.agent.memory})
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     meta = read_meta(cfg.run)
@@ -108,12 +114,16 @@ def run(args: argparse.Namespace) -> int:
 
         scale = max(1, 128 // int(meta["frame_size"]))
         routed = agent.router is not None
+        head = f"{Path(cfg.run).name} @{meta.get('step', '?')}"
+        outcome = {True: f"SUCCESS in {steps} steps", False: "failure", None: f"{steps} steps"}[result["success"]]
         frames = [side_by_side([o, im, sub, goal] if routed else [o, im, goal],
                                ["observation", "imagined", label, "goal"] if routed else
-                               ["observation", "imagined", "goal"], scale=scale) for o, im, sub, label in panels]
-        frames.append(side_by_side([obs, obs, goal, goal] if routed else [obs, obs, goal],
-                                   ["observation", "final", "goal", "goal"] if routed else
-                                   ["observation", "final", "goal"], scale=scale))
+                               ["observation", "imagined", "goal"], scale=scale,
+                               title=f"{head} | step {t + 1}/{cfg.budget}")
+                  for t, (o, im, sub, label) in enumerate(panels)]
+        frames += [side_by_side([obs, obs, goal, goal] if routed else [obs, obs, goal],
+                                ["observation", "final", "goal", "goal"] if routed else
+                                ["observation", "final", "goal"], scale=scale, title=f"{head} | {outcome}")] * 4
         result["gif"] = str(save_gif(cfg.gif, frames, fps=8))
     env.close()
     ds.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ..config import Device, at_least, in_range, opt, parse_agent_options, seeds
+from ..config import Device, Precision, at_least, in_range, opt, parse_agent_options, seeds
 from ..errors import ConfigError
 
 
@@ -87,7 +87,9 @@ class AgentConfig:
     keypoint_weight: float = opt(1.0, "weight of the encoder's keypoint coordinates in the cost (cnn encoders "
                                       "with keypoints and --projector-layers 0)")
     warm_start: bool = opt(True, "start each plan from the previous one, shifted")
-    device: Device = opt("auto", "where the model plans: auto (cuda when present) | cpu | cuda")
+    device: Device = opt("auto", "where the model plans: auto (cuda when torch sees one, else cpu) | cpu | cuda")
+    precision: Precision = opt("float32", "float32, or bf16: the planner's imagined rollouts under torch's bfloat16 "
+                                          "autocast (the costs compared in float32)")
     memory: str = opt("", "a long-term memory file (`worldjepa memory build`): far goals are reached through a "
                           "route of remembered places, the MPC planning each short leg; '' = flat MPC")
     route_lookahead: float = opt(10.0, "with --memory: a subgoal lies at most this many env steps ahead along the "

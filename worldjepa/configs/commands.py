@@ -5,12 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from ..config import Device, at_least, in_range, opt, parse_agent_options, section_from_str, seeds
+from ..config import Device, Precision, at_least, in_range, opt, parse_agent_options, section_from_str, seeds
 from ..errors import ConfigError
 from .agent import AgentConfig
 from .model import EncoderConfig, ModelConfig
 
 TENSORBOARD_HELP = "also write the metrics for TensorBoard (pip install 'worldjepa[tensorboard]')"
+DEVICE_HELP = "where the model runs: auto (cuda when torch sees one, else cpu) | cpu | cuda"
+PRECISION_HELP = ("float32, or bf16: the forward passes under torch's bfloat16 autocast (weights, optimiser "
+                  "and the loss's reductions stay float32)")
+KEEP_HELP = ("checkpoints kept: 1 = model.safetensors only (the latest); K > 1 also keeps the weights of the last K "
+             "saves as RUN/checkpoints/step_N.safetensors")
 PROGRESS_HELP = ("show progress: a bar on a terminal, else a plain line on stderr every $WORLDJEPA_PROGRESS_SECONDS "
                  "seconds (30); --no-progress or --quiet: none")
 
@@ -75,12 +80,14 @@ class TrainConfig:
     min_lr_ratio: float = opt(0.05, "final learning rate as a fraction of lr")
     grad_clip: float = opt(1.0, "clip the gradient norm to this (0 = off)")
     seed: int = opt(0, "seed of the model init, the window sampler (+ rank) and dropout")
-    device: Device = opt("auto", "auto (cuda when present) | cpu | cuda")
+    device: Device = opt("auto", DEVICE_HELP)
+    precision: Precision = opt("float32", PRECISION_HELP)
     threads: int = opt(0, "torch CPU threads (0 = torch's default)")
     val_every: int = opt(200, "validate every N steps (and at the end)")
     val_windows: int = opt(256, "validation windows (fixed: the same ones at every validation)")
     val_horizon: int = opt(5, "validation prediction error for horizons 1..H model steps")
     save_every: int = opt(200, "write last.safetensors and model.safetensors every N steps")
+    keep: int = opt(1, KEEP_HELP + "; and best.safetensors, the weights of the lowest val/pred_over_copy so far")
     log_every: int = opt(10, "write train metrics every N steps")
     max_memory_mb: float = opt(2048, "load the dataset's frames into memory when they fit")
     progress: bool = opt(True, PROGRESS_HELP)
@@ -89,7 +96,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         at_least(self, 1, "steps", "num_frames", "window_stride", "val_every", "save_every", "log_every",
-                  "val_windows", "val_horizon")
+                  "val_windows", "val_horizon", "keep")
         at_least(self, 0, "minutes", "warmup_steps", "grad_clip", "weight_decay", "threads")
         if self.batch_size < 2:
             raise ConfigError(f"batch_size ({self.batch_size}) must be >= 2 (the projector's BatchNorm needs it)")
@@ -154,9 +161,11 @@ class PretrainConfig:
     probe_every: int = opt(50, "steps between online-probe reports (probe/r2 or probe/acc; probe/rank of the "
                                "projections)")
     save_every: int = opt(500, "steps between checkpoints")
+    keep: int = opt(1, KEEP_HELP)
     eval_frames: int = opt(4000, "frames per split for the final frozen-encoder evaluation (0: all)")
     seed: int = opt(0, "seed of initialisation, sampling, views and SIGReg directions")
-    device: Device = opt("auto", "auto (cuda when present) | cpu | cuda")
+    device: Device = opt("auto", DEVICE_HELP)
+    precision: Precision = opt("float32", PRECISION_HELP)
     threads: int = opt(0, "torch CPU threads (0 = torch's default); on --resume this launch's value is used")
     progress: bool = opt(True, PROGRESS_HELP)
     tensorboard: bool = opt(False, TENSORBOARD_HELP + " to RUN_DIR/tb")
@@ -164,7 +173,7 @@ class PretrainConfig:
     def __post_init__(self) -> None:
         section_from_str(self, "encoder", EncoderConfig)
         at_least(self, 1, "steps", "log_every", "probe_every", "save_every", "projector_hidden", "projector_dim",
-                  "sigreg_slices", "n_global")
+                  "sigreg_slices", "n_global", "keep")
         at_least(self, 0, "minutes", "stop_at", "shift", "noise", "temporal", "n_local", "grad_clip",
                   "weight_decay", "threads", "eval_frames", "size")
         if self.batch_size < 2:
@@ -222,16 +231,23 @@ class EvalConfig:
                                "obs; a Dict observation's entry, e.g. obs/achieved_goal)")
     env_module: str = opt("", "module to import first so that it registers third-party env ids")
     json: str = opt("", "write the results (summary + per-episode records) to this JSON file")
-    gif: str = opt("", "write a GIF of the first episodes (observation | goal) to this file")
+    gif: str = opt("", "write a GIF of the first episodes (observation | goal, titled with the policy, its "
+                       "checkpoint's step, the env step and the outcome) to this file; FILE.mp4 writes an MP4 "
+                       "(pip install 'worldjepa[video]')")
     gif_episodes: int = opt(3, "episodes shown in the GIF")
     plot: str = opt("", "write a PNG of each policy's success rate with its 95% CI to this file (CLI)")
     tensorboard: bool = opt(False, TENSORBOARD_HELP + ": the summary of each RUN_DIR policy (eval/success_rate, "
                                    "eval/ci95_low, ...) to RUN_DIR/tb at its checkpoint's step (CLI)")
-    threads: int = opt(0, "torch CPU threads for a RUN_DIR policy (0 = torch's default)")
+    threads: int = opt(0, "torch CPU threads for a RUN_DIR policy (0 = torch's default; in each worker: 1)")
+    workers: int = opt(1, "run the episodes in this many processes, each with its own env and policy; the records "
+                          "are the same whatever the number (with the same --threads)")
+    resume: bool = opt(False, "continue an interrupted evaluation from the per-episode records in JSON.partial.jsonl "
+                              "(written beside --json as episodes finish; needs the same options)")
     progress: bool = opt(True, PROGRESS_HELP)
 
     def __post_init__(self) -> None:
         section_from_str(self, "agent", AgentConfig)
+        at_least(self, 1, "workers")
         if not self.data:
             raise ConfigError("--data is required: the dataset whose held-out episodes give the start/goal pairs")
         at_least(self, 1, "episodes", "budget", "goal_offset", "far_budget")
@@ -255,7 +271,8 @@ class PlanConfig:
     goal_offset: int = opt(25, "the goal is the episode's frame goal_offset steps after the start")
     budget: int = opt(50, "env steps allowed")
     agent: AgentConfig = opt(AgentConfig(), "the agent", shorthand="agent")
-    gif: str = opt("", "write observation | imagined | goal frames to this GIF")
+    gif: str = opt("", "write observation | imagined | goal frames to this GIF (titled with the run, its step, the env "
+                       "step and the outcome); FILE.mp4 writes an MP4 (pip install 'worldjepa[video]')")
     nn_frames: int = opt(2000, "dataset frames encoded once to show the imagined embedding's nearest frame")
     threads: int = opt(0, "torch CPU threads (0 = torch's default)")
 
@@ -285,6 +302,7 @@ class MemoryBuildConfig:
     merge_radius: float = opt(0.0, "entries closer than this to a kept one are merged into it (0 = off)")
     overwrite: bool = opt(False, "replace an existing memory file")
     seed: int = opt(0, "seed of the landmark order")
+    device: Device = opt("auto", DEVICE_HELP)
     threads: int = opt(0, "torch CPU threads (0 = torch's default)")
     progress: bool = opt(True, PROGRESS_HELP)
 
@@ -310,6 +328,7 @@ class PhysicsConfig:
     seed: int = opt(0, "seed of the pairs (the same seed draws the same pairs)")
     plots: int = opt(1, "pairs per violation type drawn in surprise.png")
     env_kwargs: str = opt("", "keyword arguments of the env, 'k=v ...' (e.g. 'layout_seed=7'), as the run's data had")
+    device: Device = opt("auto", DEVICE_HELP)
     threads: int = opt(0, "torch CPU threads (0 = torch's default)")
 
     def __post_init__(self) -> None:
@@ -335,6 +354,7 @@ class ProbeConfig:
     random_init: bool = opt(True, "also probe the first run's architecture with random weights (the floor)")
     mlp_steps: int = opt(500, "full-batch training steps of each MLP probe (early-stopped on held-out train frames)")
     seed: int = opt(0, "seed of the frame subsets, the random-init encoder and the MLP probes")
+    device: Device = opt("auto", DEVICE_HELP + " (the encoders; the probes fit on the cpu)")
     threads: int = opt(0, "torch CPU threads (0 = torch's default)")
 
     def __post_init__(self) -> None:

@@ -20,17 +20,41 @@ def parse_proprio(spec: str) -> tuple[str, slice]:
 
 
 
+def check_module_path(path: str) -> None:
+    """A ConfigError unless ``path`` reads ``pkg.mod:callable`` (an import path and a name in it)."""
+    if not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*", path):
+        raise ConfigError(f"encoder module {path!r}: expected an import path and a callable, 'pkg.mod:build'")
+
+
 @dataclass(frozen=True)
 class EncoderConfig:
     """The image encoder, shared by world models (``train``) and LeJEPA pretraining."""
 
-    kind: Literal["cnn", "vit_tiny"] = opt("cnn", "encoder: cnn (CPU default) | vit_tiny", flag="encoder")
+    kind: Literal["cnn", "vit_tiny", "module"] = opt(
+        "cnn", "encoder: cnn (CPU default) | vit_tiny | module (built by --encoder-module)", flag="encoder")
     dim: int = opt(256, "encoder output size (before the projector)", flag="encoder-dim")
     channels: tuple[int, ...] = opt((8, 16, 32, 64), "CNN channels, one stride-2 conv per entry (cnn only)",
                                     flag="channels")
     keypoints: int = opt(0, "CNN spatial-softmax keypoints K: the last 2K encoder outputs are K expected (x, y) "
                             "positions of learned heatmaps", flag="keypoints")
     patch: int = opt(8, "ViT patch size in pixels (vit_tiny only)", flag="patch")
+    module: str = opt("", "an encoder from outside: 'pkg.mod:build', a callable returning a torch.nn.Module "
+                          "(e.g. timm:create_model, torchvision.models:resnet18, your own); sets --encoder module. "
+                          "The checkpoint records it; other commands import it only when trusted "
+                          "(WORLDJEPA_TRUST_MODULES=pkg.mod:build)", flag="encoder-module")
+    module_kwargs: str = opt("", "keyword arguments of the --encoder-module callable, 'k=v ...' (e.g. "
+                                 "'model_name=vit_small_patch14_dinov2 num_classes=0')", flag="encoder-kwargs")
+    weights: str = opt("", "a safetensors state dict loaded into the --encoder-module model before training (the "
+                           "checkpoint then holds the weights); '' = as the callable initialises it",
+                       flag="encoder-weights")
+    pool: Literal["mean", "first", "flatten"] = opt(
+        "mean", "a --encoder-module output of tokens (B, N, E) or a map (B, C, h, w) as one vector: mean | first "
+                "(a ViT's CLS token) | flatten (patch features: N x E values)", flag="encoder-pool")
+    input_size: int = opt(0, "--encoder-module: frames resized to this side first (0 = the frame size; e.g. 224)",
+                          flag="encoder-input-size")
+    normalize: Literal["none", "imagenet"] = opt("none", "--encoder-module input: pixels in [0, 1] (none) or "
+                                                         "standardised with ImageNet's mean and std (timm, "
+                                                         "torchvision and DINOv2 weights)", flag="encoder-normalize")
 
     @classmethod
     def from_str(cls, text: str) -> dict[str, Any]:
@@ -38,8 +62,16 @@ class EncoderConfig:
         return {"kind": text}
 
     def __post_init__(self) -> None:
+        if self.module and self.kind == "cnn":  # --encoder-module alone says which encoder
+            object.__setattr__(self, "kind", "module")
+        if self.kind == "module":
+            if not self.module:
+                raise ConfigError("--encoder module needs --encoder-module pkg.mod:build")
+            check_module_path(self.module)
+        elif self.module or self.weights:
+            raise ConfigError(f"--encoder-module and --encoder-weights go with --encoder module, not {self.kind}")
         at_least(self, 1, "dim", "patch")
-        at_least(self, 0, "keypoints")
+        at_least(self, 0, "keypoints", "input_size")
         if not self.channels or min(self.channels) < 1:
             raise ConfigError(f"channels must be a non-empty list of sizes >= 1, got {self.channels}")
         if self.keypoints and self.kind != "cnn":

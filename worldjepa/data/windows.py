@@ -135,10 +135,19 @@ class WindowDataset:
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """A batch of random windows, stacked: frames (B, T, H, W, 3), actions (B, T, k*A), ...
+        (:meth:`gather` of :meth:`draw`)."""
+        return self.gather(self.draw(batch_size, rng))
+
+    def draw(self, batch_size: int, rng: np.random.Generator) -> np.ndarray:
+        """``(B,)`` indices of random windows (uniform, with replacement)."""
+        return rng.integers(0, len(self), batch_size)
+
+    def gather(self, idx: np.ndarray) -> dict[str, np.ndarray]:
+        """The windows ``idx`` ``(B,)``, stacked: frames (B, T, H, W, 3), actions (B, T, k*A), ...
 
         Vectorised gather when in memory; window by window (in file order) when lazy.
         """
-        idx = rng.integers(0, len(self), batch_size)
+        batch_size = len(idx)
         s = self.window_starts[idx]  # (B,)
         fidx = s[:, None] + self.k * np.arange(self.T)[None, :]  # (B, T)
         out: dict[str, np.ndarray]

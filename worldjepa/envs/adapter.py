@@ -116,6 +116,12 @@ class ActionSpec:
         return np.clip(np.asarray(vec, np.float32).reshape(self.dim), low, high).astype(np.float32).reshape(self.shape)
 
 
+def _step_extras(reward: Any, terminated: Any, truncated: Any) -> dict[str, np.ndarray]:
+    """What the step into a frame returned (float32; at an episode's first frame 0, 0, 0)."""
+    return {"reward": np.float32(reward), "terminated": np.float32(bool(terminated)),
+            "truncated": np.float32(bool(truncated))}
+
+
 def resize_frame(frame: np.ndarray, size: int) -> np.ndarray:
     """(h, w, 3|4) uint8 -> (size, size, 3) uint8 (antialiased bilinear; identity if already that size)."""
     frame = np.asarray(frame)
@@ -202,7 +208,7 @@ class FrameEnv:
     def reset(self, seed: int | None = None, state: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         options = {"state": np.asarray(state)} if state is not None else None
         obs, info = self.env.reset(seed=seed, options=options)
-        return self.render(), self._extras(obs, info)
+        return self.render(), {**self._extras(obs, info), **_step_extras(0.0, False, False)}
 
     def check_action(self, vec: np.ndarray) -> np.ndarray:
         vec = np.asarray(vec, dtype=np.float32)
@@ -217,8 +223,9 @@ class FrameEnv:
 
     def step(self, vec: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray], bool]:
         vec = self.check_action(vec)
-        obs, _reward, terminated, truncated, info = self.env.step(self.action_spec.decode(vec))
-        return self.render(), self._extras(obs, info), bool(terminated or truncated)
+        obs, reward, terminated, truncated, info = self.env.step(self.action_spec.decode(vec))
+        extras = {**self._extras(obs, info), **_step_extras(reward, terminated, truncated)}
+        return self.render(), extras, bool(terminated or truncated)
 
     def close(self) -> None:
         self.env.close()

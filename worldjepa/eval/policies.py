@@ -25,8 +25,12 @@ from ..errors import WorldJepaError
 
 class RandomGoalPolicy:
     def __init__(self, action_spec: Any, seed: int = 0) -> None:
-        self.spec = action_spec
+        self.spec, self.seed = action_spec, seed
         self.rng = np.random.default_rng(seed)
+
+    def reseed(self, episode: int) -> None:
+        """Draw the actions of evaluation episode ``episode`` from a generator of its own."""
+        self.rng = np.random.default_rng([self.seed, episode])
 
     def reset(self, goal_obs: np.ndarray, **info: Any) -> None:
         pass

@@ -15,13 +15,15 @@ of a policy.
 
 Starts are restored with ``reset(options={"state": ...})`` when the env supports it (all
 built-in envs); otherwise (third-party envs) by resetting with the episode's recorded seed
-and replaying its recorded actions up to ``t``.
+and replaying its recorded actions up to ``t``. The episodes are drawn before any is played
+(:mod:`worldjepa.eval.episodes`), then played here or in worker processes
+(:mod:`worldjepa.eval.workers`), each recorded as it ends (:mod:`worldjepa.eval.journal`).
 """
 
 from __future__ import annotations
 
-import math
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -30,28 +32,15 @@ from .._version import __version__
 from ..config import to_dict
 from ..configs import EvalConfig
 from ..errors import ConfigError, WorldJepaError
-from .judge import Judge, drop_solved_pairs
+from .episodes import Episode, draw_episodes, draw_pairs, restore_start
+from .judge import Judge
 
-__all__ = ["EvalConfig", "REFERENCE_POLICIES", "check_policy", "draw_pairs", "make_policy", "restore_start",
-           "run_episode", "run_protocol"]
+__all__ = ["EvalConfig", "Episode", "REFERENCE_POLICIES", "Setting", "check_policy", "draw_episodes", "draw_pairs",
+           "make_policy", "restore_start", "run_episode", "run_protocol"]
 
 REFERENCE_POLICIES = ("random", "oracle", "straight", "replay")
-RESULTS_FORMAT, RESULTS_VERSION = "worldjepa-eval-results", 2  # 2: format, dataset, checkpoints, redrawn pairs
-
-
-def draw_pairs(ds: Any, cfg: EvalConfig, rng: np.random.Generator | None = None,
-               n: int | None = None) -> list[tuple[int, int]]:
-    """(episode, start step) pairs from the held-out split, fixed by ``cfg.seed`` (or drawn from ``rng``)."""
-    eps = [int(e) for e in ds.episode_ids(cfg.split) if ds.lengths[e] > cfg.goal_offset]
-    if not eps:
-        raise WorldJepaError(f"{ds.path}: no {cfg.split}-split episode is longer than goal_offset={cfg.goal_offset} "
-                             f"({len(ds.episode_ids(cfg.split))} {cfg.split} episodes); collect more or longer episodes")
-    rng = np.random.default_rng([cfg.seed, 2024]) if rng is None else rng
-    pairs = []
-    for _ in range(cfg.episodes if n is None else n):
-        e = eps[int(rng.integers(len(eps)))]
-        pairs.append((e, int(rng.integers(0, ds.lengths[e] - cfg.goal_offset))))
-    return pairs
+# 2: format, dataset, checkpoints, redrawn pairs; 3: each episode's randomness seeded by its index
+RESULTS_FORMAT, RESULTS_VERSION = "worldjepa-eval-results", 3
 
 
 def make_policy(cfg: EvalConfig, env: Any) -> Any:
@@ -106,56 +95,6 @@ def check_policy(policy: Any, env_id: str, action_dim: int) -> None:
         check_compatible(meta, env_id=env_id, action_dim=action_dim, where="the policy's checkpoint")
 
 
-def _far_goal(u: Any, start: np.ndarray, goal: np.ndarray, rng: np.random.Generator, min_steps: int,
-              tries: int = 200) -> tuple[np.ndarray, int] | None:
-    """A goal state the env's oracle needs at least ``min_steps`` steps to reach from ``start``
-    (redrawn from ``sample_state`` until one is), and that count; ``None`` after ``tries`` draws.
-    The oracle runs on the env's pure physics (``u.advance``): nothing is rendered or reset."""
-    for _ in range(tries):
-        state = np.asarray(start, np.float64)
-        for n in range(1, 10 * min_steps + 1):
-            state = u.advance(state, u.oracle_action(state, goal))
-            if u.success(state, goal):
-                break
-        else:
-            n = 0  # not reached: never a goal
-        if n >= min_steps:
-            return goal, n
-        goal = u.sample_state(rng)
-    return None
-
-
-def _recorded_far_goal(ds: Any, cfg: EvalConfig, rng: np.random.Generator, judge: Judge, start: np.ndarray,
-                       episode: int, tries: int = 1000) -> tuple[np.ndarray, np.ndarray, dict[str, Any], dict[str, Any]]:
-    """A far goal from the recordings, for envs that cannot draw an arbitrary state: the frame at a
-    uniformly drawn step of another episode of the held-out split, redrawn until its judged distance
-    from ``start`` is at least ``cfg.far_min_distance``. Returns the goal frame, its judged value
-    (``obs`` or ``state``), every extra at that frame, and where it came from."""
-    eps = [int(e) for e in ds.episode_ids(cfg.split) if e != episode] or [episode]
-    for _ in range(tries):
-        e = eps[int(rng.integers(len(eps)))]
-        step = int(rng.integers(ds.lengths[e]))
-        row = [int(ds.starts[e]) + step]
-        goal = ds.read_extra(judge.key(), row)[0]
-        met, dist = judge(start, goal)
-        if not met and dist >= cfg.far_min_distance:  # never a goal the start already meets
-            goal_extras = {name: ds.read_extra(name, row)[0] for name in ds.extras}
-            return ds.read_frames(row)[0], goal, goal_extras, {"goal_episode": e, "goal_step": step}
-    raise WorldJepaError(f"{ds.path}: no recorded frame of the {cfg.split} split lies {cfg.far_min_distance} or more "
-                         f"from the start in {tries} draws; lower --far-min-distance")
-
-
-def restore_start(env: Any, ep: dict[str, np.ndarray], t: int, restore: bool) -> tuple[np.ndarray, dict[str, Any]]:
-    """The env put at step ``t`` of recorded episode ``ep``: by restoring its recorded state
-    (``restore``, built-in envs), else by resetting with its seed and replaying its actions."""
-    if restore:
-        return env.reset(seed=int(ep["seed"]), state=ep["state"][t])
-    frame, extras = env.reset(seed=int(ep["seed"]))
-    for a in ep["actions"][:t]:
-        frame, extras, _ = env.step(a)
-    return frame, extras
-
-
 def run_episode(env: Any, policy: Any, frame: np.ndarray, extras: dict[str, Any], budget: int,
                 judge: Callable[[Any, Any], tuple[bool, float]] | None = None, goal_state: Any = None,
                 on_step: Callable[[int, np.ndarray, Any, np.ndarray, dict[str, Any]], None] | None = None,
@@ -183,111 +122,126 @@ def run_episode(env: Any, policy: Any, frame: np.ndarray, extras: dict[str, Any]
     return {"success": bool(success) if judge is not None else None, "steps": steps, "final_distance": dist}
 
 
-def run_protocol(cfg: EvalConfig, policy: Any = None, progress: bool | None = None) -> dict[str, Any]:
+class Setting:
+    """What every episode of an evaluation shares: the dataset, a fresh env, the judge and the
+    policy (one per process when episodes run in workers)."""
+
+    def __init__(self, cfg: EvalConfig, policy: Any = None) -> None:
+        from ..data.dataset import Dataset
+        from ..envs.adapter import make_env
+
+        self.cfg = cfg
+        self.ds = Dataset(cfg.data)
+        self.ds.check()  # starts and goals come from it: NaN states or changed bytes are refused here
+        if cfg.env and cfg.env != self.ds.env_id:
+            raise ConfigError(f"--env {cfg.env} does not match the dataset's env {self.ds.env_id}")
+        self.env = make_env(self.ds.env_id, self.ds.frame_size, cfg.env_module or None, **self.ds.env_kwargs)
+        self.has_state = "state" in self.ds.extras
+        self.restore = self.has_state and self.env.builtin
+        u = self.env.unwrapped  # far goals drawn from the env's reachable space, or else from the recordings
+        self.sampled = self.restore and hasattr(u, "sample_state") and hasattr(u, "render_state")
+        self.judge = Judge(self.env, cfg, self.has_state, {k: v for k, v in self.ds.shapes.items() if k in self.ds.extras})
+        if self.judge.key() not in self.ds.extras:
+            raise WorldJepaError(f"{cfg.data} has no '{self.judge.key()}' extras to judge success with")
+        if policy is None:
+            policy = make_policy(cfg, self.env)
+        else:  # a policy built in Python: the same check as a run named on the command line
+            check_policy(policy, self.ds.env_id, self.env.action_spec.dim)
+        self.policy = policy
+        meta = getattr(policy, "meta", None) or {}
+        self.label = Path(cfg.policy).name + (f" @{meta['step']}" if "step" in meta else "")  # GIF titles
+
+    def close(self) -> None:
+        self.env.close()
+        self.ds.close()
+
+    def play(self, spec: Episode, film: bool = False) -> tuple[dict[str, Any], list[np.ndarray]]:
+        """Run one episode: its record, and (``film``) its frames, observation beside goal."""
+        from .media import side_by_side
+
+        ds, key, k = self.ds, self.judge.key(), self.cfg.goal_offset
+        ep, e, t = ds.episode(spec.episode), spec.episode, spec.start
+        frame, extras = restore_start(self.env, ep, t, self.restore)
+        if spec.goal_frame is None:
+            goal_state, goal_frame = ep[key][t + k], ep["frames"][t + k]
+            goal_extras = {name: ep[name][t + k] for name in ds.extras if name in ep}
+        else:
+            goal_state, goal_frame, goal_extras = spec.goal_state, spec.goal_frame, spec.goal_extras
+        if hasattr(self.policy, "reseed"):  # its randomness a function of the pair: any order, any worker
+            self.policy.reseed(spec.index)
+        self.policy.reset(goal_frame, goal_state=goal_state if self.has_state else None, goal_extras=goal_extras,
+                          recorded_actions=ep["actions"][t:t + k])
+        frames: list[np.ndarray] = []
+        seen = [frame]  # the latest observation
+        scale = max(2, 128 // goal_frame.shape[0])  # room for the title
+        head = f"{self.label} | pair {spec.index}"
+
+        def on_step(step: int, before: np.ndarray, action: Any, after: np.ndarray, extras: dict[str, Any]) -> None:
+            seen[0] = after
+            frames.append(side_by_side([after, goal_frame], ["obs", "goal"], scale,
+                                       title=f"{head} | step {step}/{spec.budget}"))
+
+        record = run_episode(self.env, self.policy, frame, extras, spec.budget, self.judge, goal_state,
+                             on_step if film else None)
+        if film:  # the outcome, held for half a second
+            outcome = {True: f"SUCCESS in {record['steps']} steps", False: "failure", None: "done"}[record["success"]]
+            frames += [side_by_side([seen[0], goal_frame], ["obs", "goal"], scale, title=f"{head} | {outcome}")] * 5
+        extra = dict(spec.extra)
+        extra.update(self.policy.episode_info() if hasattr(self.policy, "episode_info") else {})  # e.g. the memory's
+        if key == "state":  # where it started and what it aimed at, for breakdowns (same room, other room)
+            extra.update(start_state=np.asarray(ep["state"][t]).tolist(), goal_state=np.asarray(goal_state).tolist())
+        return {"episode": e, "start": t, **record, **extra}, frames  # (e, t): a far goal may have moved the start
+
+
+def run_protocol(cfg: EvalConfig, policy: Any = None, progress: bool | None = None,
+                 journal: Any = None) -> dict[str, Any]:
     """Evaluate ``policy`` (or the one named by ``cfg.policy``); returns summary + records.
-    ``progress`` (default: ``cfg.progress``) shows a progress bar."""
-    from ..data.dataset import Dataset
-    from ..envs.adapter import make_env
+    ``progress`` (default: ``cfg.progress``) shows a progress bar. ``cfg.workers`` > 1 runs the
+    episodes in that many processes, each with its own env and policy (a named one: a Python
+    object is not sent to other processes); the records are the same whatever the number, each
+    episode's randomness being fixed by its index (``policy.reseed(index)`` where the policy has
+    it). ``journal``: a :class:`~worldjepa.eval.journal.PolicyJournal` that records each episode
+    as it finishes and supplies the ones a previous, interrupted run finished (not run again)."""
     from ..metrics import summarize
     from ..progress import Progress
-    from .media import save_gif, side_by_side
+    from .media import save_gif
+    from .workers import run_episodes
 
     progress = cfg.progress if progress is None else progress
     if cfg.threads > 0:
         import torch
 
         torch.set_num_threads(cfg.threads)
-    ds = Dataset(cfg.data)
-    ds.check()  # starts and goals come from it: NaN states or changed bytes are refused here
-    env_id = ds.env_id
-    if cfg.env and cfg.env != env_id:
-        raise ConfigError(f"--env {cfg.env} does not match the dataset's env {env_id}")
-    env = make_env(env_id, ds.frame_size, cfg.env_module or None, **ds.env_kwargs)
-    has_state = "state" in ds.extras
-    restore = has_state and env.builtin
-    judge = Judge(env, cfg, has_state, {k: v for k, v in ds.shapes.items() if k in ds.extras})
-    if judge.key() not in ds.extras:
-        raise WorldJepaError(f"{cfg.data} has no '{judge.key()}' extras to judge success with")
-    if policy is None:
-        policy = make_policy(cfg, env)
-    else:  # a policy built in Python: the same check as a run named on the command line
-        check_policy(policy, env_id, env.action_spec.dim)
-    pairs, redrawn = draw_pairs(ds, cfg), 0
-    if not cfg.far:  # far goals are drawn below, and redrawn there when the start meets them
-        pairs, redrawn = drop_solved_pairs(ds, cfg, judge, pairs, lambda g: draw_pairs(ds, cfg, rng=g, n=1)[0])
-    rng = np.random.default_rng([cfg.seed, 7])
-    budget = cfg.far_budget if cfg.far else cfg.budget
-    # far goals are drawn from the env's reachable space where it can sample and draw a state (built-in envs),
-    # else from the recordings (third-party envs): a frame of another held-out episode
-    sampled = restore and hasattr(env.unwrapped, "sample_state") and hasattr(env.unwrapped, "render_state")
-    if cfg.far_min_steps and not (restore and hasattr(env.unwrapped, "oracle_action")
-                                  and hasattr(env.unwrapped, "advance")):
-        raise ConfigError(f"--far-min-steps measures the way with the env's oracle on its own physics; "
-                          f"{env_id} has no oracle_action, advance or restorable state")
-    records, gif_frames, t0 = [], [], time.time()
-    bar = Progress(len(pairs), f"eval {cfg.policy}", "episode", enabled=progress)
-    for i, (e, t) in enumerate(pairs):
-        ep = ds.episode(e)
-        k = cfg.goal_offset
-        frame, extras = restore_start(env, ep, t, restore)
-        extra: dict[str, Any] = {}
-        if cfg.far and not sampled:  # goals from the recordings: the frame at any step of another held-out episode
-            goal_frame, goal_state, goal_extras, where = _recorded_far_goal(ds, cfg, rng, judge, extras[judge.key()], e)
-            extra.update(where)
-        elif cfg.far:
-            goal_state = env.unwrapped.sample_state(rng)
-            for _ in range(1000):  # --far-min-distance: at least that far in a straight line
-                if judge(ep["state"][t], goal_state)[1] >= cfg.far_min_distance:
-                    break
-                goal_state = env.unwrapped.sample_state(rng)
-            else:
-                raise WorldJepaError(f"{env_id}: no goal {cfg.far_min_distance} or more from the start in 1000 draws; "
-                                     "lower --far-min-distance")
-            if cfg.far_min_steps:  # far along the way, not only in a straight line: the oracle measures it
-                found = _far_goal(env.unwrapped, ep["state"][t], goal_state, rng, cfg.far_min_steps)
-                for _ in range(100):  # a start with no goal that far (a dead end of a small maze): another start
-                    if found is not None:
-                        break
-                    e = draw_pairs(ds, cfg, rng=rng, n=1)[0][0]
-                    ep = ds.episode(e)
-                    t = int(rng.integers(0, len(ep["frames"])))
-                    frame, extras = restore_start(env, ep, t, restore)
-                    found = _far_goal(env.unwrapped, ep["state"][t], env.unwrapped.sample_state(rng), rng,
-                                      cfg.far_min_steps)
-                if found is None:
-                    raise WorldJepaError(f"{env_id}: no goal {cfg.far_min_steps}+ oracle steps away from 100 starts; "
-                                         "lower --far-min-steps")
-                goal_state, oracle_steps = found
-                budget = math.ceil(cfg.far_budget_factor * oracle_steps) if cfg.far_budget_factor else cfg.far_budget
-                extra.update(oracle_steps=oracle_steps, budget=budget)
-            for _ in range(100):  # a goal the start already meets says nothing of a policy: another goal
-                if not judge(ep["state"][t], goal_state)[0]:
-                    break
-                goal_state, redrawn = env.unwrapped.sample_state(rng), redrawn + 1
-            goal_frame = env.unwrapped.render_state(goal_state)
-            goal_extras = {"state": goal_state}
-        else:
-            goal_state, goal_frame = ep[judge.key()][t + k], ep["frames"][t + k]
-            goal_extras = {name: ep[name][t + k] for name in ds.extras if name in ep}
-        policy.reset(goal_frame, goal_state=goal_state if has_state else None, goal_extras=goal_extras,
-                     recorded_actions=ep["actions"][t:t + k])
+    if policy is not None and cfg.workers > 1:
+        raise ConfigError(f"--workers {cfg.workers} rebuilds the policy in each worker from cfg.policy (a reference "
+                          "policy or a run directory); a policy object built in Python runs with workers=1")
+    setting = Setting(cfg, policy)
+    policy, ds = setting.policy, setting.ds
+    specs, redrawn = draw_episodes(setting, cfg)
+    done = journal.done(specs) if journal is not None else {}
+    router = getattr(policy, "router", None)
+    if router is not None and getattr(router, "learn", False) and (cfg.workers > 1 or done):
+        raise ConfigError("this policy's memory learns from one episode to the next (route_learn): its episodes "
+                          "cannot be split across workers or resumed; pass route_learn=false, or --workers 1 "
+                          "without --resume")
+    t0 = time.time()
+    bar = Progress(len(specs), f"eval {cfg.policy}", "episode", initial=len(done), enabled=progress)
+    wins = sum(bool(r["success"]) for r in done.values())
 
-        def film(step: int, before: np.ndarray, action: Any, after: np.ndarray, extras: dict[str, Any],
-                 goal_frame: np.ndarray = goal_frame) -> None:
-            gif_frames.append(side_by_side([after, goal_frame], ["obs", "goal"]))
+    def finished(i: int, record: dict[str, Any]) -> None:
+        nonlocal wins
+        if journal is not None:
+            journal.add(i, record)
+        wins += bool(record["success"])
+        n = bar.n + 1
+        bar.update(1, success=f"{wins}/{n} ({100 * wins / n:.0f}%)")
 
-        filming = cfg.gif and i < cfg.gif_episodes
-        record = run_episode(env, policy, frame, extras, budget, judge, goal_state, film if filming else None)
-        extra.update(policy.episode_info() if hasattr(policy, "episode_info") else {})  # e.g. what the memory did
-        if judge.key() == "state":  # where it started and what it aimed at, for breakdowns (same room, other room)
-            extra.update(start_state=np.asarray(ep["state"][t]).tolist(), goal_state=np.asarray(goal_state).tolist())
-        records.append({"episode": e, "start": t, **record, **extra})  # (e, t): a far goal may have moved the start
-        wins = sum(bool(r["success"]) for r in records)
-        bar.update(1, success=f"{wins}/{len(records)} ({100 * wins / len(records):.0f}%)")
+    todo = [s for s in specs if s.index not in done]
+    played, gif_frames = run_episodes(setting, cfg, todo, finished)
     bar.close()
-    env.close()
-    dataset = ds.fingerprint()
-    ds.close()
+    records = [done[s.index] if s.index in done else played[s.index] for s in specs]
+    dataset, env_id, sampled, restore = ds.fingerprint(), ds.env_id, setting.sampled, setting.restore
+    setting.close()
     summary = summarize(records)
     summary["seconds"] = time.time() - t0
     result = {"format": RESULTS_FORMAT, "format_version": RESULTS_VERSION, "library_version": __version__,
@@ -298,7 +252,7 @@ def run_protocol(cfg: EvalConfig, policy: Any = None, progress: bool | None = No
                            "far_budget_factor": cfg.far_budget_factor, "far_min_distance": cfg.far_min_distance,
                            "far_goals": ("sampled" if sampled else "recorded") if cfg.far else None,
                            "restore": "state" if restore else "replay of recorded actions",
-                           "solved_at_start_redrawn": redrawn}}
+                           "solved_at_start_redrawn": redrawn, "episode_seeding": "per pair"}}
     if cfg.gif and gif_frames:
         save_gif(cfg.gif, gif_frames)
     return result

@@ -205,16 +205,19 @@ class SIGReg(nn.Module):
     shard; the ECF is summed across ranks weighted by each rank's sample count, so the value
     equals one process on the concatenated batch (N = global N). With DDP's gradient
     averaging the gradients also equal the single-process ones (see ``_AllReduceSum``).
+    ``across_ranks=False`` keeps to this process's samples: for a statistic every rank computes
+    on the same data (validation), which summed over ranks would count each sample W times.
     """
 
     step: Tensor
 
     def __init__(self, num_slices: int = 1024, t_max: float = 3.0, num_points: int = 17,
-                 seed: int = 0) -> None:
+                 seed: int = 0, across_ranks: bool = True) -> None:
         super().__init__()
         if num_slices < 1:
             raise WorldJepaError(f"num_slices must be >= 1, got {num_slices}")
         self.num_slices, self.t_max, self.num_points, self.seed = num_slices, t_max, num_points, seed
+        self.across_ranks = across_ranks
         quadrature(t_max, num_points)  # validates t_max and num_points now
         self.register_buffer("step", torch.zeros((), dtype=torch.long))
         self.dim: int | None = None
@@ -251,7 +254,7 @@ class SIGReg(nn.Module):
             proj = proj.transpose(0, 1).reshape(n, -1)  # (N, G*K): every column one sample
         ecf = _ecf(proj, self.t_max, self.num_points)  # (2, G*K, P) local means
         n_total: int | Tensor = n
-        if _distributed():
+        if self.across_ranks and _distributed():
             count = torch.tensor([float(n)], dtype=ecf.dtype, device=z.device)
             dist.all_reduce(count)  # global N (no gradient needed)
             ecf = _AllReduceSum.apply(ecf * n) / count  # (2, G*K, P) global means

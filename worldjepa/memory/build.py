@@ -58,12 +58,13 @@ def embed_stream(model: Any, frames: Callable[[int, int], np.ndarray], actions: 
 def build_memory(run: str | Path, data: str | Path, out: str | Path, *, split: str = "train", stride: int = 1,
                  radius: float = 0.0, radius_steps: int = 3, edge_steps: int = 10, capacity: int = 0,
                  merge_radius: float = 0.0, overwrite: bool = False, seed: int = 0,
-                 progress: bool = False, shortcuts: int = 0) -> dict[str, Any]:
+                 progress: bool = False, shortcuts: int = 0, device: str = "auto") -> dict[str, Any]:
     """Remember every ``stride``-th frame of the ``split`` episodes of ``data`` as embedded by the world
     model of ``run``, and build the map: landmarks ``radius`` apart (0 = the median latent distance
     of frames ``radius_steps`` env steps apart), edges between landmarks an episode joined within
     ``edge_steps`` env steps; with ``shortcuts`` > 0, also edges to up to that many near landmarks
     the world model reaches in a short plan (:func:`~worldjepa.memory.shortcuts.judge_shortcuts`).
+    The model runs on ``device`` (``auto``: CUDA when torch sees one).
     Returns the memory's stats."""
     from ..checkpoint import check_compatible
     from ..data.dataset import Dataset
@@ -72,7 +73,9 @@ def build_memory(run: str | Path, data: str | Path, out: str | Path, *, split: s
 
     if stride < 1 or radius_steps < 1 or edge_steps < 1:
         raise WorldJepaError(f"stride, radius_steps and edge_steps must be >= 1, got {stride}, {radius_steps}, {edge_steps}")
-    model, meta = load_world_model(run)
+    from ..utils import pick_device
+
+    model, meta = load_world_model(run, pick_device(device))
     with Dataset(data) as ds:
         check_compatible(meta, ds.env_id, ds.frame_size, ds.action_dim, where=f"run {run}")
         ids = ds.episode_ids(split)

@@ -6,6 +6,7 @@ Shapes: frames ``(B, 3, H, W)`` in [0, 1]; embeddings ``(B, D)`` / ``(B, T, D)``
 
 from worldjepa.nn._checks import ShapeError
 from worldjepa.nn.encoders import ENCODERS, CNNEncoder, ViTTiny, build_encoder, encoder_from_config, frames_to_float
+from worldjepa.nn.external import ExternalEncoder, trust_module
 from worldjepa.nn.heads import ActionEncoder, InverseHead, ProprioEncoder, Projector
 from worldjepa.nn.predictors import (
     PREDICTORS,
@@ -22,6 +23,7 @@ __all__ = [
     "PRESETS",
     "ActionEncoder",
     "CNNEncoder",
+    "ExternalEncoder",
     "GRUPredictor",
     "InverseHead",
     "MLPPredictor",
@@ -34,4 +36,5 @@ __all__ = [
     "build_predictor",
     "encoder_from_config",
     "frames_to_float",
+    "trust_module",
 ]

@@ -173,6 +173,10 @@ def encoder_from_config(cfg: EncoderConfig, size: int) -> nn.Module:
     """The encoder an :class:`~worldjepa.configs.EncoderConfig` describes, for frames of side ``size``."""
     if cfg.kind == "cnn":
         return build_encoder("cnn", size=size, channels=tuple(cfg.channels), out_dim=cfg.dim, keypoints=cfg.keypoints)
+    if cfg.kind == "module":
+        from worldjepa.nn.external import build_external
+
+        return build_external(cfg, size)
     return build_encoder(cfg.kind, size=size, patch=cfg.patch, out_dim=cfg.dim)
 
 

@@ -83,19 +83,21 @@ def _spread(runs: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, Any]
 @torch.no_grad()
 def run_voe(run: Any, pairs: int = 50, *, seed: int = 0, untrained: int = 20, kinds: list[str] | None = None,
             metric: str = "mse", normalize: bool = False, env_kwargs: dict[str, Any] | None = None,
-            progress: Callable[[str], None] | None = None) -> tuple[dict[str, Any], list[Pair]]:
+            progress: Callable[[str], None] | None = None, device: str = "auto") -> tuple[dict[str, Any], list[Pair]]:
     """The benchmark of ``run`` (a run directory or ``(model, meta)``) on ``pairs`` pairs per violation.
 
     Returns the result, ``{"run", "env_id", "frame_size", "frameskip", "history", "pairs",
     "metric", "normalize", "seed", "before", "after", "results": {"model" | "untrained" |
     "pixels": {kind: scores}}, "curves": the model's surprise along each pair, "pair_seeds"}``,
-    and the pairs drawn.
+    and the pairs drawn. The models run on ``device`` (``auto``: CUDA when torch sees one).
     """
     from ..config import from_dict
     from ..configs import ModelConfig
+    from ..utils import pick_device
     from ..world_model import build_world_model
 
-    model, meta = load_model(run)
+    where = pick_device(device)
+    model, meta = load_model(run, device=where)
     env_id = meta.get("env_id")
     if not env_id:
         raise WorldJepaError(f"{run} records no env id: cannot draw pairs for it")
@@ -112,7 +114,7 @@ def run_voe(run: Any, pairs: int = 50, *, seed: int = 0, untrained: int = 20, ki
     for s in range(untrained):
         note(f"scoring: untrained seed {s + 1}/{untrained}")
         torch.manual_seed(s)
-        m = build_world_model(cfg).eval()
+        m = build_world_model(cfg).eval().to(next(model.parameters()).device)
         if model.proprio:  # the trained model's input scaling, fresh weights
             m.proprio_enc.mean.copy_(model.proprio_enc.mean)
             m.proprio_enc.std.copy_(model.proprio_enc.std)

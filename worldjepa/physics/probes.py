@@ -108,8 +108,10 @@ def mlp_r2(z_train: Any, y_train: Any, z_test: Any, y_test: Any, hidden: int = 1
     return (1.0 - ss_res / ss_tot).tolist(), pred.numpy()
 
 
-def _embedder(run: str, seed: int | None = None) -> tuple[Callable[[np.ndarray], np.ndarray], dict[str, Any]]:
-    """``(frames (N, S, S, 3) uint8 -> (N, E), meta)`` of a run; ``seed``: the same architecture, fresh weights."""
+def _embedder(run: str, seed: int | None = None,
+              device: Any = "cpu") -> tuple[Callable[[np.ndarray], np.ndarray], dict[str, Any]]:
+    """``(frames (N, S, S, 3) uint8 -> (N, E), meta)`` of a run, its model on ``device``; ``seed``:
+    the same architecture, fresh weights."""
     from .. import checkpoint as ckpt
     from ..config import from_dict
     from ..configs import ModelConfig
@@ -125,6 +127,7 @@ def _embedder(run: str, seed: int | None = None) -> tuple[Callable[[np.ndarray],
         else:
             torch.manual_seed(seed)
             model = EncoderModel(**_arch(meta, tensors)).eval()
+        model = model.to(device)
         meta = {**meta, "frame_size": int(model.arch["size"]), "what": "LeJEPA encoder output"}
         return lambda f: embed(model, f).numpy(), meta
     if kind != "world_model":
@@ -134,6 +137,7 @@ def _embedder(run: str, seed: int | None = None) -> tuple[Callable[[np.ndarray],
     else:
         torch.manual_seed(seed)
         wm = build_world_model(from_dict(ModelConfig, meta["model"])).eval()
+    wm = wm.to(device)
 
     @torch.no_grad()
     def f(frames: np.ndarray) -> np.ndarray:  # the latent's image part: proprioception would give the state away
@@ -147,9 +151,10 @@ def _embedder(run: str, seed: int | None = None) -> tuple[Callable[[np.ndarray],
 
 
 def run_probes(runs: list[str], data: str, *, max_frames: int = 4000, seed: int = 0, random_init: bool = True,
-               mlp_steps: int = 500) -> dict[str, Any]:
+               mlp_steps: int = 500, device: str = "auto") -> dict[str, Any]:
     """Linear and MLP probe R^2 per quantity for each run (and the first run's architecture with
-    random weights), trained on ``data``'s train split, scored on its test split.
+    random weights), trained on ``data``'s train split, scored on its test split. The encoders
+    run on ``device`` (``auto``: CUDA when torch sees one), the probes on the CPU.
 
     Returns ``{"data", "env_id", "train_frames", "test_frames", "quantities", "encoders": [{"name",
     "what", "linear": {q: r2}, "mlp": {q: r2}, "pred": {q: the MLP probe's test predictions}}],
@@ -165,9 +170,12 @@ def run_probes(runs: list[str], data: str, *, max_frames: int = 4000, seed: int 
         env_id = ds.env_id
         if "state" not in ds.extras:
             raise WorldJepaError(f"{data} records no state: there is nothing physical to probe for")
-    encoders = [(str(r), *_embedder(r)) for r in runs]
+    from ..utils import pick_device
+
+    where = pick_device(device)
+    encoders = [(str(r), *_embedder(r, device=where)) for r in runs]
     if random_init:
-        encoders.append((f"{runs[0]} (random init)", *_embedder(runs[0], seed)))
+        encoders.append((f"{runs[0]} (random init)", *_embedder(runs[0], seed, where)))
     out: dict[str, Any] = {"data": str(data), "env_id": env_id, "encoders": []}
     cache: dict[int, tuple[Any, Any]] = {}
     for name, f, meta in encoders:

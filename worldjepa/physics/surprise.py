@@ -70,16 +70,16 @@ def clip_surprise(model: Any, frames: Any, actions: Any, extras: dict[str, Any] 
     return z.cpu().numpy(), out
 
 
-def load_model(run_or_model: Any, env_id: str | None = None) -> tuple[Any, dict[str, Any]]:
-    """``(WorldModel, meta)`` from a run directory or checkpoint, a ``(model, meta)`` pair (what
-    :func:`~worldjepa.world_model.load_world_model` returns) or a bare model (``meta`` then
-    holds only its frame size). With ``env_id`` a run trained on another env is a
-    :class:`~worldjepa.errors.CheckpointError`."""
+def load_model(run_or_model: Any, env_id: str | None = None, device: Any = "cpu") -> tuple[Any, dict[str, Any]]:
+    """``(WorldModel, meta)`` from a run directory or checkpoint (loaded on ``device``), a
+    ``(model, meta)`` pair (what :func:`~worldjepa.world_model.load_world_model` returns) or a
+    bare model (``meta`` then holds only its frame size; both stay where they are). With
+    ``env_id`` a run trained on another env is a :class:`~worldjepa.errors.CheckpointError`."""
     from ..checkpoint import check_compatible
     from ..world_model import load_world_model
 
     if isinstance(run_or_model, (str, Path)):
-        model, meta = load_world_model(run_or_model)
+        model, meta = load_world_model(run_or_model, device)
     elif isinstance(run_or_model, tuple) and len(run_or_model) == 2:
         model, meta = run_or_model
     elif hasattr(run_or_model, "rollout") and hasattr(run_or_model, "encode"):

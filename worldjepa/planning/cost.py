@@ -89,19 +89,25 @@ class LatentCost:
         metric, reduce, path_weights: as in :func:`latent_cost`.
         scale: optional ``(D,)`` per-dimension scale applied to imagined and goal embeddings
             alike (a part of the latent weighted ``w`` under MSE gets ``sqrt(w)``).
+        precision: ``"float32"``, or ``"bf16"``: the rollout runs under bfloat16 autocast, and
+            its embeddings are cast back to float32 before the distances, so that the costs
+            the planner ranks keep float32's resolution.
     Candidates are moved to the history's device and the cost comes back on theirs.
     """
 
     def __init__(self, dynamics: Dynamics, goal: Tensor, z_hist: Tensor, a_hist: Tensor, *,
                  metric: Metric = "mse", reduce: Reduce = "sum", path_weights: Tensor | None = None,
-                 scale: Tensor | None = None) -> None:
+                 scale: Tensor | None = None, precision: str = "float32") -> None:
         self.dynamics, self.z_hist, self.a_hist, self.scale = dynamics, z_hist, a_hist, scale
         self.goal = goal if scale is None else goal * scale
-        self.metric, self.reduce, self.path_weights = metric, reduce, path_weights
+        self.metric, self.reduce, self.path_weights, self.precision = metric, reduce, path_weights, precision
 
     def imagine(self, actions: Tensor) -> Tensor:
-        """``(B, S, H, A)`` -> the (scaled) embeddings they lead to ``(B, S, H, D)``."""
-        pred = self.dynamics.rollout(self.z_hist, self.a_hist, actions.to(self.z_hist.device))
+        """``(B, S, H, A)`` -> the (scaled) embeddings they lead to ``(B, S, H, D)``, float32."""
+        from ..utils import autocast
+
+        with autocast(self.z_hist.device, self.precision):
+            pred = self.dynamics.rollout(self.z_hist, self.a_hist, actions.to(self.z_hist.device)).float()
         return pred if self.scale is None else pred * self.scale
 
     def __call__(self, actions: Tensor) -> Tensor:

@@ -2,7 +2,8 @@
 
 A run directory holds ``model.safetensors`` (weights, for inference), ``last.safetensors``
 (weights + optimiser + every RNG + step, for resume), ``config.json`` (the checkpoint's
-metadata, readable) and ``metrics.jsonl`` (one JSON object per line: ``step``, ``time`` in
+metadata, readable), with ``--keep K`` the last K saves' weights in ``checkpoints/`` and the
+best validated ones in ``best.safetensors``, and ``metrics.jsonl`` (one JSON object per line: ``step``, ``time`` in
 seconds, metrics namespaced ``train/…``, ``val/…``, ``probe/…``). The loop owns what every
 run needs, once:
 
@@ -16,7 +17,12 @@ run needs, once:
 * exact resume: weights, optimiser, the numpy sampler, torch's RNG (and CUDA's) per rank, the
   step, the elapsed time and the task's own state, so a resumed run's losses equal an
   uninterrupted run's;
-* ``torchrun``: each rank samples with seed + rank, DDP averages gradients, rank 0 writes.
+* the device (``auto``: CUDA when torch sees one) and the precision (``bf16``: the forward
+  pass under torch's bfloat16 autocast; weights and optimiser stay float32);
+* ``torchrun``: W processes with ``--batch-size B`` train exactly as one process with ``W * B``
+  (:mod:`worldjepa.training.distributed`): every rank draws the same global batch and keeps
+  its share (:meth:`shard`), BatchNorm and SIGReg statistics span all ranks, DDP averages the
+  gradients, rank 0 writes.
 
 A subclass says what is trained: :meth:`setup` (data, and the saved run's options on resume),
 :meth:`build_model`, :meth:`batch_loss` (one batch's loss terms), and optionally
@@ -45,7 +51,7 @@ from ..errors import CheckpointError, WorldJepaError
 from ..locks import WriterLock
 from ..paths import check_run_folder
 from ..signals import Interrupted, StopSignals
-from ..utils import pick_device
+from ..utils import autocast, pick_device
 from .budget import MinutesBudget
 from .runfiles import append_metrics, read_metrics
 
@@ -66,7 +72,7 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, 
 
 class TrainingLoop:
     """One run of a training loop from a config with the loop's common fields (``out``, ``steps``,
-    ``minutes``, ``resume``, ``seed``, ``device``, ``threads``, ``lr``, ``weight_decay``,
+    ``minutes``, ``resume``, ``seed``, ``device``, ``precision``, ``threads``, ``lr``, ``weight_decay``,
     ``min_lr_ratio``, ``grad_clip``, ``log_every``, ``save_every``, ``progress``, ``tensorboard``)."""
 
     kind = "model"  # the checkpoint's kind
@@ -109,12 +115,14 @@ class TrainingLoop:
         self.model = self.build_model().to(self.device)
         self.net: torch.nn.Module = self.model
         if self.world > 1:
-            if self.device.type == "cuda":
-                self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+            from .distributed import sync_batchnorm
+
+            self.model = sync_batchnorm(self.model, self.device)  # statistics over every rank's batch
             self.net = torch.nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         self.opt = torch.optim.AdamW(param_groups(self.model, self.cfg.weight_decay), lr=self.cfg.lr)
-        self.rng = np.random.default_rng([self.cfg.seed, self.rank])
+        # the same generator on every rank: each draws the global batch and keeps its shard
+        self.rng = np.random.default_rng([self.cfg.seed, 0])
         self.step, self.total, self.elapsed = 0, self.cfg.steps, 0.0
         self.budget = MinutesBudget(self.cfg.minutes, self.cfg.steps, self.budget_reserve(), self.world)
         self.saved_step: int | None = None
@@ -168,6 +176,13 @@ class TrainingLoop:
         """Fraction of a step's time to keep free per step in a --minutes budget (e.g. validation)."""
         return 0.0
 
+    def shard(self, values: Any, axis: int = 0) -> Any:
+        """This rank's share of random values drawn for the global batch (``world`` times the
+        per-process batch along ``axis``) with ``self.rng``, identically on every rank."""
+        from .distributed import shard
+
+        return shard(values, axis)
+
     # ------------------------------------------------------------------------ checkpoints
     @property
     def is_main(self) -> bool:
@@ -204,9 +219,28 @@ class TrainingLoop:
         ckpt.save(self.run_dir / ckpt.RESUME_FILE, {**weights, **opt_tensors, **rng, **task_tensors},
                   {**meta, "resume": resume})
         ckpt.save(self.run_dir / ckpt.MODEL_FILE, weights, meta)
+        if self.cfg.keep > 1:
+            self._keep(weights, meta)
         from ..atomic import atomic_write_text
 
         atomic_write_text(self.run_dir / "config.json", json.dumps(meta, indent=2) + "\n")
+
+    best_metric: str | None = None  # the validation metric best.safetensors minimises (None: no best kept)
+
+    def _keep(self, weights: dict[str, Tensor], meta: dict[str, Any]) -> None:
+        """``--keep K``: this save's weights as ``checkpoints/step_N.safetensors``, only the last K
+        kept; and ``best.safetensors`` when the validation metric is the lowest so far."""
+        folder = self.run_dir / ckpt.KEPT_DIR
+        ckpt.save(folder / f"step_{self.step:07d}.safetensors", weights, meta)
+        for old in sorted(folder.glob("step_*.safetensors"))[:-self.cfg.keep]:
+            old.unlink()
+        score = self.last_val.get(self.best_metric) if self.best_metric else None
+        if score is None or not math.isfinite(score):
+            return
+        best = self.run_dir / ckpt.BEST_FILE
+        before = ckpt.read_meta(best).get("val", {}).get(self.best_metric) if best.is_file() else None
+        if before is None or score < before:
+            ckpt.save(best, weights, meta)
 
     def _restore(self) -> None:
         from ..world_model import model_weights
@@ -255,10 +289,11 @@ class TrainingLoop:
         for group in self.opt.param_groups:
             group["lr"] = lr
         try:
-            terms = self.batch_loss()
+            with autocast(self.device, self.cfg.precision):  # the forward only: backward follows its dtypes
+                terms = self.batch_loss()
         except SIGRegError as e:
             raise self._nan_error(f"{e}") from None
-        vals = {k: float(v.detach()) for k, v in terms.items()}
+        vals = self._global_mean({k: v.detach() for k, v in terms.items()})
         loss = vals["loss"]
         if not math.isfinite(loss):
             detail = ", ".join(f"{k} {v}" for k, v in vals.items() if k != "loss")
@@ -274,6 +309,16 @@ class TrainingLoop:
         self.step += 1
         self.losses[self.step] = loss
         return {**{f"train/{k}": v for k, v in vals.items()}, "train/lr": lr, "train/grad_norm": gnorm}
+
+    def _global_mean(self, terms: dict[str, Tensor]) -> dict[str, float]:
+        """The loss terms of the global batch: each rank's terms are means over its share (or, as
+        SIGReg's, already global), so their mean over ranks is the one-process value; every rank
+        then sees the same numbers (and stops together on a NaN)."""
+        if self.world == 1:
+            return {k: float(v) for k, v in terms.items()}
+        flat = torch.stack([v.float().reshape(()) for v in terms.values()])  # (n_terms,)
+        torch.distributed.all_reduce(flat)
+        return {k: float(v) / self.world for k, v in zip(terms, flat.tolist())}
 
     def _nan_error(self, what: str) -> TrainingError:
         kept = (f"the last good checkpoint {self.run_dir / ckpt.RESUME_FILE} (step {self.saved_step}) is intact"

@@ -56,7 +56,7 @@ def view_config(cfg: PretrainConfig, size: int) -> Any:
 
 class Pretrainer(TrainingLoop):
     """One LeJEPA pretraining run (resumed with its saved options, but ``stop_at``, ``threads``,
-    ``device``, ``progress`` and ``tensorboard`` from this launch)."""
+    ``device``, ``progress``, ``tensorboard`` and ``keep`` from this launch)."""
 
     kind = "lejepa"
     progress_name = "pretrain"
@@ -66,10 +66,13 @@ class Pretrainer(TrainingLoop):
 
         if self.resume_meta is not None:
             launch = {k: getattr(cfg, k) for k in ("stop_at", "out", "threads", "device", "progress", "tensorboard",
-                                                   "allow_data_change")}
+                                                   "allow_data_change", "keep")}
             cfg = replace(from_dict(PretrainConfig, self.resume_meta["config"]), resume=True, **launch)
         if not cfg.data:
             raise ConfigError("no data: pass --data FILE.h5 or --data FOLDER")
+        if cfg.encoder.kind == "module":
+            raise ConfigError("pretrain trains worldjepa's own encoders (cnn, vit_tiny); an encoder from outside "
+                              "goes straight into a world model: worldjepa train --encoder-module ...")
         self.fingerprint = None
         if Path(cfg.data).is_file():
             from ..data.dataset import Dataset
@@ -102,9 +105,10 @@ class Pretrainer(TrainingLoop):
         self.sigreg = SIGReg(num_slices=cfg.sigreg_slices, seed=cfg.seed)
         self.probe = None
         if train.states is not None:
-            self.probe = _OnlineProbe(cfg.encoder.dim, cfg.probe_lr, train.states.mean(0), train.states.std(0) + 1e-6)
+            self.probe = _OnlineProbe(cfg.encoder.dim, cfg.probe_lr, self.device, train.states.mean(0),
+                                      train.states.std(0) + 1e-6)
         elif train.labels is not None:
-            self.probe = _OnlineProbe(cfg.encoder.dim, cfg.probe_lr, n_classes=len(train.classes))
+            self.probe = _OnlineProbe(cfg.encoder.dim, cfg.probe_lr, self.device, n_classes=len(train.classes))
         self.targets = train.states if train.states is not None else train.labels
         self.gen = torch.Generator().manual_seed(cfg.seed + 1)
         return model
@@ -118,9 +122,13 @@ class Pretrainer(TrainingLoop):
 
     def batch_loss(self) -> dict[str, Tensor]:
         cfg = self.cfg
-        self._idx = self.rng.integers(0, len(self.train), cfg.batch_size)  # (B,)
-        self._x = frames_to_float(self.train.frames[self._idx], self.device)  # (B, 3, S, S)
-        allv = _make_views(cfg, self.train, self._idx, self._x, self.views, self.one_view, self.gen, self.rng)
+        total = cfg.batch_size * self.world  # the global batch; this rank's share of it below
+        rows = self.shard(np.arange(total))
+        self._idx = self.shard(self.rng.integers(0, len(self.train), total))  # (B,)
+        dtype = next(self.model.parameters()).dtype
+        self._x = frames_to_float(self.train.frames[self._idx], self.device).to(dtype)  # (B, 3, S, S)
+        allv = _make_views(cfg, self.train, self._idx, self._x, self.views, self.one_view, self.gen, self.rng,
+                           (rows, total), self.shard)
         v, b = allv.shape[:2]  # (V, B, 3, S, S)
         _, z = self.net(allv.reshape(v * b, 3, self.size, self.size))  # (V*B, E), (V*B, P)
         self._z0 = z.detach()[:b]  # projected view 0: (B, P)
@@ -190,17 +198,17 @@ class _OnlineProbe:
     encoder's embeddings of the un-augmented frames (one extra forward without gradient).
     """
 
-    def __init__(self, dim: int, lr: float, mean: np.ndarray | None = None, std: np.ndarray | None = None,
-                 n_classes: int = 0) -> None:
+    def __init__(self, dim: int, lr: float, device: torch.device, mean: np.ndarray | None = None,
+                 std: np.ndarray | None = None, n_classes: int = 0) -> None:
         from torch import nn
 
         self.regress = mean is not None
         out = len(mean) if mean is not None else n_classes
         # BatchNorm without affine standardises the embedding, whose scale SIGReg does not set
-        self.head = nn.Sequential(nn.BatchNorm1d(dim, affine=False), nn.Linear(dim, out))
+        self.head = nn.Sequential(nn.BatchNorm1d(dim, affine=False), nn.Linear(dim, out)).to(device)
         self.opt = torch.optim.Adam(self.head.parameters(), lr=lr)
-        self.mean = None if mean is None else torch.as_tensor(mean)
-        self.std = None if std is None else torch.as_tensor(std)
+        self.mean = None if mean is None else torch.as_tensor(mean, device=device)
+        self.std = None if std is None else torch.as_tensor(std, device=device)
         self.stats = [0.0, 0.0, 0.0, 0.0]  # regression: n, sum sq. error, sum y, sum y^2; else n, correct
 
     def update(self, h: Tensor, target: np.ndarray) -> None:
@@ -208,7 +216,7 @@ class _OnlineProbe:
 
         pred = self.head(h)  # (M, K) or (M, C)
         if self.regress:
-            y = (torch.as_tensor(target) - self.mean) / self.std  # (M, K) standardised
+            y = (torch.as_tensor(target, device=pred.device) - self.mean) / self.std  # (M, K) standardised
             loss = (pred - y).square().mean()
             s = self.stats
             s[0] += y.numel()
@@ -216,7 +224,7 @@ class _OnlineProbe:
             s[2] += float(y.sum())
             s[3] += float(y.square().sum())
         else:
-            y = torch.as_tensor(target)  # (M,)
+            y = torch.as_tensor(target, device=pred.device)  # (M,)
             loss = torch.nn.functional.cross_entropy(pred, y)
             self.stats[0] += len(y)
             self.stats[1] += float((pred.argmax(1) == y).sum())
@@ -250,19 +258,24 @@ def _objective(cfg: PretrainConfig, z: Tensor, sigreg: torch.nn.Module) -> dict[
 
 
 def _make_views(cfg: PretrainConfig, train: Any, idx: np.ndarray, x: Tensor, views: Any, one_view: Any,
-                gen: Any, rng: np.random.Generator) -> Tensor:
+                gen: Any, rng: np.random.Generator, part: tuple[np.ndarray, int], shard: Any) -> Tensor:
     """The V = n_global + n_local views ``(V, B, 3, S, S)`` of the batch frames ``x`` (rows
     ``idx`` of ``train``): with ``cfg.temporal``, global view v > 0 is a frame up to that many
-    steps away in the same episode (its own draw of noise etc.), local views come from ``x``."""
+    steps away in the same episode (its own draw of noise etc.), local views come from ``x``.
+    ``part``: which rows of the global batch of ``total`` these are (all of it in one process);
+    ``shard`` keeps this rank's share of values drawn for the global batch."""
     from ..augment import multi_view
 
+    rows, total = torch.as_tensor(part[0]), part[1]
     if not cfg.temporal:
-        mv = multi_view(x, views, gen)
+        mv = multi_view(x, views, gen, (rows, total))
         return torch.cat([mv.global_views, mv.local_views]) if cfg.n_local else mv.global_views
     b, size = len(idx), x.shape[-1]
-    off = rng.integers(-cfg.temporal, cfg.temporal + 1, (cfg.n_global, b))  # (G, B)
+    off = shard(rng.integers(-cfg.temporal, cfg.temporal + 1, (cfg.n_global, total)), axis=1)  # (G, B)
     off[0] = 0
     near = train.neighbours(idx[None], off[1:])  # (G-1, B); view 0 is x itself
-    xs = torch.cat([x, frames_to_float(train.frames[near.reshape(-1)], x.device)])  # (G*B, 3, S, S)
-    glob = multi_view(xs, one_view, gen).global_views.reshape(cfg.n_global, b, 3, size, size)
-    return torch.cat([glob, multi_view(x, views, gen).local_views]) if cfg.n_local else glob
+    xs = torch.cat([x, frames_to_float(train.frames[near.reshape(-1)], x.device).to(x.dtype)])  # (G*B, 3, S, S)
+    grows = (torch.arange(cfg.n_global)[:, None] * total + rows[None]).reshape(-1)  # (G*B,) rows of G*total
+    glob = multi_view(xs, one_view, gen, (grows, cfg.n_global * total)).global_views.reshape(
+        cfg.n_global, b, 3, size, size)
+    return torch.cat([glob, multi_view(x, views, gen, (rows, total)).local_views]) if cfg.n_local else glob

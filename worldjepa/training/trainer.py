@@ -48,6 +48,7 @@ class Trainer(TrainingLoop):
     """One world-model training run: build (or resume) from a :class:`TrainConfig`, then :meth:`fit`."""
 
     kind = "world_model"
+    best_metric = "val/pred_over_copy"
 
     def setup(self, cfg: TrainConfig) -> TrainConfig:
         from ..data.dataset import Dataset
@@ -67,6 +68,12 @@ class Trainer(TrainingLoop):
                 check_same_data(resume.get("dataset"), self.fingerprint, cfg.allow_data_change, self.run_dir)
             model_cfg = replace(cfg.model, frame_size=ds.frame_size, action_dim=ds.action_dim,
                                 proprio_dim=_proprio_dim(cfg.model.proprio, ds) if cfg.model.proprio else 0)
+        if cfg.model.encoder.module:  # an encoder from outside, named by the caller: trusted in this process
+            from ..nn.external import trust_module
+
+            trust_module(cfg.model.encoder.module)
+            if resume is None:
+                model_cfg = replace(model_cfg, encoder=replace(model_cfg.encoder, dim=self._outside_dim(model_cfg)))
         self.init_encoder = None
         if cfg.encoder_init and resume is None:  # a resume reloads the trained weights instead
             self.init_encoder, model_cfg = self._pretrained_encoder(cfg.encoder_init, model_cfg)
@@ -119,6 +126,13 @@ class Trainer(TrainingLoop):
         logger.info("encoder from %s: %s, channels %s, embedding %d", run, encoder.kind, encoder.channels, encoder.dim)
         return weights, replace(model_cfg, encoder=encoder)
 
+    @staticmethod
+    def _outside_dim(model_cfg: ModelConfig) -> int:
+        """The size of an outside encoder's output (``--encoder-module``): one blank frame through it."""
+        from ..nn import encoder_from_config
+
+        return int(encoder_from_config(model_cfg.encoder, model_cfg.frame_size).out_dim)
+
     def build_model(self) -> torch.nn.Module:
         from ..nn._checks import check_fits, check_trainable
         from ..world_model import build_world_model
@@ -129,6 +143,12 @@ class Trainer(TrainingLoop):
         model = build_world_model(self.model_cfg)
         if self.init_encoder is not None:
             model.encoder.load_state_dict(self.init_encoder)
+        enc = self.model_cfg.encoder
+        if enc.kind == "module" and enc.weights and self.resume_meta is None:  # the user's weights, from disk
+            from ..nn.external import load_encoder_weights
+
+            load_encoder_weights(model.encoder, enc.weights)
+            logger.info("encoder: %s(%s) with the weights of %s", enc.module, enc.module_kwargs, enc.weights)
         if self.model_cfg.freeze_encoder:
             model.encoder.requires_grad_(False)
         if model.proprio:  # normalise proprioception by the train split's statistics (a resume reloads them)
@@ -165,7 +185,7 @@ class Trainer(TrainingLoop):
             return self.model.encoder(frames_to_float(frames, self.device)).cpu().numpy()
 
     def batch_loss(self) -> dict[str, Tensor]:
-        batch = self.train_data.sample(self.cfg.batch_size, self.rng)
+        batch = self.train_data.gather(self.shard(self.train_data.draw(self.cfg.batch_size * self.world, self.rng)))
         p = self.model.proprio_of(batch)
         inputs = {"features": torch.as_tensor(batch["features"], device=self.device)} if "features" in batch \
             else {"frames": torch.as_tensor(batch["frames"], device=self.device)}

@@ -54,7 +54,8 @@ class Validator:
         del wd  # keep only the sampled windows in memory
         from ..losses import SIGReg
 
-        self.sigreg = SIGReg(num_slices=256, seed=1).eval()  # eval: fixed directions
+        # eval: fixed directions; every rank validates the same windows: no sum over ranks
+        self.sigreg = SIGReg(num_slices=256, seed=1, across_ranks=False).eval()
 
     @torch.no_grad()
     def __call__(self, model: Any, chunk: int = 64) -> dict[str, float]:
@@ -63,8 +64,8 @@ class Validator:
 
         was_training = model.training
         model.eval()
-        device = next(model.parameters()).device
-        frames, actions = self.batch["frames"], torch.as_tensor(self.batch["actions"], device=device)
+        w = next(model.parameters())
+        frames, actions = self.batch["frames"], torch.as_tensor(self.batch["actions"], device=w.device, dtype=w.dtype)
         zs, imag = [], []
         for i in range(0, len(frames), chunk):
             p = model.proprio_of({k: v[i:i + chunk] for k, v in self.batch.items()}) if model.proprio else None

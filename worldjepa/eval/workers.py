@@ -1,0 +1,76 @@
+"""The episodes of an evaluation, in this process or in ``--workers`` processes.
+
+Each worker is spawned (nothing is forked: no half-copied torch threads, HDF5 handles or
+renderers) and builds its own :class:`~worldjepa.eval.protocol.Setting` from the config: the
+dataset, a fresh env and the policy (a run directory is loaded again; the encoder modules this
+process trusts are trusted there too). Episodes are handed out
+one at a time as workers free up; each record comes back with its index, so the records are
+those of one process whatever the number of workers (each episode's randomness is fixed by its
+index, and each worker runs ``--threads`` torch threads, 1 by default).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+_SETTING: Any = None  # the worker's own Setting
+
+
+def _init_worker(make_setting: Callable[[Any], Any], cfg: Any, threads: int, trusted: list[str]) -> None:
+    import torch
+
+    global _SETTING
+    torch.set_num_threads(threads)
+    if trusted:  # encoder modules the parent process was told to trust
+        from ..nn.external import trust_module
+
+        for path in trusted:
+            trust_module(path)
+    _SETTING = make_setting(cfg)
+
+
+def _play(spec: Any, film: bool) -> tuple[int, dict[str, Any], list[np.ndarray]]:
+    record, frames = _SETTING.play(spec, film)
+    return spec.index, record, frames
+
+
+def run_episodes(setting: Any, cfg: Any, specs: list[Any],
+                 finished: Callable[[int, dict[str, Any]], None]) -> tuple[dict[int, dict[str, Any]], list[np.ndarray]]:
+    """Play ``specs`` (``cfg.workers`` at a time), calling ``finished(index, record)`` as each ends;
+    returns the records by index and the frames of the filmed ones (the first ``cfg.gif_episodes``)."""
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    import multiprocessing
+
+    def film(spec: Any) -> bool:
+        return bool(cfg.gif) and spec.index < cfg.gif_episodes
+
+    played: dict[int, dict[str, Any]] = {}
+    filmed: dict[int, list[np.ndarray]] = {}
+    if cfg.workers == 1 or len(specs) < 2:
+        for spec in specs:
+            played[spec.index], filmed[spec.index] = setting.play(spec, film(spec))
+            finished(spec.index, played[spec.index])
+    else:
+        import sys
+
+        external = sys.modules.get("worldjepa.nn.external")
+        trusted = sorted(external._TRUSTED) if external is not None else []
+        n = min(cfg.workers, len(specs))
+        logger.info("eval: %d episodes in %d worker processes", len(specs), n)
+        pool = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_init_worker, initargs=(type(setting), cfg, cfg.threads or 1, trusted))
+        try:
+            pending = {pool.submit(_play, spec, film(spec)) for spec in specs}
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    i, record, frames = future.result()  # a worker's error is raised here
+                    played[i], filmed[i] = record, frames
+                    finished(i, record)
+        finally:  # an error or Ctrl-C: drop the queued episodes, let the running ones end
+            pool.shutdown(wait=True, cancel_futures=True)
+    return played, [f for i in sorted(filmed) for f in filmed[i]]
