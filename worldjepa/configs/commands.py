@@ -59,6 +59,10 @@ class TrainConfig:
     encoder_init: str = opt("", "a `worldjepa pretrain` run (or its .safetensors) whose encoder weights start this "
                                 "model's encoder; its architecture (encoder, channels, dim) replaces the "
                                 "encoder flags. '' = random init")
+    init_from: str = opt("", "a `worldjepa train` run whose weights start this model (fine-tuning): its model config "
+                             "replaces the model flags, except --action-free and --freeze-encoder. An action-free "
+                             "run fine-tuned with actions starts exactly where it was (its action input is zero). "
+                             "'' = random init")
     resume: bool = opt(False, "continue from RUN_DIR/last.safetensors (exact: same losses as an uninterrupted run)")
     batch_size: int = opt(64, "windows per step (per process under torchrun)")
     num_frames: int = opt(4, "frames T per training window, at the model's frame-skip")
@@ -93,6 +97,8 @@ class TrainConfig:
             raise ConfigError(f"num_frames ({self.num_frames}) must be >= 2")
         if not self.lr > 0 or not 0 <= self.min_lr_ratio <= 1:
             raise ConfigError(f"need lr > 0 and 0 <= min_lr_ratio <= 1, got {self.lr}, {self.min_lr_ratio}")
+        if self.init_from and self.encoder_init:
+            raise ConfigError("pass --init-from (a whole world model) or --encoder-init (an encoder), not both")
 
 
 @dataclass(frozen=True)
