@@ -63,6 +63,10 @@ class TrainConfig:
                              "replaces the model flags, except --action-free and --freeze-encoder. An action-free "
                              "run fine-tuned with actions starts exactly where it was (its action input is zero). "
                              "'' = random init")
+    pixel_space: bool = opt(False, "train a pixel-space predictor instead of a world model: a small conv net "
+                                   "(about the default world model's size) that predicts the next frame from the "
+                                   "last --history frames at the same --frameskip (and the action, unless "
+                                   "--action-free); the control of `worldjepa physics --pixel-run`")
     resume: bool = opt(False, "continue from RUN_DIR/last.safetensors (exact: same losses as an uninterrupted run)")
     batch_size: int = opt(64, "windows per step (per process under torchrun)")
     num_frames: int = opt(4, "frames T per training window, at the model's frame-skip")
@@ -99,6 +103,14 @@ class TrainConfig:
             raise ConfigError(f"need lr > 0 and 0 <= min_lr_ratio <= 1, got {self.lr}, {self.min_lr_ratio}")
         if self.init_from and self.encoder_init:
             raise ConfigError("pass --init-from (a whole world model) or --encoder-init (an encoder), not both")
+        if self.pixel_space:
+            m = self.model
+            extra = [name for name, on in (("--init-from", self.init_from), ("--encoder-init", self.encoder_init),
+                                           ("--freeze-encoder", m.freeze_encoder), ("--proprio", m.proprio),
+                                           ("inverse_weight", m.inverse_weight)) if on]
+            if extra:
+                raise ConfigError(f"--pixel-space trains a pixel predictor from scratch on frames and actions: "
+                                  f"{', '.join(extra)} apply to world models only")
 
 
 @dataclass(frozen=True)
@@ -293,6 +305,8 @@ class PhysicsConfig:
     out: str = opt("", "directory for physics.json and surprise.png ('' = RUN/physics)")
     kinds: str = opt("", "violation types to test, comma-separated ('' = every one the env can show)")
     untrained: int = opt(20, "control: the same architecture untrained, one per seed (mean and spread); 0 = none")
+    pixel_run: str = opt("", "control: a pixel-space predictor (`worldjepa train --pixel-space` on the same recordings), "
+                             "its surprise the MSE in pixels of each frame against its prediction; '' = none")
     metric: Literal["mse", "l1"] = opt("mse", "surprise distance: mse (the training loss's) | l1")
     normalize: bool = opt(False, "layer-normalise embeddings before the distance (the intuitive-physics study: l1 on "
                                  "layer-normed features)")
