@@ -39,3 +39,15 @@ def run_cli(*args: str, check: bool = False, timeout: float = 300) -> subprocess
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Torch on one thread for a module (``pytestmark = pytest.mark.usefixtures("one_thread")``): small
+    kernels on a shared 2-core CPU only wait on more."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

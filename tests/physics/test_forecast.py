@@ -19,16 +19,11 @@ from worldjepa.world_model import load_world_model
 SMALL = PRESETS["train"]["small"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def balls(tmp_path_factory):
+def balls(tmp_path_factory, one_thread):
     """Tiny Balls recordings (32 px), an action-free world model and a pixel predictor trained on them."""
     root = tmp_path_factory.mktemp("balls")
     data = root / "balls.h5"

@@ -16,12 +16,7 @@ from worldjepa.world_model import build_world_model, load_world_model
 SMALL = PRESETS["train"]["small"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +27,7 @@ def tworoom(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def action_free_run(tworoom, tmp_path_factory):
+def action_free_run(tworoom, tmp_path_factory, one_thread):
     """A tiny action-free TwoRoom model: the recordings' actions hidden from it."""
     out = tmp_path_factory.mktemp("runs") / "af"
     cfg = _cfg(tworoom, out, steps=40, model={**SMALL["model"], "action_free": True})
