@@ -55,7 +55,8 @@ def small_data_and_run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def one_thread():
-    """Torch on one thread for a module (small kernels on a shared 2-core CPU: threads only wait)."""
+    """Torch on one thread for a module (``pytestmark = pytest.mark.usefixtures("one_thread")``): small
+    kernels on a shared 2-core CPU only wait on more."""
     import torch
 
     n = torch.get_num_threads()

@@ -21,7 +21,7 @@ LAYERS: list[set[str]] = [
      "metrics", "progress", "monitor"},  # foundation: no torch on import
     {"losses", "nn", "envs", "augment"},  # tensors and physics, no I/O of ours
     {"data", "checkpoint", "planning"},  # files, and search over costs
-    {"world_model", "encoder_model"},  # models assembled from parts, and their checkpoints
+    {"world_model", "encoder_model", "pixel_model"},  # models assembled from parts, and their checkpoints
     {"memory", "physics"},  # what was seen, the map over it, routes; surprise, impossible events, probes
     {"training", "agent"},  # loops that fit models; the policy that uses them (and its memory)
     {"eval"},  # protocols and probes over agents and models

@@ -7,8 +7,17 @@ Verbs (shapes as in ``worldjepa.protocols``; ``A`` here is the *macro* action si
   [0, 1] -> ``(..., D)``;
 * ``predict(z (B, T, D), a (B, T, A)) -> (B, T, D)``: output ``t`` predicts ``z[t + 1]``;
 * ``rollout(z_hist (B, Th, D), a_hist (B, Th-1, A), actions (B, S, H, A)) -> (B, S, H, D)``;
+* ``forecast(z_hist (B, Th, D), horizon) -> (B, H, D)``: an action-free model's future;
 * ``loss(actions, frames=... | features=..., proprio=...) -> dict``: teacher-forced
   next-embedding error + an optional open-loop rollout error + ``reg_weight`` x regulariser.
+
+An **action-free** model (``action_free=True``, ``worldjepa train --action-free``) learns from
+video alone: every action it is given is replaced by zeros, and the predictor's weights that
+read the raw action (``predictor.action_input()``) are zero and stay zero (their gradient
+is zero when the action is). The action pathway is there but contributes nothing, as in
+DINO-world; loaded into a model with ``action_free=False`` (``worldjepa train --init-from``)
+the same weights predict exactly the same at first, whatever the actions, and fine-tuning
+grows the action pathway from zero.
 
 The model is assembled from parts passed in (encoder, projector, predictor, regulariser,
 proprioception encoder, inverse-dynamics head), speaks tensors and has no I/O.
@@ -55,18 +64,39 @@ class WorldModel(nn.Module):
             latent, or ``None`` for a pixels-only model.
         inverse: a :class:`~worldjepa.nn.InverseHead` (PLDM) or ``None``.
         inverse_weight: weight of its action error.
+        action_free: learn and predict without actions (see the module docstring); the
+            predictor's action input weights are zeroed here.
     """
 
     def __init__(self, encoder: nn.Module, projector: nn.Module, predictor: nn.Module, *, action_dim: int,
                  frameskip: int, history: int = 3, regularizer: nn.Module | None = None, reg_weight: float = 0.1,
                  rollout_weight: float = 1.0, proprio: nn.Module | None = None, inverse: nn.Module | None = None,
-                 inverse_weight: float = 0.0) -> None:
+                 inverse_weight: float = 0.0, action_free: bool = False) -> None:
         super().__init__()
         self.encoder, self.projector, self.predictor = encoder, projector, predictor
         self.action_dim, self.frameskip, self.history = action_dim, frameskip, history
         self.macro_dim = action_dim * frameskip
         self.reg, self.reg_weight, self.rollout_weight = regularizer, reg_weight, rollout_weight
         self.proprio_enc, self.inverse, self.inverse_weight = proprio, inverse, inverse_weight
+        self.action_free = action_free
+        if action_free:
+            if inverse is not None:
+                raise ConfigError("an action-free model has no actions for an inverse-dynamics head to predict")
+            self.zero_action_input()
+
+    def zero_action_input(self) -> None:
+        """Zero the predictor's weights that read the raw action: its predictions then ignore
+        the actions (what an action-free model keeps)."""
+        if not hasattr(self.predictor, "action_input"):
+            raise ConfigError(f"{type(self.predictor).__name__} does not name its action input weights "
+                              "(action_input()): it cannot be action-free")
+        with torch.no_grad():
+            for w in self.predictor.action_input():
+                w.zero_()
+
+    def _acts(self, a: Tensor) -> Tensor:
+        """The actions the predictor sees: ``a`` itself, or zeros for an action-free model."""
+        return torch.zeros_like(a) if self.action_free else a
 
     @property
     def visual_dim(self) -> int:
@@ -129,11 +159,24 @@ class WorldModel(nn.Module):
 
     def predict(self, z: Tensor, a: Tensor) -> Tensor:
         """Teacher-forced: z ``(B, T, D)``, macro actions a ``(B, T, A)`` -> ``(B, T, D)``."""
-        return self.predictor(z, a)
+        return self.predictor(z, self._acts(a))
 
     def rollout(self, z_hist: Tensor, a_hist: Tensor, actions: Tensor) -> Tensor:
         """``(B, Th, D)``, ``(B, Th-1, A)``, ``(B, S, H, A)`` -> ``(B, S, H, D)`` imagined embeddings."""
-        return self.predictor.rollout(z_hist, a_hist, actions)
+        return self.predictor.rollout(z_hist, self._acts(a_hist), self._acts(actions))
+
+    def forecast(self, z_hist: Tensor, horizon: int) -> Tensor:
+        """An action-free model's forecast: the ``horizon`` embeddings after the history
+        ``(B, Th, D)`` -> ``(B, H, D)``. An action-conditioned model needs the actions:
+        :meth:`rollout`."""
+        if not self.action_free:
+            raise WorldJepaError("forecast() is for action-free models (worldjepa train --action-free); an "
+                                 "action-conditioned model's future depends on the actions: use rollout()")
+        if horizon < 1:
+            raise WorldJepaError(f"forecast horizon must be >= 1, got {horizon}")
+        b, th, _ = z_hist.shape
+        zeros = z_hist.new_zeros(b, max(th - 1, 0), self.macro_dim)  # (B, Th-1, A)
+        return self.rollout(z_hist, zeros, z_hist.new_zeros(b, 1, horizon, self.macro_dim))[:, 0]  # (B, H, D)
 
     def loss(self, actions: Tensor, *, frames: Any = None, features: Tensor | None = None,
              proprio: Tensor | None = None) -> dict[str, Tensor]:
@@ -141,7 +184,7 @@ class WorldModel(nn.Module):
 
         Args:
             actions: ``(B, T, A)`` macro actions (``actions[:, t]`` leads from frame ``t`` to
-                ``t + 1``; the last one is unused).
+                ``t + 1``; the last one is unused; an action-free model ignores them).
             frames: ``(B, T, H, W, 3)`` uint8 or ``(B, T, 3, H, W)`` float; or
             features: ``(B, T, E)`` cached outputs of a frozen encoder, instead of frames.
             proprio: ``(B, T, P)`` for a model with proprioception.
@@ -210,7 +253,7 @@ def build_world_model(cfg: ModelConfig) -> WorldModel:
     return WorldModel(encoder, projector, predictor, action_dim=cfg.action_dim, frameskip=cfg.frameskip,
                       history=cfg.history, regularizer=reg, reg_weight=cfg.reg_weight,
                       rollout_weight=cfg.rollout_weight, proprio=proprio, inverse=inverse,
-                      inverse_weight=cfg.inverse_weight)
+                      inverse_weight=cfg.inverse_weight, action_free=cfg.action_free)
 
 
 # weights renamed since the first checkpoints (library 0.1.0, before the model was built from parts)

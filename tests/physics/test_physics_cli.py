@@ -44,6 +44,7 @@ def test_pixel_difference_is_the_mean_absolute_change_of_adjacent_frames():
     (["--run", "nowhere"], "no such run: nowhere"),
     (["--pairs", "0"], "pairs"),
     (["--kinds", "teleport,gravity"], "cannot show gravity"),
+    (["--pixel-run", "nopix"], "no such run: nopix"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tworoom_run, tmp_path, args, message):
     full = ["--run", str(tworoom_run), "--out", str(tmp_path / "o"), "--untrained", "0", *args]

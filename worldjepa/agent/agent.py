@@ -76,6 +76,11 @@ class Agent:
         models = list(model) if isinstance(model, (list, tuple)) else [model]
         if not models:
             raise WorldJepaError("an Agent needs at least one world model")
+        for m in models:
+            if getattr(m, "action_free", False):
+                raise WorldJepaError("this world model was trained action-free (--action-free): its predictions do "
+                                     "not depend on actions, so it cannot plan; fine-tune it with actions first: "
+                                     "worldjepa train --init-from RUN --data DATA --out RUN2")
         self.models = [m.eval().requires_grad_(False) for m in models]  # gradient planners need the actions' only
         self.config = cfg = agent_config(config, planner, **options)
         self.meta, self.cost_factory = meta, cost

@@ -14,6 +14,7 @@ EXAMPLE = """examples:
   worldjepa physics --run runs/tworoom                      # 50 pairs per violation, 20 untrained seeds
   worldjepa physics --run runs/tworoom --pairs 20 --untrained 5 --out results/physics
   worldjepa physics --run runs/tworoom --kinds teleport,solidity --metric l1 --normalize
+  worldjepa physics --run runs/tworoom --pixel-run runs/tworoom_pix   # + a pixel-space predictor's surprise
 """
 
 PROBE_EXAMPLE = """examples:
@@ -31,7 +32,8 @@ def register(sub: Any) -> None:
          "(teleportation, passing through a wall, disappearance, a velocity change without contact, a colour change; "
          "on Balls also reversed gravity and balls passing through each other); score each clip by the model's "
          "surprise after the event. Prints pairwise accuracy (max and mean surprise) and AUROC per violation type "
-         "beside two controls on the same pairs (the architecture untrained, and adjacent-frame pixel difference); "
+         "beside controls on the same pairs (the architecture untrained, adjacent-frame pixel difference, and with "
+         "--pixel-run a pixel-space predictor's error); "
          "writes physics.json and surprise.png."),
         ("probe", ProbeConfig, run_probe, PROBE_EXAMPLE,
          "linear and MLP probes of physical quantities from frozen embeddings (R^2)",
@@ -54,8 +56,9 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     if not cfg.run:
         raise WorldJepaError("pass --run RUN_DIR (the world model to test)")
-    if not Path(cfg.run).exists():
-        raise WorldJepaError(f"no such run: {cfg.run}")
+    for path in (cfg.run, cfg.pixel_run):
+        if path and not Path(path).exists():
+            raise WorldJepaError(f"no such run: {path}")
     import torch
 
     from ..physics.benchmark import format_table, run_voe
@@ -66,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(cfg.threads)
     result, pairs = run_voe(cfg.run, cfg.pairs, seed=cfg.seed, untrained=cfg.untrained, kinds=cfg.kind_list(),
                             metric=cfg.metric, normalize=cfg.normalize,
-                            env_kwargs=parse_agent_options(cfg.env_kwargs, "--env-kwargs"),
+                            env_kwargs=parse_agent_options(cfg.env_kwargs, "--env-kwargs"), pixel_run=cfg.pixel_run or None,
                             progress=None if args.json else print, device=cfg.device)
     out = Path(cfg.out or Path(cfg.run) / "physics")
     out.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,9 @@ EXAMPLE = """examples:
   worldjepa train --data data/tworoom.h5 --out runs/tworoom --resume
   worldjepa train --data data/tworoom.h5 --out runs/tf --predictor transformer --preset small
   worldjepa train --data data/tworoom.h5 --out runs/nosig model.regularizer=none   # collapse ablation
+  worldjepa train --data data/balls.h5 --out runs/balls --action-free --predictor gru   # video only
+  worldjepa train --data data/tworoom.h5 --out runs/ft --init-from runs/af --steps 500  # + actions, from zero
+  worldjepa train --data data/balls.h5 --out runs/pix --pixel-space --action-free       # a pixel predictor
   worldjepa pretrain --data data/pusht.h5 --out runs/enc --steps 400 --temporal 10  # then a frozen encoder:
   worldjepa train --data data/pusht.h5 --out runs/pusht --encoder-init runs/enc --freeze-encoder \\
       --predictor gru --proprio "state[0:2]"
@@ -40,10 +43,11 @@ def train_config_from_args(args: argparse.Namespace) -> Any:
 def run(args: argparse.Namespace) -> int:
     import json
 
+    from ..training.pixels import PixelTrainer
     from ..training.trainer import Trainer
 
     cfg = train_config_from_args(args)
-    trainer = Trainer(cfg)
+    trainer = (PixelTrainer if cfg.pixel_space else Trainer)(cfg)
     budget = f"{cfg.minutes:g} minutes (<= {cfg.steps} steps)" if cfg.minutes > 0 else f"{trainer.total} steps"
     if trainer.is_main:
         print(f"training on {cfg.data} ({trainer.data_meta['env_id']}, {trainer.model_cfg.frame_size}px, "
@@ -59,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     h = [k for k in summary if k.startswith("val/pred_mse_h")]
     for key in h:
         n = key[len("val/pred_mse_h"):]
-        print(f"  val horizon {n}: prediction MSE {summary[key]:.4f} vs copy-last {summary[f'val/copy_mse_h{n}']:.4f}")
+        print(f"  val horizon {n}: {'pixel' if cfg.pixel_space else 'prediction'} MSE {summary[key]:.4f} vs "
+              f"copy-last {summary[f'val/copy_mse_h{n}']:.4f}")
     for key in ("val/pred_over_copy", "val/rankme", "val/sigreg", "val/probe_r2"):
         if key in summary:
             print(f"  {key} {summary[key]:.4f}")

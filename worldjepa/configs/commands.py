@@ -65,6 +65,14 @@ class TrainConfig:
     encoder_init: str = opt("", "a `worldjepa pretrain` run (or its .safetensors) whose encoder weights start this "
                                 "model's encoder; its architecture (encoder, channels, dim) replaces the "
                                 "encoder flags. '' = random init")
+    init_from: str = opt("", "a `worldjepa train` run whose weights start this model (fine-tuning): its model config "
+                             "replaces the model flags, except --action-free and --freeze-encoder. An action-free "
+                             "run fine-tuned with actions starts exactly where it was (its action input is zero). "
+                             "'' = random init")
+    pixel_space: bool = opt(False, "train a pixel-space predictor instead of a world model: a small conv net "
+                                   "(about the default world model's size) that predicts the next frame from the "
+                                   "last --history frames at the same --frameskip (and the action, unless "
+                                   "--action-free); the control of `worldjepa physics --pixel-run`")
     resume: bool = opt(False, "continue from RUN_DIR/last.safetensors (exact: same losses as an uninterrupted run)")
     allow_data_change: bool = opt(False, "with --resume: continue even if the dataset is not the one the run was "
                                          "trained on (its fingerprint changed: an append, another file); the "
@@ -107,6 +115,16 @@ class TrainConfig:
         in_range(self, "lr", 0, 10, lo_open=True)
         at_least(self, 0, "max_memory_mb")
         seeds(self, "seed")
+        if self.init_from and self.encoder_init:
+            raise ConfigError("pass --init-from (a whole world model) or --encoder-init (an encoder), not both")
+        if self.pixel_space:
+            m = self.model
+            extra = [name for name, on in (("--init-from", self.init_from), ("--encoder-init", self.encoder_init),
+                                           ("--freeze-encoder", m.freeze_encoder), ("--proprio", m.proprio),
+                                           ("inverse_weight", m.inverse_weight)) if on]
+            if extra:
+                raise ConfigError(f"--pixel-space trains a pixel predictor from scratch on frames and actions: "
+                                  f"{', '.join(extra)} apply to world models only")
 
 
 @dataclass(frozen=True)
@@ -322,6 +340,8 @@ class PhysicsConfig:
     out: str = opt("", "directory for physics.json and surprise.png ('' = RUN/physics)")
     kinds: str = opt("", "violation types to test, comma-separated ('' = every one the env can show)")
     untrained: int = opt(20, "control: the same architecture untrained, one per seed (mean and spread); 0 = none")
+    pixel_run: str = opt("", "control: a pixel-space predictor (`worldjepa train --pixel-space` on the same recordings), "
+                             "its surprise the MSE in pixels of each frame against its prediction; '' = none")
     metric: Literal["mse", "l1"] = opt("mse", "surprise distance: mse (the training loss's) | l1")
     normalize: bool = opt(False, "layer-normalise embeddings before the distance (the intuitive-physics study: l1 on "
                                  "layer-normed features)")

@@ -123,6 +123,9 @@ class ModelConfig:
     proprio_emb: int = opt(16, "size of the proprioceptive embedding appended to the latent")
     freeze_encoder: bool = opt(False, "keep the encoder's weights fixed in training (with --encoder-init: a frozen "
                                       "pretrained encoder, as DINO-WM freezes DINOv2); projector and predictor learn")
+    action_free: bool = opt(False, "learn from video without actions: the predictor sees zeros for every action and "
+                                   "its action input weights stay zero, so the model forecasts what happens next "
+                                   "and can later be fine-tuned with actions (--init-from) starting from itself")
     proprio_dim: int = opt(0, "proprioceptive values per frame (filled from the dataset)", cli=False)
     frame_size: int = opt(0, "frame side in pixels (filled from the dataset)", cli=False)
     action_dim: int = opt(0, "env action size A (filled from the dataset's action space)", cli=False)
@@ -135,6 +138,8 @@ class ModelConfig:
         if self.predictor == "mlp" and self.predictor_layers < 2:
             raise ConfigError(f"predictor_layers must be >= 2 for the mlp predictor, got {self.predictor_layers}")
         at_least(self, 1, "proprio_emb")
+        if self.action_free and self.inverse_weight > 0:
+            raise ConfigError("inverse_weight > 0 predicts actions: it cannot be used with action_free")
         if self.proprio:
             parse_proprio(self.proprio)  # a clear error now, not at the first batch
         if self.preset and self.predictor != "transformer":

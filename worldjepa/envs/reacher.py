@@ -23,6 +23,7 @@ DAMPING = 2.0  # 1/s
 MAX_VEL = 10.0  # rad/s
 ORACLE_KP, ORACLE_KD = 1.25, 0.4  # critically damped with the gains above (omega = 5 rad/s)
 EXTENT = 0.5  # side of the square drawn around the base (m)
+TIP = (0.85, 0.1, 0.1)  # the fingertip's red
 
 
 def wrap(angle: np.ndarray | float) -> np.ndarray | float:
@@ -85,14 +86,20 @@ class ReacherEnv(WorldEnv):
 
     # -- drawing ------------------------------------------------------------------------
     def _draw(self, state: np.ndarray) -> np.ndarray:
+        return self.draw(state)
+
+    def draw(self, state: np.ndarray, arm: bool = True, tip: tuple[float, float, float] = TIP) -> np.ndarray:
+        """The frame of ``state``; ``arm=False`` draws the base alone, ``tip`` is the fingertip's
+        colour (what the physics scenes change: :mod:`worldjepa.physics.reacher`)."""
         if self._background is None:
             self._background = Canvas(self.size, -EXTENT / 2, -EXTENT / 2, EXTENT, (0.94, 0.94, 0.92))
             self._background.disk(0.0, 0.0, 0.016, (0.3, 0.3, 0.3))
         canvas = self._background.copy()
-        elbow = np.array([LINKS[0] * np.cos(state[0]), LINKS[0] * np.sin(state[0])])
-        tip = fingertip(state)
-        # distinct link colours let a frame tell elbow-up from elbow-down poses
-        canvas.segment(np.zeros(2), elbow, 0.012, (0.15, 0.35, 0.8))
-        canvas.segment(elbow, tip, 0.012, (0.1, 0.6, 0.3))
-        canvas.disk(float(tip[0]), float(tip[1]), 0.015, (0.85, 0.1, 0.1))
+        if arm:
+            elbow = np.array([LINKS[0] * np.cos(state[0]), LINKS[0] * np.sin(state[0])])
+            end = fingertip(state)
+            # distinct link colours let a frame tell elbow-up from elbow-down poses
+            canvas.segment(np.zeros(2), elbow, 0.012, (0.15, 0.35, 0.8))
+            canvas.segment(elbow, end, 0.012, (0.1, 0.6, 0.3))
+            canvas.disk(float(end[0]), float(end[1]), 0.015, tip)
         return canvas.to_uint8()

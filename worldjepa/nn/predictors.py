@@ -8,6 +8,11 @@ Every predictor obeys one contract (``worldjepa.protocols.Predictor``):
   autoregressive imagination; the history is run once per batch row and shared by all
   ``S`` samples.
 
+Each also names the weights that read the raw action (``action_input()``): zeroed, the
+predictor's output no longer depends on the actions. An action-free world model keeps them at
+zero (``worldjepa train --action-free``), so the same weights fine-tuned with actions start
+exactly where the action-free model was and learn the action pathway from zero.
+
 ``MLPPredictor`` and ``GRUPredictor`` predict a residual (``z[t] + delta``, the delta's last
 layer zero-initialised so both start as "nothing moves"); ``TransformerPredictor`` predicts
 the next embedding directly (LeWM).
@@ -56,6 +61,10 @@ class MLPPredictor(nn.Module):
         check_shape("a", a, (z.shape[0], z.shape[1], self.action_dim))
         return z + self.body(self.z_in(z) + self.a_in(a))  # (B, T, D)
 
+    def action_input(self) -> list[torch.Tensor]:
+        """The weights that read the raw action: ``a_in``'s ``(hidden, A)``."""
+        return [self.a_in.weight]
+
     def rollout(
         self, z_hist: torch.Tensor, a_hist: torch.Tensor, actions: torch.Tensor
     ) -> torch.Tensor:
@@ -96,6 +105,11 @@ class GRUPredictor(nn.Module):
         check_shape("a", a, (z.shape[0], z.shape[1], self.action_dim))
         h, _ = self.gru(torch.cat((z, a), dim=-1))  # (B, T, hidden)
         return z + self.head(h)  # (B, T, D)
+
+    def action_input(self) -> list[torch.Tensor]:
+        """The weights that read the raw action: the action columns of the first GRU layer's
+        input weights, a ``(3 * hidden, A)`` view."""
+        return [self.gru.weight_ih_l0[:, self.dim:]]
 
     def rollout(
         self, z_hist: torch.Tensor, a_hist: torch.Tensor, actions: torch.Tensor

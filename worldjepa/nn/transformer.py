@@ -93,6 +93,10 @@ class TransformerPredictor(nn.Module):
         x, _ = self._run(x, self.action_encoder(a))  # (B, T, W)
         return self.out_proj(self.out_norm(x))  # (B, T, D)
 
+    def action_input(self) -> list[torch.Tensor]:
+        """The weights that read the raw action: the action encoder's first ``(W, A)`` linear."""
+        return [self.action_encoder.net[0].weight]
+
     def rollout(
         self, z_hist: torch.Tensor, a_hist: torch.Tensor, actions: torch.Tensor
     ) -> torch.Tensor:

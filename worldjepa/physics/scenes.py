@@ -62,7 +62,26 @@ def recolour(frame: np.ndarray, background: np.ndarray, old: tuple[float, ...], 
     return (np.clip(out, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
-class PointScene:
+class ActedScene:
+    """A scene of an env moved by actions: possible clips from random starts under the
+    recordings' smooth exploration policy."""
+
+    def __init__(self, env: Any) -> None:
+        self.env = env
+        self.spec = ActionSpec.from_space(env.action_space)
+
+    def actions(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """``(n, A)`` actions of the recordings' smooth exploration policy."""
+        policy = SmoothPolicy(SimpleNamespace(action_spec=self.spec), rng)
+        return np.stack([policy.act(None, {}) for _ in range(n)])
+
+    def base(self, rng: np.random.Generator, T: int) -> tuple[np.ndarray, np.ndarray]:
+        """A possible clip: states ``(T, N)`` from a random start, and its actions ``(T - 1, A)``."""
+        actions = self.actions(rng, T - 1)
+        return roll(self.env, self.env.sample_state(rng), actions), actions
+
+
+class PointScene(ActedScene):
     """An agent drawn as a disk at ``state[:2]``, moved through walls by its actions.
 
     Subclasses say how the walls are removed from the physics (``without_walls``), how far a
@@ -73,8 +92,7 @@ class PointScene:
     kinds: tuple[str, ...] = ("teleport", "solidity", "permanence", "continuity", "colour")
 
     def __init__(self, env: Any) -> None:
-        self.env = env
-        self.spec = ActionSpec.from_space(env.action_space)
+        super().__init__(env)
         self.open = self.without_walls(interior_only=False)  # no walls at all: contact shows as a difference
         self.porous = self.without_walls()  # the interior walls drawn but not solid
 
@@ -88,16 +106,6 @@ class PointScene:
         raise NotImplementedError
 
     # -- shared pieces -----------------------------------------------------------------
-    def actions(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        """``(n, A)`` actions of the recordings' smooth exploration policy."""
-        policy = SmoothPolicy(SimpleNamespace(action_spec=self.spec), rng)
-        return np.stack([policy.act(None, {}) for _ in range(n)])
-
-    def base(self, rng: np.random.Generator, T: int) -> tuple[np.ndarray, np.ndarray]:
-        """A possible clip: states ``(T, N)`` from a random start, and its actions ``(T - 1, A)``."""
-        actions = self.actions(rng, T - 1)
-        return roll(self.env, self.env.sample_state(rng), actions), actions
-
     def hide(self, state: np.ndarray) -> np.ndarray:
         """``state`` with the agent off the canvas (what its frame looks like without it)."""
         s = np.array(state, np.float64)
@@ -258,7 +266,8 @@ class PointMazeScene(PointScene):
 SCENES: dict[str, str] = {"worldjepa/TwoRoom-v0": "worldjepa.physics.scenes:TwoRoomScene",
                           "worldjepa/TwoRoomRandomDoor-v0": "worldjepa.physics.scenes:TwoRoomScene",
                           "worldjepa/PointMaze": "worldjepa.physics.scenes:PointMazeScene",
-                          "worldjepa/Balls-v0": "worldjepa.physics.balls:BallsScene"}
+                          "worldjepa/Balls-v0": "worldjepa.physics.balls:BallsScene",
+                          "worldjepa/Reacher-v0": "worldjepa.physics.reacher:ReacherScene"}
 """Env id (or id prefix) -> ``module:Class`` of the scene that makes its violations."""
 
-__all__ = ["Clips", "PointMazeScene", "PointScene", "Retry", "SCENES", "TwoRoomScene", "recolour", "roll"]
+__all__ = ["ActedScene", "CALM", "Clips", "PointMazeScene", "PointScene", "Retry", "SCENES", "TwoRoomScene", "recolour", "roll"]

@@ -24,7 +24,7 @@ the embedding's scale.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -32,7 +32,22 @@ import torch
 from ..errors import CheckpointError, WorldJepaError
 from ..losses.prediction import Metric, prediction_error
 
-__all__ = ["clip_surprise", "load_model", "surprise"]
+__all__ = ["clip_surprise", "load_model", "macro", "model_steps", "surprise"]
+
+
+def model_steps(T: int, k: int, hist: int) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """The model steps of a clip of ``T`` env steps, grouped by context length: ``(n, ts (B,),
+    ctx (B, n))``, the env steps ``t >= k`` whose context holds ``n = min(hist, t // k)``
+    frames, and those frames' env steps ``t - n k, ..., t - k``."""
+    for n in range(1, hist + 1):
+        ts = np.array([t for t in range(k, T) if min(hist, t // k) == n])
+        if len(ts):
+            yield n, ts, ts[:, None] - k * np.arange(n, 0, -1)[None, :]
+
+
+def macro(a: np.ndarray, starts: np.ndarray, k: int) -> np.ndarray:
+    """The ``k`` env actions of ``a`` ``(T - 1, A)`` from each start, concatenated: ``(B,)`` -> ``(B, k*A)``."""
+    return np.concatenate([a[starts + j] for j in range(k)], -1)
 
 
 @torch.no_grad()
@@ -51,19 +66,10 @@ def clip_surprise(model: Any, frames: Any, actions: Any, extras: dict[str, Any] 
                    for i in range(0, len(frames), batch)])  # (T, D)
     T, a = len(frames), np.asarray(actions, np.float32)  # (T - 1, A)
     out = np.full(T, np.nan)
-
-    def macro(starts: np.ndarray) -> np.ndarray:
-        """The k actions from each start, concatenated: (B,) -> (B, k*A)."""
-        return np.concatenate([a[starts + j] for j in range(k)], -1)
-
-    for n in range(1, hist + 1):  # the steps whose context holds n embeddings
-        ts = np.array([t for t in range(k, T) if min(hist, t // k) == n])
-        if not len(ts):
-            continue
-        ctx = ts[:, None] - k * np.arange(n, 0, -1)[None, :]  # (B, n): t - n k, ..., t - k
-        a_hist = (np.stack([macro(ctx[:, j]) for j in range(n - 1)], 1) if n > 1
+    for n, ts, ctx in model_steps(T, k, hist):
+        a_hist = (np.stack([macro(a, ctx[:, j], k) for j in range(n - 1)], 1) if n > 1
                   else np.zeros((len(ts), 0, k * a.shape[1])))  # (B, n - 1, k*A)
-        last = torch.as_tensor(macro(ctx[:, -1]), device=z.device)[:, None, None]  # (B, 1, 1, k*A)
+        last = torch.as_tensor(macro(a, ctx[:, -1], k), device=z.device)[:, None, None]  # (B, 1, 1, k*A)
         pred = model.rollout(z[torch.as_tensor(ctx)], torch.as_tensor(a_hist, dtype=torch.float32, device=z.device),
                              last)[:, 0, 0]  # (B, D)
         out[ts] = prediction_error(pred, z[torch.as_tensor(ts)], metric=metric, normalize=normalize).cpu().numpy()
@@ -98,8 +104,11 @@ def load_model(run_or_model: Any, env_id: str | None = None, device: Any = "cpu"
     return model.eval(), meta
 
 
-def _checked_actions(actions: Any, T: int, dim: int) -> np.ndarray:
-    """``(T - 1, A)`` float32 from ``(T, A)`` (the last row is never executed) or ``(T - 1, A)``."""
+def _checked_actions(actions: Any, T: int, dim: int, action_free: bool = False) -> np.ndarray:
+    """``(T - 1, A)`` float32 from ``(T, A)`` (the last row is never executed) or ``(T - 1, A)``;
+    zeros for an action-free model given none."""
+    if actions is None and action_free:
+        return np.zeros((T - 1, dim), np.float32)
     if actions is None:
         raise WorldJepaError(f"this world model is action-conditioned: pass actions=... of shape ({T}, {dim}) "
                              f"(the env action executed after each frame; the last row is unused)")
@@ -125,7 +134,8 @@ def surprise(run_or_model: Any, frames: Any, actions: Any = None, *, env_id: str
         frames: ``(T, H, W, 3)`` uint8, the clip at the env's step rate, at the model's frame
             size (``H == W ==`` the checkpoint's ``frame_size``).
         actions: ``(T, A)`` (or ``(T - 1, A)``) env actions, ``actions[t]`` executed between
-            frame ``t`` and ``t + 1``; required (world models are action-conditioned).
+            frame ``t`` and ``t + 1``; required for an action-conditioned model, ignored by an
+            action-free one (``worldjepa train --action-free``).
         env_id: if given, the run must have been trained on this env.
         extras: per-frame arrays for a model trained with proprioception (``{"state": (T, S)}``).
         metric, normalize: the distance (see the module docstring); by default the training loss's.
@@ -150,7 +160,7 @@ def surprise(run_or_model: Any, frames: Any, actions: Any = None, *, env_id: str
     if T <= k:
         raise WorldJepaError(f"a clip of {T} frames holds no model step: the model's frame-skip is {k}, so it needs "
                              f"at least {k + 1} frames")
-    a = _checked_actions(actions, T, int(model.action_dim))
+    a = _checked_actions(actions, T, int(model.action_dim), bool(getattr(model, "action_free", False)))
     if model.proprio and extras is None:
         raise WorldJepaError(f"this model also takes proprioception ({model.proprio}): pass extras={{...}} with "
                              "one value per frame")

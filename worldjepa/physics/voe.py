@@ -20,7 +20,8 @@ The impossible clip is the state edited at the event (teleport, continuity), the
 edited (solidity: the wall removed from the physics, not from the picture; gravity;
 collision) or the frame edited (permanence, colour). Which envs have which violations:
 :data:`~worldjepa.physics.scenes.SCENES` (TwoRoom and PointMaze in
-:mod:`~worldjepa.physics.scenes`, Balls in :mod:`~worldjepa.physics.balls`).
+:mod:`~worldjepa.physics.scenes`, Reacher in :mod:`~worldjepa.physics.reacher`, Balls in
+:mod:`~worldjepa.physics.balls`).
 """
 
 from __future__ import annotations

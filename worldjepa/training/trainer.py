@@ -4,7 +4,9 @@ The loop (:mod:`worldjepa.training.loop`) owns the run directory, budget, optimi
 and exact resume; this module says what a world model trains on: windows of ``num_frames``
 frames at the model's frame-skip (:class:`~worldjepa.data.windows.WindowDataset`), the
 model's proprioception normalised by the train split's statistics, an optional pretrained
-(and frozen) encoder, and validation on fixed held-out windows every ``val_every`` steps.
+(and frozen) encoder or a whole world model to fine-tune (``--init-from``: e.g. an
+action-free run fine-tuned with actions), and validation on fixed held-out windows every
+``val_every`` steps.
 """
 
 from __future__ import annotations
@@ -74,9 +76,11 @@ class Trainer(TrainingLoop):
             trust_module(cfg.model.encoder.module)
             if resume is None:
                 model_cfg = replace(model_cfg, encoder=replace(model_cfg.encoder, dim=self._outside_dim(model_cfg)))
-        self.init_encoder = None
+        self.init_encoder = self.init_weights = None
         if cfg.encoder_init and resume is None:  # a resume reloads the trained weights instead
             self.init_encoder, model_cfg = self._pretrained_encoder(cfg.encoder_init, model_cfg)
+        if cfg.init_from and resume is None:
+            self.init_weights, model_cfg = self._init_model(cfg.init_from, model_cfg)
         if resume is not None:
             cfg, model_cfg = self._resumed(cfg, model_cfg, resume)
         cfg = replace(cfg, model=model_cfg)
@@ -90,7 +94,7 @@ class Trainer(TrainingLoop):
         return cfg
 
     def inputs(self, cfg: TrainConfig) -> dict[str, Any]:
-        return {"--data": cfg.data, "--encoder-init": cfg.encoder_init}
+        return {"--data": cfg.data, "--encoder-init": cfg.encoder_init, "--init-from": cfg.init_from}
 
     def _resumed(self, cfg: TrainConfig, model_cfg: ModelConfig, meta: dict[str, Any]) -> tuple[Any, Any]:
         """The flags' config with what the saved run fixes: its model, windows and length."""
@@ -133,6 +137,29 @@ class Trainer(TrainingLoop):
 
         return int(encoder_from_config(model_cfg.encoder, model_cfg.frame_size).out_dim)
 
+    def _init_model(self, run: str, model_cfg: ModelConfig) -> tuple[dict[str, Tensor], ModelConfig]:
+        """The weights of the world model of ``run`` and its model config, with this run's
+        ``action_free`` and ``freeze_encoder``; a clear error for another env, frame size or
+        action space."""
+        from .. import checkpoint as ckpt
+        from ..checkpoint import check_compatible
+        from ..world_model import model_weights
+
+        tensors, meta = ckpt.load(run)
+        if meta.get("kind", "world_model") != "world_model" or "model" not in meta:
+            raise CheckpointError(f"--init-from {run}: not a `worldjepa train` run (kind {meta.get('kind')!r})")
+        check_compatible(meta, self.data_meta["env_id"], model_cfg.frame_size, model_cfg.action_dim,
+                         where=f"--init-from {run}")
+        saved = replace(from_dict(ModelConfig, meta["model"]), action_free=model_cfg.action_free,
+                        freeze_encoder=model_cfg.freeze_encoder)
+        if saved != model_cfg:
+            logger.warning("--init-from: using %s's model config (the flags describe another model)", run)
+        was = "action-free" if meta["model"].get("action_free") else "action-conditioned"
+        logger.info("weights from %s (%s, step %s)%s", run, was, meta.get("step"),
+                    "; actions now condition the predictor, from zero" if was == "action-free" and
+                    not saved.action_free else "")
+        return model_weights(tensors), saved
+
     def build_model(self) -> torch.nn.Module:
         from ..nn._checks import check_fits, check_trainable
         from ..world_model import build_world_model
@@ -149,10 +176,14 @@ class Trainer(TrainingLoop):
 
             load_encoder_weights(model.encoder, enc.weights)
             logger.info("encoder: %s(%s) with the weights of %s", enc.module, enc.module_kwargs, enc.weights)
-        if self.model_cfg.freeze_encoder:
-            model.encoder.requires_grad_(False)
         if model.proprio:  # normalise proprioception by the train split's statistics (a resume reloads them)
             model.set_proprio_stats(model.proprio_of(self.train_data.extras_arrays()))
+        if self.init_weights is not None:  # the whole model, its proprioception statistics included
+            model.load_state_dict(self.init_weights)
+            if model.action_free:  # an action-conditioned run made action-free: its action input goes
+                model.zero_action_input()
+        if self.model_cfg.freeze_encoder:
+            model.encoder.requires_grad_(False)
         return model
 
     def describe(self) -> dict[str, Any]:
