@@ -43,11 +43,11 @@ def run(args: argparse.Namespace) -> int:
     from ..atomic import atomic_write_text
 
     cfg = config_from_args(args)
-    check_extras(cfg)
     policies = split_policies(cfg.policy)
     options = [policy_options(name, cfg.agent) for name in policies]
     gifs = [cfg.gif if len(policies) == 1 or not cfg.gif else numbered(cfg.gif, i) for i in range(len(policies))]
-    check_paths(cfg, options, gifs)
+    check_paths(cfg, options, gifs)  # first: an output that is an input is named as such
+    check_extras(cfg)
     journal = Journal(sidecar(cfg.json), cfg.resume) if cfg.json else None  # records as episodes finish
     rows = []
     try:

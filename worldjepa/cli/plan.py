@@ -61,12 +61,12 @@ def run(args: argparse.Namespace) -> int:
         raise WorldJepaError("pass --run RUN_DIR and --data FILE")
     from ..paths import check_outputs
 
+    check_outputs({"--gif": (cfg.gif, ("gif", "mp4"))},
+                  {"--run": cfg.run, "--data": cfg.data, "--memory": cfg.agent.memory})
     if cfg.gif:
         from ..eval.media import check_video_name
 
         check_video_name(cfg.gif)
-    check_outputs({"--gif": (cfg.gif, ("gif", "mp4"))},
-                  {"--run": cfg.run, "--data": cfg.data, "--memory": cfg.agent.memory})
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     meta = read_meta(cfg.run)
