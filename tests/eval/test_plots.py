@@ -2,12 +2,15 @@
 `eval --tensorboard` (a run's evaluation beside its training curves)."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from worldjepa.eval.plots import COLORS, PANEL_W, curves_figure, results_figure
+
+from tests.conftest import tiny_run
 
 
 def _run(path, rows):
@@ -59,23 +62,9 @@ def test_results_bars_end_at_the_success_rate_and_whiskers_span_the_ci():
 
 
 @pytest.fixture(scope="module")
-def small_run(tmp_path_factory):
-    import torch
-
-    from worldjepa.config import from_dict
-    from worldjepa.configs import PRESETS, TrainConfig
-    from worldjepa.data.collect import CollectConfig, collect
-    from worldjepa.training.trainer import Trainer
-
-    root = tmp_path_factory.mktemp("plots")
-    data = root / "d.h5"
-    collect(CollectConfig(env="worldjepa/TwoRoom-v0", out=str(data), episodes=12, steps=40, size=32), progress=False)
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    Trainer(from_dict(TrainConfig, {**PRESETS["train"]["small"], "data": str(data), "out": str(root / "run"),
-                                    "steps": 6, "progress": False, "device": "cpu"})).fit()
-    torch.set_num_threads(n)
-    return data, root / "run"
+def small_run(tmp_path_factory, one_thread):
+    data, run = tiny_run(tmp_path_factory.mktemp("plots"), episodes=12, steps=40, train_steps=6)
+    return Path(data), Path(run)
 
 
 def test_eval_plot_and_tensorboard(cli, small_run, tmp_path):
