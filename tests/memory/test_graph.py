@@ -161,3 +161,14 @@ def test_link_adds_an_edge_or_lowers_its_weight_and_undoes_a_penalty():
     assert m.edge_weight(0, 1) == 12.0 and m.link(0, 1, 3) and m.edge_weight(0, 1) == 3.0  # it did succeed
     i = m.add_landmark(np.array([9.0, 9.0]))
     assert i == 3 and m.localize(np.array([8.9, 9.0]))[0] == 3
+
+
+def test_connectivity_counts_the_places_joined_both_ways():
+    from worldjepa.memory.graph import connectivity
+
+    ring = np.array([[0, 1], [1, 2], [2, 0]])
+    assert connectivity(3, ring) == {"components": 1, "largest_component": 1.0, "two_way_pairs": 1.0}
+    one_way = np.concatenate([ring, [[2, 3]]])  # 3 is reached but never left: its own part
+    c = connectivity(4, one_way)
+    assert c["components"] == 2 and c["largest_component"] == 0.75 and c["two_way_pairs"] == (9 + 1) / 16
+    assert connectivity(2, np.zeros((0, 2), np.int64))["two_way_pairs"] == 0.5  # each place only with itself

@@ -76,6 +76,13 @@ def cmd_build(args: argparse.Namespace) -> int:
           f"map of {stats['landmarks']} landmarks and {stats['edges']} edges (landmark radius {stats['radius']:.4f})"
           + (f"; {stats['shortcut_edges']} of them shortcuts the world model judged reachable "
              f"({stats['shortcut_candidates']} candidates)" if cfg.shortcuts else ""))
+    share = stats["two_way_pairs"]
+    print(f"routes: {100 * share:.0f}% of the place pairs are joined both ways ({stats['components']} strongly "
+          f"connected part(s), the largest {100 * stats['largest_component']:.0f}% of the landmarks)")
+    if share < 0.9:
+        print("  hint: the recordings joined few places in both directions: record more (more or longer episodes), "
+              "coarsen the landmarks (--radius-steps 6), or let the world model add edges (--shortcuts 8); "
+              "the agent also learns edges as it acts (route_learn)")
     return 0
 
 

@@ -17,7 +17,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import WorldJepaError
-from .graph import MemoryMap, build_map, calibrate
+from .graph import MemoryMap, build_map, calibrate, connectivity
 from .store import MemoryStore
 
 __all__ = ["build_memory", "embed_episode", "embed_stream", "load_map"]
@@ -116,7 +116,7 @@ def build_memory(run: str | Path, data: str | Path, out: str | Path, *, split: s
     logger.debug("memory %s: %d entries, %d landmarks, %d edges (radius %.3f)", out, stats["entries"], len(marks),
                 len(edges), r)
     return {**stats, "landmarks": int(len(marks)), "edges": int(len(edges)), "radius": r,
-            "shortcut_edges": n_short, "shortcut_candidates": n_cand}
+            "shortcut_edges": n_short, "shortcut_candidates": n_cand, **connectivity(len(marks), edges)}
 
 
 def load_map(path: str | Path, model: Any) -> MemoryMap:

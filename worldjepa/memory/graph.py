@@ -114,6 +114,23 @@ def build_map(z: np.ndarray, episodes: np.ndarray, steps: np.ndarray, *, radius:
     return marks, edges, weights, assign
 
 
+def connectivity(k: int, edges: np.ndarray) -> dict[str, Any]:
+    """How well a map of ``k`` landmarks joins its places: its strongly connected parts, the
+    largest one's share of the landmarks, and the share of ordered landmark pairs joined both
+    ways (1.0: a route from any place to any other and back)."""
+    if k == 0:
+        return {"components": 0, "largest_component": 0.0, "two_way_pairs": 0.0}
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    edges = np.asarray(edges, np.int64).reshape(-1, 2)
+    g = csr_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(k, k))
+    n, labels = connected_components(g, directed=True, connection="strong")
+    sizes = np.bincount(labels).astype(np.float64)
+    return {"components": int(n), "largest_component": float(sizes.max() / k),
+            "two_way_pairs": float((sizes ** 2).sum() / k ** 2)}
+
+
 @dataclass
 class MemoryMap:
     """Landmark embeddings ``(K, D)`` and a weighted directed graph over them.
