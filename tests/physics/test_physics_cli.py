@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import run_cli as cli
+from tests.physics.twins import proprio_model
 from worldjepa.physics.benchmark import pixel_surprise
 
 
@@ -55,17 +56,9 @@ def test_bad_input_is_one_line_and_exit_2(tworoom_run, tmp_path, args, message):
 
 
 def test_a_model_with_proprioception_is_scored_with_the_clips_states():
-    from worldjepa.config import from_dict, to_dict
-    from worldjepa.configs import ModelConfig
     from worldjepa.physics.benchmark import run_voe
-    from worldjepa.world_model import build_world_model
 
-    cfg = from_dict(ModelConfig, {"encoder": {"channels": [4, 8], "dim": 16}, "latent_dim": 8, "projector_hidden": 16,
-                                  "frameskip": 2, "proprio": "state[0:2]", "proprio_dim": 2, "frame_size": 32,
-                                  "action_dim": 2})
-    model = build_world_model(cfg).eval()
-    model.set_proprio_stats(np.random.default_rng(0).uniform(0, 64, (100, 2)))
-    meta = {"env_id": "worldjepa/TwoRoom-v0", "frame_size": 32, "model": to_dict(cfg)}
+    model, meta = proprio_model("worldjepa/TwoRoom-v0", 64)
     result, pairs = run_voe((model, meta), 1, untrained=1, kinds=["teleport", "permanence"])
     assert set(result["results"]["untrained"]) == {"teleport", "permanence"} and len(pairs) == 2
     assert all(np.isfinite(c["impossible"]).all() for c in result["curves"])

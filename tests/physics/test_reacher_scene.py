@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
+from tests.physics.twins import check_twins, of
 from worldjepa.envs import reacher as R
 from worldjepa.physics.balls import YELLOW
 from worldjepa.physics.reacher import JUMP, ReacherScene
-from worldjepa.physics.scenes import roll
 from worldjepa.physics.voe import generate_pairs, scene_for
 
 SIZE = 32
@@ -27,17 +27,8 @@ def pairs():
     return generate_pairs(ENV, 3, SIZE, seed=1)
 
 
-def of(pairs, kind):
-    return [p for p in pairs if p.kind == kind]
-
-
 def test_twins_are_identical_before_the_event_and_the_possible_one_is_the_physics(scene, pairs):
-    assert {p.kind for p in pairs} == set(scene.kinds) and len(pairs) == 3 * len(scene.kinds)
-    for p in pairs:
-        assert np.array_equal(p.possible[:p.event], p.impossible[:p.event])
-        assert not np.array_equal(p.possible[p.event], p.impossible[p.event])
-        np.testing.assert_array_equal(p.states[0], roll(scene.env, p.states[0][0], p.actions))
-        np.testing.assert_array_equal(p.possible, np.stack([scene.env.render_state(s) for s in p.states[0]]))
+    check_twins(scene, pairs, 3)
 
 
 def test_teleport_jumps_the_fingertip_far_and_the_twin_moves_little(pairs):

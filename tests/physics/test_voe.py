@@ -126,7 +126,7 @@ def test_colour_changes_only_the_colour(drawn):
 
 
 def test_unsupported_envs_and_kinds_are_clear_errors():
-    with pytest.raises(WorldJepaError, match="no violation-of-expectation scenes for worldjepa/PushT-v1"):
-        generate_pairs("worldjepa/PushT-v1", 1, SIZE)
+    with pytest.raises(WorldJepaError, match="no violation-of-expectation scenes for worldjepa/TwoRoomSwitch-v0"):
+        generate_pairs("worldjepa/TwoRoomSwitch-v0", 1, SIZE)
     with pytest.raises(WorldJepaError, match="cannot show gravity"):
         generate_pairs(ENVS[0], 1, SIZE, kinds=["gravity"])

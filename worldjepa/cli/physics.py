@@ -29,11 +29,11 @@ def register(sub: Any) -> None:
     for name, cfg, func, epilog, text, description in (
         ("physics", PhysicsConfig, run, EXAMPLE, "violation of expectation: surprise at impossible events vs possible twins",
          "Draw matched pairs of clips from the run's env, identical until an event, then possible or impossible "
-         "(teleportation, passing through a wall, disappearance, a velocity change without contact, a colour change; "
-         "on Balls also reversed gravity and balls passing through each other); score each clip by the model's "
-         "surprise after the event. Prints pairwise accuracy (max and mean surprise) and AUROC per violation type "
-         "beside controls on the same pairs (the architecture untrained, adjacent-frame pixel difference, and with "
-         "--pixel-run a pixel-space predictor's error); "
+         "(teleportation, passing through a wall or, on Push-T, the pusher through the block, disappearance, a "
+         "velocity change without contact, a colour change; on Balls also reversed gravity and balls passing "
+         "through each other); score each clip by the model's surprise after the event. Prints pairwise accuracy "
+         "(max and mean surprise) and AUROC per violation type beside controls on the same pairs (the architecture "
+         "untrained, adjacent-frame pixel difference, and with --pixel-run a pixel-space predictor's error); "
          "writes physics.json and surprise.png."),
         ("probe", ProbeConfig, run_probe, PROBE_EXAMPLE,
          "linear and MLP probes of physical quantities from frozen embeddings (R^2)",

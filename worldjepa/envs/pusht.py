@@ -47,7 +47,7 @@ STEM = (0.0, 75 - _COM, 15.0, 45.0)
 MAX_SPEED, MAX_SPIN = 2000.0, 50.0  # caps on the block's velocity (units/s, rad/s)
 ANGLE_THRESHOLD = math.pi / 9  # success: block angle error (rad)
 
-_FLOOR, _BLOCK, _PUSHER = (0.94, 0.94, 0.92), (0.47, 0.53, 0.6), (0.25, 0.41, 0.88)
+_FLOOR, BLOCK, _PUSHER = (0.94, 0.94, 0.92), (0.47, 0.53, 0.6), (0.25, 0.41, 0.88)
 
 
 def wrap(angle: float) -> float:
@@ -83,6 +83,7 @@ class PushTEnv(WorldEnv):
     """
 
     success_threshold: ClassVar[float] = 20.0  # units, block position error
+    pusher_solid: bool = True  # False: the pusher passes through the block (the physics scenes' solidity pairs)
     success_angle_threshold: ClassVar[float] = ANGLE_THRESHOLD  # rad
     default_id = "worldjepa/PushT-v1"
 
@@ -132,6 +133,7 @@ class PushTEnv(WorldEnv):
         pusher.velocity = tuple((target - state[:2]) / DT)
         disk = pm.Circle(pusher, PUSHER_R)
         disk.friction = self.friction
+        disk.sensor = not self.pusher_solid  # a sensor overlaps bodies without pushing them
         space.add(pusher, disk)
         for _ in range(SUBSTEPS):
             space.step(DT / SUBSTEPS)
@@ -169,14 +171,19 @@ class PushTEnv(WorldEnv):
 
     # -- drawing ------------------------------------------------------------------------
     def _draw(self, state: np.ndarray) -> np.ndarray:
+        return self.draw(state)
+
+    def draw(self, state: np.ndarray, block: bool = True, colour: tuple[float, float, float] = BLOCK) -> np.ndarray:
+        """The frame of ``state``; ``block=False`` draws the table and the pusher alone, ``colour``
+        is the block's (what the physics scenes change: :mod:`worldjepa.physics.pusht`)."""
         if self._background is None:
             self._background = Canvas(self.size, 0.0, 0.0, TABLE, _FLOOR)
         canvas = self._background.copy()
         x, y, th = float(state[2]), float(state[3]), float(state[4])
         c, s = math.cos(th), math.sin(th)
         # the stem is drawn 5 units into the bar so the two soft edges leave no seam
-        for cx, cy, hx, hy in (BAR, (STEM[0], STEM[1] - 2.5, STEM[2], STEM[3] + 2.5)):
-            canvas.oriented_box(x + c * cx - s * cy, y + s * cx + c * cy, th, hx, hy, _BLOCK)
+        for cx, cy, hx, hy in (BAR, (STEM[0], STEM[1] - 2.5, STEM[2], STEM[3] + 2.5)) if block else ():
+            canvas.oriented_box(x + c * cx - s * cy, y + s * cx + c * cy, th, hx, hy, colour)
         canvas.disk(float(state[0]), float(state[1]), PUSHER_R, _PUSHER)
         return canvas.to_uint8()
 

@@ -267,7 +267,8 @@ SCENES: dict[str, str] = {"worldjepa/TwoRoom-v0": "worldjepa.physics.scenes:TwoR
                           "worldjepa/TwoRoomRandomDoor-v0": "worldjepa.physics.scenes:TwoRoomScene",
                           "worldjepa/PointMaze": "worldjepa.physics.scenes:PointMazeScene",
                           "worldjepa/Balls-v0": "worldjepa.physics.balls:BallsScene",
-                          "worldjepa/Reacher-v0": "worldjepa.physics.reacher:ReacherScene"}
+                          "worldjepa/Reacher-v0": "worldjepa.physics.reacher:ReacherScene",
+                          "worldjepa/PushT": "worldjepa.physics.pusht:PushTScene"}
 """Env id (or id prefix) -> ``module:Class`` of the scene that makes its violations."""
 
 __all__ = ["ActedScene", "CALM", "Clips", "PointMazeScene", "PointScene", "Retry", "SCENES", "TwoRoomScene", "recolour", "roll"]

@@ -8,7 +8,8 @@ the same recorded actions. They are identical frame for frame before the event s
 there the possible clip follows the env's physics, the impossible one breaks one rule:
 
 * ``teleport``: the object jumps to a far point, then moves on normally;
-* ``solidity``: the object passes through a wall (its twin is stopped by it);
+* ``solidity``: the object passes through a wall (its twin is stopped by it; Push-T: the
+  pusher passes through the block, which its twin pushes);
 * ``permanence``: the object vanishes while in view;
 * ``continuity``: the object's velocity changes with nothing touching it (for an agent that
   moves by its actions, it moves against them; with inertia, its velocity flips);
@@ -20,8 +21,8 @@ The impossible clip is the state edited at the event (teleport, continuity), the
 edited (solidity: the wall removed from the physics, not from the picture; gravity;
 collision) or the frame edited (permanence, colour). Which envs have which violations:
 :data:`~worldjepa.physics.scenes.SCENES` (TwoRoom and PointMaze in
-:mod:`~worldjepa.physics.scenes`, Reacher in :mod:`~worldjepa.physics.reacher`, Balls in
-:mod:`~worldjepa.physics.balls`).
+:mod:`~worldjepa.physics.scenes`, Reacher in :mod:`~worldjepa.physics.reacher`, Push-T in
+:mod:`~worldjepa.physics.pusht`, Balls in :mod:`~worldjepa.physics.balls`).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from .scenes import SCENES, Retry
 
 VIOLATIONS: dict[str, str] = {
     "teleport": "the object jumps to a far point (teleportation)",
-    "solidity": "the object passes through a wall",
+    "solidity": "the object passes through a wall (Push-T: the pusher through the block)",
     "permanence": "the object vanishes while in view",
     "continuity": "the velocity changes without contact (inertia)",
     "colour": "the object changes colour (constancy)",
