@@ -42,6 +42,17 @@ def test_build_remembers_every_train_frame_and_maps_them(built):
     assert len(events) == stats["events"] and sum(e["entries"] for e in events) == stats["entries"]
 
 
+def test_a_strided_memory_calibrates_on_the_frames_it_kept(built, tmp_path):
+    root, data, run, *_ = built  # every 2nd frame: no two entries 3 steps apart, 4 are
+    proc = cli("memory", "build", "--run", str(run), "--data", str(data), "--out", str(tmp_path / "m.db"),
+               "--stride", "2", "--no-progress", "--threads", "1", "--json", check=True)
+    stats = json.loads(proc.stdout)
+    assert stats["landmarks"] > 1 and stats["radius"] > 0
+    short = cli("memory", "build", "--run", str(run), "--data", str(data), "--out", str(tmp_path / "n.db"),
+                "--stride", "50", "--no-progress", "--threads", "1")  # one frame per 40-step episode
+    assert short.returncode == 2 and "--radius" in short.stderr and "Traceback" not in short.stderr
+
+
 def test_query_says_where_and_when_a_frame_was_seen(built, tmp_path):
     root, data, run, other, mem, _ = built
     from PIL import Image

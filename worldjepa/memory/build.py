@@ -98,7 +98,9 @@ def build_memory(run: str | Path, data: str | Path, out: str | Path, *, split: s
                     bar.update(1)
             entry_ids, zs = store.embeddings()
             got = store.get(entry_ids)
-            r = radius or calibrate(zs, got["episode"], got["step"], radius_steps)
+            # remembered every stride-th frame: the calibration gap is the nearest multiple of it
+            gap = -(-radius_steps // stride) * stride
+            r = radius or calibrate(zs, got["episode"], got["step"], gap)
             marks, edges, weights, _ = build_map(zs, got["episode"], got["step"], radius=r, max_gap=edge_steps, seed=seed)
             n_short = n_cand = 0
             if shortcuts:

@@ -56,7 +56,10 @@ def calibrate(z: np.ndarray, episodes: np.ndarray, steps: np.ndarray, gap: int) 
     pairs = [(i, key[(int(e), int(s) + gap)]) for i, (e, s) in enumerate(zip(episodes, steps))
              if (int(e), int(s) + gap) in key]
     if not pairs:
-        raise ValueError(f"no two entries {gap} env steps apart in one episode: record longer episodes")
+        from ..errors import WorldJepaError
+
+        raise WorldJepaError(f"no two remembered frames {gap} env steps apart in one episode to calibrate the "
+                             "landmark radius: record longer episodes, or pass --radius")
     a, b = np.asarray(pairs).T
     return float(np.median(np.linalg.norm(z[a] - z[b], axis=1)))
 
