@@ -19,8 +19,9 @@ Settings per env (``ENVS``): TwoRoom far goals anywhere (budget 200); PointMaze 
 goals at least 50 / 100 env steps away along the shortest way (the oracle simulated), budget 3x
 that; ``pointmaze-heldout``: a model trained on recordings of the training procedural mazes (a
 maze drawn per episode), then for each of ``--layouts`` held-out mazes a short exploration
-(``--explore`` episodes of 100 steps), a memory built from it alone, and ``--episodes`` pairs in
-that maze (goals >= 50 steps away, budget 3x); ``pointmaze-mujoco``: Gymnasium-Robotics' MuJoCo
+(``--explore`` episodes of 100 steps), a memory built from it alone (or from a separate
+exploration of ``--memory-explore`` episodes), and ``--episodes`` pairs in that maze (goals >= 50
+steps away, budget 3x); ``pointmaze-mujoco``: Gymnasium-Robotics' MuJoCo
 point maze (``benchmarks/thirdparty_envs.py``; no oracle and no state to draw, so far goals are
 frames of other held-out episodes at least 3 m away, success within 0.45 m).
 """
@@ -51,6 +52,7 @@ class Setup:
     far: list[str]
     references: tuple[str, ...] = ("random", "oracle")
     env_args: list[str] = field(default_factory=list)  # --env-module / --env-kwargs for collect
+    memory: list[str] = field(default_factory=list)  # `memory build` flags of this setting (before --memory-args)
 
 
 GRU = ["--predictor", "gru", "--steps", "3000"]
@@ -63,7 +65,10 @@ ENVS = {
                              ["--far-min-steps", "100", "--far-budget-factor", "3"], ("random", "oracle", "straight")),
     "pointmaze-heldout": Setup("worldjepa/PointMaze-Procedural-v0", ["--episodes", "3000", "--steps", "100"],
                                GRU + ["--proprio", "state"], ["--far-min-steps", "50", "--far-budget-factor", "3"],
-                               ("random", "oracle", "straight"), ["--env-kwargs", "layout_seed=train"]),
+                               ("random", "oracle", "straight"), ["--env-kwargs", "layout_seed=train"],
+                               # a 10,000-step exploration: coarser landmarks, and the world model's shortcuts
+                               # join what one short random walk saw in one direction only
+                               ["--radius-steps", "6", "--shortcuts", "8"]),
     "pointmaze-mujoco": Setup("gymext/PointMazeTop-v3", ["--episodes", "600", "--steps", "200"], GRU,
                               ["--far-budget", "600", "--far-min-distance", "3", "--success-threshold", "0.45",
                                "--success-dims", "0,1", *THIRD_PARTY], ("random",), THIRD_PARTY),
@@ -108,9 +113,11 @@ def evaluate(cli: list[str], setup: Setup, data: str, run_dir: str, mem: Path, o
     return results
 
 
-def build(cli: list[str], run_dir: str, data: str, mem: Path, out: Path, args: argparse.Namespace) -> dict:
+def build(cli: list[str], setup: Setup, run_dir: str, data: str, mem: Path, out: Path,
+          args: argparse.Namespace) -> dict:
     text = run(cli + ["memory", "build", "--run", run_dir, "--data", data, "--out", str(mem), "--overwrite",
-                      "--no-progress", "--threads", str(args.threads), *shlex.split(args.memory_args), "--json"],
+                      "--no-progress", "--threads", str(args.threads), *setup.memory, *shlex.split(args.memory_args),
+                      "--json"],
                out / "memory.log")
     return json.loads(text[text.index("{"):])
 
@@ -128,6 +135,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--layouts", type=int, default=5, help="pointmaze-heldout: how many held-out mazes")
     ap.add_argument("--explore", type=int, default=100, help="pointmaze-heldout: exploration episodes per maze")
+    ap.add_argument("--memory-explore", type=int, default=0,
+                    help="pointmaze-heldout: build each maze's memory from a separate exploration of this many "
+                         "episodes (collect --seed 1) instead of the one the pairs come from (0: that one)")
     ap.add_argument("--memory-args", default="", help="extra `memory build` flags, e.g. '--radius-steps 2'")
     ap.add_argument("--agent", default="", help="extra agent options for every run policy (--agent)")
     args = ap.parse_args()
@@ -147,7 +157,7 @@ def main() -> None:
     t0 = time.time()
     if args.env != "pointmaze-heldout":
         mem = out / "memory.db"
-        stats = [build(cli, run_dir, data, mem, out, args)]
+        stats = [build(cli, setup, run_dir, data, mem, out, args)]
         results = evaluate(cli, setup, data, run_dir, mem, out, args)
     else:  # per held-out maze: a short exploration, a memory of it alone, pairs in that maze
         from worldjepa.envs.pointmaze import HELDOUT_LAYOUT_SEEDS
@@ -159,7 +169,14 @@ def main() -> None:
                 run(cli + ["collect", "--env", setup.env, "--env-kwargs", f"layout_seed={seed}", "--episodes",
                            str(args.explore), "--steps", "100", "--workers", "2", "--out", str(explore),
                            "--no-progress"], out / "collect.log")
-            stats.append(build(cli, run_dir, str(explore), mem, out, args))
+            source = explore
+            if args.memory_explore:  # a second, separate recording: none of the test walks is remembered
+                source = out / f"explore-{seed}-memory{args.memory_explore}.h5"
+                if not source.exists():
+                    run(cli + ["collect", "--env", setup.env, "--env-kwargs", f"layout_seed={seed}", "--episodes",
+                               str(args.memory_explore), "--steps", "100", "--seed", "1", "--workers", "2", "--out",
+                               str(source), "--no-progress"], out / "collect.log")
+            stats.append(build(cli, setup, run_dir, str(source), mem, out, args))
             for name, res in evaluate(cli, setup, str(explore), run_dir, mem, out, args, f"-{seed}").items():
                 merged = results.setdefault(name, {"records": [], "summary": {"seconds": 0.0, "episodes": 0}})
                 merged["records"] += res["records"]
