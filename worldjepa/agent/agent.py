@@ -209,19 +209,13 @@ class Agent:
 
     def _router(self, memory: Any) -> Any:
         """A :class:`~worldjepa.memory.Router` from a memory file, a map or a router (or ``None``)."""
-        if memory is None or (isinstance(memory, str) and not memory):
-            return None
-        from ..memory import MemoryMap, Router, load_map
+        from ..memory.reasoning import as_router
 
-        if len(self.models) > 1:
+        if memory not in (None, "") and len(self.models) > 1:
             raise WorldJepaError("a long-term memory is built in one model's latent: use it with a single run, "
                                  "not an ensemble")
-        if isinstance(memory, Router):
-            return memory
-        if not isinstance(memory, MemoryMap):
-            memory = load_map(memory, self.model)
-        return Router(memory, lookahead=self.config.route_lookahead, stall=self.config.route_stall,
-                      learn=self.config.route_learn)
+        return as_router(memory, self.model, lookahead=self.config.route_lookahead, stall=self.config.route_stall,
+                         learn=self.config.route_learn)
 
     def episode_info(self) -> dict[str, Any]:
         """What the episode's reasoning did (route found, fallback to flat MPC, replans), for eval's records."""
@@ -316,10 +310,7 @@ class Agent:
         """With a memory: aim the planner at the route's next subgoal (or at the goal itself)."""
         if self.router is None or self.final_goal is None:
             return
-        here = z.detach().cpu().numpy()
-        if not (self.router.info["routed"] or self.router.info["fallback"]):
-            self.router.start(here, self.final_goal[0].detach().cpu().numpy())
-        sub = self.router.subgoal(here, self.t)
+        sub = self.router.next_goal(z.detach().cpu().numpy(), self.final_goal[0].detach().cpu().numpy(), self.t)
         self.goals[0] = self.final_goal if sub is None else torch.as_tensor(sub, device=self.device)[None]
 
     def latent_cost(self) -> CostFn:

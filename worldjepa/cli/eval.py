@@ -203,7 +203,7 @@ def print_comparisons(rows: list[tuple[str, dict[str, Any]]]) -> None:
     if len(rows) < 2:
         return
     w = max(12, *(len(name) for name, _ in rows))
-    print(f"\npaired on shared pairs (exact McNemar test: p < 0.05 = a real difference in success)")
+    print("\npaired on shared pairs (exact McNemar test: p < 0.05 = a real difference in success)")
     print(f"{'policy A':<{w}} {'policy B':<{w}} {'shared':>6} {'both':>5} {'A only':>6} {'B only':>6} "
           f"{'neither':>7} {'p':>7}")
     for i, (a, ra) in enumerate(rows):

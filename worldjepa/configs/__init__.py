@@ -8,14 +8,15 @@ live in ``__post_init__``. Importing this module loads no torch: ``worldjepa --h
 fast.
 
 One place where an option is defined, documented and range-checked, read as a table: the
-model (``model.py``), the agent (``agent.py``) and each command with the presets
-(``commands.py``). The machinery (flags, YAML, aliases) is :mod:`worldjepa.config`.
+model (``model.py``), the agent (``agent.py``), the training commands (``training.py``) and
+the other commands with the presets (``commands.py``). The machinery (flags, YAML, aliases) is :mod:`worldjepa.config`.
 """
 
 from .agent import PLANNER_OPTIONS, AgentConfig, PlannerConfig, split_agent_options
 from .commands import (DEFAULT_EPISODES, PRESETS, CollectConfig, EvalConfig, MemoryBuildConfig, PhysicsConfig,
-                       PlanConfig, PretrainConfig, ProbeConfig, TrainConfig)
+                       PlanConfig, ProbeConfig)
 from .model import TRANSFORMER_SIZES, EncoderConfig, ModelConfig, parse_proprio
+from .training import PretrainConfig, TrainConfig
 
 __all__ = ["AgentConfig", "CollectConfig", "DEFAULT_EPISODES", "EncoderConfig", "EvalConfig", "MemoryBuildConfig",
            "ModelConfig", "PLANNER_OPTIONS", "PRESETS", "PhysicsConfig", "PlanConfig", "PlannerConfig", "PretrainConfig",

@@ -36,7 +36,7 @@ def _fmt(v: float) -> str:
 
 def run_series(run: str | Path) -> Series:
     """Every numeric metric of a run's ``metrics.jsonl`` as (step, value) points."""
-    from ..training.loop import read_metrics
+    from ..training.runfiles import read_metrics
 
     path = Path(run) / "metrics.jsonl" if Path(run).is_dir() else Path(run)
     if not path.is_file():

@@ -160,3 +160,24 @@ class Router:
             self.info["fallback"] = True
             return None
         return self.subgoal(z_now)
+
+    def next_goal(self, z_now: np.ndarray, z_goal: np.ndarray, step: int) -> np.ndarray | None:
+        """At a model step of an episode toward ``z_goal``: search the route the first time, then
+        the subgoal to plan toward (``None``: the goal itself)."""
+        if not (self.info["routed"] or self.info["fallback"]):
+            self.start(z_now, z_goal)
+        return self.subgoal(z_now, step)
+
+
+def as_router(memory: Any, model: Any, *, lookahead: float = 10.0, stall: int = 6, learn: bool = True) -> Router | None:
+    """A :class:`Router` from a memory file (checked against ``model``), a :class:`MemoryMap` or a
+    router (returned as it is); ``None`` or ``""``: no memory."""
+    if memory is None or (isinstance(memory, str) and not memory):
+        return None
+    if isinstance(memory, Router):
+        return memory
+    if not isinstance(memory, MemoryMap):
+        from .build import load_map
+
+        memory = load_map(memory, model)
+    return Router(memory, lookahead=lookahead, stall=stall, learn=learn)
