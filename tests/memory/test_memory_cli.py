@@ -51,6 +51,7 @@ def test_a_strided_memory_calibrates_on_the_frames_it_kept(built, tmp_path):
     short = cli("memory", "build", "--run", str(run), "--data", str(data), "--out", str(tmp_path / "n.db"),
                 "--stride", "50", "--no-progress", "--threads", "1")  # one frame per 40-step episode
     assert short.returncode == 2 and "--radius" in short.stderr and "Traceback" not in short.stderr
+    assert not (tmp_path / "n.db").exists()  # refused before the memory file was created
 
 
 def test_query_says_where_and_when_a_frame_was_seen(built, tmp_path):

@@ -81,6 +81,11 @@ def build_memory(run: str | Path, data: str | Path, out: str | Path, *, split: s
         ids = ds.episode_ids(split)
         if not len(ids):
             raise WorldJepaError(f"{data}: the {split} split is empty")
+        # the landmark radius is calibrated on remembered frames this far apart: every stride-th frame
+        gap = -(-radius_steps // stride) * stride
+        if not radius and int(ds.lengths[ids].max()) <= gap:  # refused before the memory file is touched
+            raise WorldJepaError(f"no two remembered frames {gap} env steps apart in one episode to calibrate the "
+                                 "landmark radius: record longer episodes, lower --stride, or pass --radius")
         store = MemoryStore.create(out, dim=model.latent_dim, fingerprint=model_fingerprint(model), overwrite=overwrite,
                                    capacity=capacity, merge_radius=merge_radius,
                                    meta={"run": str(Path(run).resolve()), "data": str(Path(data).resolve()),
@@ -98,8 +103,6 @@ def build_memory(run: str | Path, data: str | Path, out: str | Path, *, split: s
                     bar.update(1)
             entry_ids, zs = store.embeddings()
             got = store.get(entry_ids)
-            # remembered every stride-th frame: the calibration gap is the nearest multiple of it
-            gap = -(-radius_steps // stride) * stride
             r = radius or calibrate(zs, got["episode"], got["step"], gap)
             marks, edges, weights, _ = build_map(zs, got["episode"], got["step"], radius=r, max_gap=edge_steps, seed=seed)
             n_short = n_cand = 0
