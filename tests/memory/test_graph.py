@@ -172,3 +172,17 @@ def test_connectivity_counts_the_places_joined_both_ways():
     c = connectivity(4, one_way)
     assert c["components"] == 2 and c["largest_component"] == 0.75 and c["two_way_pairs"] == (9 + 1) / 16
     assert connectivity(2, np.zeros((0, 2), np.int64))["two_way_pairs"] == 0.5  # each place only with itself
+
+
+def test_a_route_starts_at_the_nearest_place_with_a_way_out():
+    """A learning agent adds the place it stands on (edges in, none out yet): the route must start
+    at a close place that leads on, not give up. A far place with a way out is not taken."""
+    z = np.array([[0, 0], [1, 0], [2, 0], [0.6, 0], [9, 9]], np.float32)  # 3: just added, 4: far away
+    edges = np.array([[0, 1], [1, 2], [0, 3], [4, 2]])
+    m = MemoryMap(z, edges, np.array([1.0, 1.0, 1.0, 1.0]), radius=0.5)
+    assert m.route(3, 2) is None and m.route([3, 1, 0], 2) == ([1, 2], 1.0)
+    assert m.route([3], 2) is None and m.route([2, 0], 2) == ([2], 0.0)
+    router = Router(m)
+    assert router.start(np.array([0.62, 0.0]), z[2]) and router.route == [1, 2]  # 3 is nearest, 1 leads on
+    only_far = MemoryMap(z, np.array([[0, 3], [4, 2]]), np.array([1.0, 1.0]), radius=0.5)
+    assert not Router(only_far).start(np.array([0.6, 0.0]), z[2])  # only 4 leads on, and it is far: flat

@@ -25,7 +25,7 @@ knowledge of the env: nothing here reads a state layout.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -157,6 +157,7 @@ class MemoryMap:
         self.edges = np.asarray(self.edges, np.int64).reshape(-1, 2)
         self.weights = np.asarray(self.weights, np.float64).reshape(-1)
         self._csr: Any = None
+        self._csr_t: Any = None  # the reversed graph, for searches backward from a goal
         self._norms: np.ndarray | None = None
 
     @property
@@ -165,12 +166,19 @@ class MemoryMap:
 
     def localize(self, z: np.ndarray) -> tuple[int, float]:
         """The landmark nearest to embedding ``z`` ``(D,)`` and its distance."""
+        i, d = self.nearby(z, k=1)
+        return int(i[0]), float(d[0])
+
+    def nearby(self, z: np.ndarray, k: int = 8) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` landmarks nearest to embedding ``z`` ``(D,)``, nearest first, and their distances."""
         if self._norms is None:
             self._norms = (self.z.astype(np.float64) ** 2).sum(1)  # (K,) once
         q = np.asarray(z, np.float32).reshape(-1)
         d = self._norms - 2.0 * (self.z @ q)  # (K,) squared distances, less the query's own norm
-        i = int(d.argmin())
-        return i, float(np.linalg.norm(self.z[i] - q))
+        k = min(k, self.size)
+        idx = np.argpartition(d, k - 1)[:k] if k < self.size else np.arange(self.size)
+        idx = idx[np.argsort(d[idx], kind="stable")]
+        return idx, np.linalg.norm(self.z[idx] - q, axis=1)
 
     def graph(self) -> Any:
         """The graph as a scipy CSR matrix (built once; penalising an edge rebuilds it)."""
@@ -181,20 +189,25 @@ class MemoryMap:
             self._csr = csr_matrix((self.weights, (self.edges[:, 0], self.edges[:, 1])), shape=(k, k))
         return self._csr
 
-    def route(self, src: int, dst: int) -> tuple[list[int], float] | None:
+    def route(self, src: int | Sequence[int], dst: int) -> tuple[list[int], float] | None:
         """The cheapest route ``[src, ..., dst]`` (landmark indices) and its cost in env steps;
-        ``None`` when ``dst`` cannot be reached from ``src``."""
+        ``None`` when ``dst`` cannot be reached from ``src``. ``src`` may be several candidate
+        starts in order of preference: the route starts at the first one with a way to ``dst``
+        (a place the agent has just added has edges in and none out yet)."""
         from scipy.sparse.csgraph import dijkstra
 
-        if src == dst:
-            return [src], 0.0
-        dist, pred = dijkstra(self.graph(), directed=True, indices=src, return_predecessors=True)
-        if not np.isfinite(dist[dst]):
-            return None
-        path = [dst]
-        while path[-1] != src:
-            path.append(int(pred[path[-1]]))
-        return path[::-1], float(dist[dst])
+        srcs = [int(src)] if np.ndim(src) == 0 else [int(s) for s in src]
+        if self._csr_t is None:
+            self._csr_t = self.graph().T.tocsr()
+        # one search backward from dst: the cost from every place to it, and the next place on the way
+        to_dst, nxt = dijkstra(self._csr_t, directed=True, indices=dst, return_predecessors=True)
+        for s in srcs:
+            if np.isfinite(to_dst[s]):
+                path = [s]
+                while path[-1] != dst:
+                    path.append(int(nxt[path[-1]]))
+                return path, float(to_dst[s])
+        return None
 
     def edge_weight(self, u: int, v: int) -> float:
         hit = np.flatnonzero((self.edges[:, 0] == u) & (self.edges[:, 1] == v))
@@ -206,7 +219,7 @@ class MemoryMap:
         self.z = np.concatenate([self.z, np.asarray(z, np.float32).reshape(1, -1)])
         if self.thumbs is not None:  # no picture of a place learned online
             self.thumbs = np.concatenate([self.thumbs, np.zeros_like(self.thumbs[:1])])
-        self._norms, self._csr = None, None
+        self._norms, self._csr, self._csr_t = None, None, None
         return self.size - 1
 
     def link(self, u: int, v: int, steps: float) -> bool:
@@ -221,11 +234,11 @@ class MemoryMap:
         else:
             self.edges = np.concatenate([self.edges, np.array([[u, v]], np.int64)])
             self.weights = np.concatenate([self.weights, [float(steps)]])
-        self._csr = None
+        self._csr = self._csr_t = None
         return True
 
     def penalize(self, u: int, v: int, factor: float = 4.0) -> None:
         """Make edge ``u -> v`` ``factor`` times dearer (an edge that failed in execution)."""
         hit = (self.edges[:, 0] == u) & (self.edges[:, 1] == v)
         self.weights[hit] *= factor
-        self._csr = None
+        self._csr = self._csr_t = None
