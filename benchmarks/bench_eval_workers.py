@@ -1,12 +1,13 @@
 """`worldjepa eval --workers N`: the same records, in less time.
 
-    python benchmarks/bench_eval_workers.py [--episodes 50] [--workers 1 2] [--out /tmp/wj-workers]
+    python benchmarks/bench_eval_workers.py [--episodes 50] [--workers 1 2] [--far] [--out /tmp/wj-workers]
 
 Collects the `make demo` dataset (TwoRoom, 300 episodes of 100 steps, seed 0), trains the
 `--small` world model for 300 steps, then evaluates random, oracle and the run (CEM, 300
 samples x 30 iterations, --threads 1 per process) on the same pairs with each number of
 workers, timing each whole `worldjepa eval` command (process start and model loading in the
-workers included). Prints a markdown table and whether every record equals the first setting's.
+workers included; one pool of workers serves every policy). `--far`: far goals (budget 200),
+longer episodes. Prints a markdown table and whether every record equals the first setting's.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--out", default="/tmp/wj-workers")
     ap.add_argument("--policies", default="random,oracle,RUN", help="comma-separated; RUN = the trained run")
+    ap.add_argument("--far", action="store_true", help="far goals (eval --far): longer episodes")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -51,7 +53,7 @@ def main() -> None:
         t0 = time.perf_counter()
         subprocess.run([*wj, "eval", "--data", str(data), "--policy", policies, "--episodes",
                         str(args.episodes), "--threads", "1", "--device", "cpu", "--workers", str(n), "--json",
-                        str(res), "--no-progress"], check=True, env=env, capture_output=True)
+                        str(res), "--no-progress", *(["--far"] if args.far else [])], check=True, env=env, capture_output=True)
         took = time.perf_counter() - t0
         result = json.loads(res.read_text())
         result = result if "records" not in result else {policies: result}  # one policy: its result itself

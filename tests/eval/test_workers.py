@@ -40,6 +40,29 @@ def test_two_workers_give_the_records_of_one_process(tiny, policy, far):
     assert one["protocol"]["episode_seeding"] == "per pair" and one["format_version"] == 3
 
 
+def test_one_pool_serves_every_policy_of_an_evaluation(tiny):
+    """`eval --policy a,b --workers 2` starts its workers once: the second policy's episodes run in
+    the first one's pool (each worker keeps a setting per policy), with the records of one process."""
+    from worldjepa.eval import workers
+
+    data, run = tiny
+    settings = [{"policy": "random", "episodes": 6}, {"policy": run, "agent": AGENT, "episodes": 4}]
+    one = [_eval(data, **kw) for kw in settings]
+    pools = []
+    try:
+        for kw in settings:
+            cfg = from_dict(EvalConfig, {"data": data, "goal_offset": 8, "budget": 12, "threads": 1, "workers": 2, **kw})
+            two = run_protocol(cfg, progress=False, keep_workers=True)
+            assert two["records"] == one[len(pools)]["records"]
+            pools.append(list(workers._POOLS.values()))
+        assert len(pools[0]) == 1 and pools[1] == pools[0]  # the same pool, started once
+    finally:
+        workers.close_pools()
+    assert not workers._POOLS
+    _eval(data, workers=2, **settings[0])  # from Python, without keep_workers: nothing left running
+    assert not workers._POOLS
+
+
 def test_an_episode_is_the_same_whatever_ran_before_it(tiny):
     """Each episode's randomness is a function of its index: the records of 3 pairs are the first
     3 records of 6 (the pairs are drawn in the same order)."""

@@ -40,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from ..eval.journal import Journal, sidecar
     from ..eval.media import numbered
     from ..eval.protocol import run_protocol
+    from ..eval.workers import close_pools
     from ..atomic import atomic_write_text
 
     cfg = config_from_args(args)
@@ -53,12 +54,15 @@ def run(args: argparse.Namespace) -> int:
     try:
         for name, (policy, agent), gif in zip(policies, options, gifs):  # several policies: the same pairs, one table
             one = dataclasses.replace(cfg, policy=policy, gif=gif, agent=agent)
-            rows.append((name, run_protocol(one, journal=journal and journal.policy(name, identity(one)))))
+            rows.append((name, run_protocol(one, journal=journal and journal.policy(name, identity(one)),
+                                             keep_workers=True)))
     except BaseException:
+        close_pools(cancel=True)
         if journal is not None:
             journal.close(finished=False)
             print(f"the finished episodes are kept in {journal.path}: rerun with --resume to continue", file=sys.stderr)
         raise
+    close_pools()
     print_table(rows)
     print_comparisons(rows)
     if cfg.json:

@@ -194,18 +194,20 @@ class Setting:
 
 
 def run_protocol(cfg: EvalConfig, policy: Any = None, progress: bool | None = None,
-                 journal: Any = None) -> dict[str, Any]:
+                 journal: Any = None, keep_workers: bool = False) -> dict[str, Any]:
     """Evaluate ``policy`` (or the one named by ``cfg.policy``); returns summary + records.
     ``progress`` (default: ``cfg.progress``) shows a progress bar. ``cfg.workers`` > 1 runs the
     episodes in that many processes, each with its own env and policy (a named one: a Python
     object is not sent to other processes); the records are the same whatever the number, each
     episode's randomness being fixed by its index (``policy.reseed(index)`` where the policy has
     it). ``journal``: a :class:`~worldjepa.eval.journal.PolicyJournal` that records each episode
-    as it finishes and supplies the ones a previous, interrupted run finished (not run again)."""
+    as it finishes and supplies the ones a previous, interrupted run finished (not run again).
+    ``keep_workers`` leaves the worker processes running for the next evaluation of the same
+    settings (end them with :func:`worldjepa.eval.workers.close_pools`)."""
     from ..metrics import summarize
     from ..progress import Progress
     from .media import save_gif
-    from .workers import run_episodes
+    from .workers import close_pools, run_episodes
 
     progress = cfg.progress if progress is None else progress
     if cfg.threads > 0:
@@ -238,6 +240,8 @@ def run_protocol(cfg: EvalConfig, policy: Any = None, progress: bool | None = No
 
     todo = [s for s in specs if s.index not in done]
     played, gif_frames = run_episodes(setting, cfg, todo, finished)
+    if not keep_workers:
+        close_pools()
     bar.close()
     records = [done[s.index] if s.index in done else played[s.index] for s in specs]
     dataset, env_id, sampled, restore = ds.fingerprint(), ds.env_id, setting.sampled, setting.restore
