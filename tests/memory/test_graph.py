@@ -184,5 +184,13 @@ def test_a_route_starts_at_the_nearest_place_with_a_way_out():
     assert m.route([3], 2) is None and m.route([2, 0], 2) == ([2], 0.0)
     router = Router(m)
     assert router.start(np.array([0.62, 0.0]), z[2]) and router.route == [1, 2]  # 3 is nearest, 1 leads on
+    assert m.route([1], [3, 2]) == ([1, 2], 1.0)  # 3 is nearer the goal, but nothing leads from 1 to it
+    assert m.route([1], [3, 4]) is None
+    # the goal nearest a place that only leads away (an episode's first place): the route ends
+    # at the next nearest place, which it reaches
+    line = MemoryMap(np.array([[0, 0], [1, 0], [2, 0], [2.3, 0]], np.float32), np.array([[0, 1], [1, 2], [3, 2]]),
+                     np.ones(3), radius=0.5)
+    into = Router(line)
+    assert into.start(np.zeros(2), np.array([2.35, 0.0])) and into.route == [0, 1, 2]
     only_far = MemoryMap(z, np.array([[0, 3], [4, 2]]), np.array([1.0, 1.0]), radius=0.5)
     assert not Router(only_far).start(np.array([0.6, 0.0]), z[2])  # only 4 leads on, and it is far: flat

@@ -189,24 +189,26 @@ class MemoryMap:
             self._csr = csr_matrix((self.weights, (self.edges[:, 0], self.edges[:, 1])), shape=(k, k))
         return self._csr
 
-    def route(self, src: int | Sequence[int], dst: int) -> tuple[list[int], float] | None:
+    def route(self, src: int | Sequence[int], dst: int | Sequence[int]) -> tuple[list[int], float] | None:
         """The cheapest route ``[src, ..., dst]`` (landmark indices) and its cost in env steps;
-        ``None`` when ``dst`` cannot be reached from ``src``. ``src`` may be several candidate
-        starts in order of preference: the route starts at the first one with a way to ``dst``
-        (a place the agent has just added has edges in and none out yet)."""
+        ``None`` when ``dst`` cannot be reached from ``src``. Each of ``src`` and ``dst`` may be
+        several candidates in order of preference: the route joins the first goal candidate
+        that any start candidate reaches, from the first of those (a place the agent has just
+        added has edges in and none out yet; the first place of an episode, edges out and none in)."""
         from scipy.sparse.csgraph import dijkstra
 
         srcs = [int(src)] if np.ndim(src) == 0 else [int(s) for s in src]
         if self._csr_t is None:
             self._csr_t = self.graph().T.tocsr()
-        # one search backward from dst: the cost from every place to it, and the next place on the way
-        to_dst, nxt = dijkstra(self._csr_t, directed=True, indices=dst, return_predecessors=True)
-        for s in srcs:
-            if np.isfinite(to_dst[s]):
-                path = [s]
-                while path[-1] != dst:
-                    path.append(int(nxt[path[-1]]))
-                return path, float(to_dst[s])
+        for goal in [int(dst)] if np.ndim(dst) == 0 else [int(d) for d in dst]:
+            # one search backward from the goal: the cost from every place to it, and the next place on the way
+            to_goal, nxt = dijkstra(self._csr_t, directed=True, indices=goal, return_predecessors=True)
+            for s in srcs:
+                if np.isfinite(to_goal[s]):
+                    path = [s]
+                    while path[-1] != goal:
+                        path.append(int(nxt[path[-1]]))
+                    return path, float(to_goal[s])
         return None
 
     def edge_weight(self, u: int, v: int) -> float:

@@ -11,8 +11,9 @@ model steps, the edge ahead is made dearer and the route is searched again from 
 agent is. A goal the map cannot reach leaves the router inactive: the agent then plans toward
 the goal directly (flat MPC), and :attr:`Router.info` says so.
 
-The route starts at the nearest landmark with a way to the goal, among those at most one
-radius farther than the nearest (the agent is between them, and each is a short leg away).
+The route joins the nearest landmarks to the agent and to the goal that are joined, among
+those at most one radius farther than the nearest (each is a short leg away): a landmark the
+agent has just added has edges in and none out yet, and the first of an episode edges out only.
 
 The map is updated online as the agent moves (``learn``): what the agent observes is placed on
 the map by the rule the map's edges were built with. An observation within the core of a
@@ -109,12 +110,14 @@ class Router:
 
     def _search(self, z_now: np.ndarray) -> bool:
         self._grown = False
-        near, dist = self.map.nearby(z_now, k=8)
-        # from the nearest place with a way to the goal, among those at most a radius farther
-        # than the nearest (a place the agent has just added has no way out yet)
-        srcs = near[dist <= dist[0] + self.map.radius]
-        dst, _ = self.map.localize(self.goal)
-        found = self.map.route(srcs, dst)
+        # between the nearest places that are joined, among those at most a radius farther than
+        # the nearest (a place the agent has just added has no way out yet; the first place of an
+        # episode, no way in)
+        ends = []
+        for z in (z_now, self.goal):
+            near, dist = self.map.nearby(z, k=8)
+            ends.append(near[dist <= dist[0] + self.map.radius])
+        found = self.map.route(*ends)
         if found is None:
             self.active = False
             return False
