@@ -115,7 +115,8 @@ class PretrainConfig:
     n_local: int = opt(0, "local views per frame (rendered at the encoder's size)")
     views: Literal["geometry", "crops"] = opt("geometry", "view policy: geometry (the whole frame, shifted by <= shift "
                                                           "px; colour jitter, blur, noise) or crops (random resized "
-                                                          "crops of >= crop_min)")
+                                                          "crops of >= crop_min; on Push-T, with 3,000 steps, what "
+                                                          "makes the block's angle readable)")
     temporal: int = opt(3, "temporal views: global view v of a frame is the same episode's frame up to this "
                            "many steps before or after it (view 0 is the frame itself); 0 = off. Datasets "
                            "only: image folders have no episodes and get views of the one image")
