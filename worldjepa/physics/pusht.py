@@ -100,12 +100,10 @@ class PushTScene(ActedScene):
         return Clips(p, i, actions)
 
     def permanence(self, rng: np.random.Generator, event: int, T: int) -> Clips:
-        p, actions = self.base(rng, T)
-        return Clips(p, p.copy(), actions, edit=lambda t, s, f: self.env.draw(s, block=False), edit_from=event)
+        return self.redrawn(rng, event, T, lambda t, s, f: self.env.draw(s, block=False))
 
     def colour(self, rng: np.random.Generator, event: int, T: int) -> Clips:
-        p, actions = self.base(rng, T)
-        return Clips(p, p.copy(), actions, edit=lambda t, s, f: self.env.draw(s, colour=YELLOW), edit_from=event)
+        return self.redrawn(rng, event, T, lambda t, s, f: self.env.draw(s, colour=YELLOW))
 
     def continuity(self, rng: np.random.Generator, event: int, T: int) -> Clips:
         p, actions = self.base(rng, T)

@@ -46,12 +46,10 @@ class ReacherScene(ActedScene):
         raise Retry
 
     def permanence(self, rng: np.random.Generator, event: int, T: int) -> Clips:
-        p, actions = self.base(rng, T)
-        return Clips(p, p.copy(), actions, edit=lambda t, s, f: self.env.draw(s, arm=False), edit_from=event)
+        return self.redrawn(rng, event, T, lambda t, s, f: self.env.draw(s, arm=False))
 
     def colour(self, rng: np.random.Generator, event: int, T: int) -> Clips:
-        p, actions = self.base(rng, T)
-        return Clips(p, p.copy(), actions, edit=lambda t, s, f: self.env.draw(s, tip=YELLOW), edit_from=event)
+        return self.redrawn(rng, event, T, lambda t, s, f: self.env.draw(s, tip=YELLOW))
 
     def continuity(self, rng: np.random.Generator, event: int, T: int) -> Clips:
         p, actions = self.base(rng, T)

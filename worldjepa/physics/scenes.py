@@ -80,6 +80,13 @@ class ActedScene:
         actions = self.actions(rng, T - 1)
         return roll(self.env, self.env.sample_state(rng), actions), actions
 
+    def redrawn(self, rng: np.random.Generator, event: int, T: int,
+                edit: Callable[[int, np.ndarray, np.ndarray], np.ndarray]) -> Clips:
+        """A possible clip and its twin with the same physics, whose frames from ``event`` on are
+        ``edit(t, state, frame)`` (an object vanished or recoloured)."""
+        p, actions = self.base(rng, T)
+        return Clips(p, p.copy(), actions, edit=edit, edit_from=event)
+
 
 class PointScene(ActedScene):
     """An agent drawn as a disk at ``state[:2]``, moved through walls by its actions.
@@ -133,16 +140,13 @@ class PointScene(ActedScene):
         return Clips(p, i, actions)
 
     def permanence(self, rng: np.random.Generator, event: int, T: int) -> Clips:
-        p, actions = self.base(rng, T)
-        return Clips(p, p.copy(), actions, edit=lambda t, s, f: self.env.render_state(self.hide(s)), edit_from=event)
+        return self.redrawn(rng, event, T, lambda t, s, f: self.env.render_state(self.hide(s)))
 
     def colour(self, rng: np.random.Generator, event: int, T: int) -> Clips:
-        p, actions = self.base(rng, T)
-
         def edit(t: int, s: np.ndarray, f: np.ndarray) -> np.ndarray:
             return recolour(f, self.env.render_state(self.hide(s)), AGENT_COLOUR, OTHER_COLOUR)
 
-        return Clips(p, p.copy(), actions, edit=edit, edit_from=event)
+        return self.redrawn(rng, event, T, edit)
 
     def continuity(self, rng: np.random.Generator, event: int, T: int) -> Clips:
         p, actions = self.base(rng, T)
