@@ -118,3 +118,24 @@ def test_python_api_and_bad_memory_files(built, tmp_path):
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     again = cli("memory", "build", "--run", str(run), "--data", str(data), "--out", str(mem), "--no-progress")
     assert again.returncode == 2 and "overwrite" in again.stderr and sha(mem) == before
+
+
+def test_build_with_a_subgoal_model_keeps_it_and_the_agent_uses_it(built, tmp_path):
+    root, data, run, *_ = built
+    mem = tmp_path / "sub.db"
+    proc = cli("memory", "build", "--run", str(run), "--data", str(data), "--out", str(mem), "--subgoals", "30",
+               "--no-progress", "--threads", "1", "--json", check=True)
+    fit = json.loads(proc.stdout)["subgoals"]
+    assert fit["train_steps"] == 30 and fit["val_episodes"] >= 1 and fit["val_subgoal_error"] > 0
+    stats = json.loads(cli("memory", "stats", str(mem), "--json", check=True).stdout)
+    assert stats["subgoal_model"]["fit"] == fit and stats["subgoal_model"]["dim"] == stats["dim"]
+    text = cli("memory", "build", "--run", str(run), "--data", str(data), "--out", str(mem), "--subgoals", "5",
+               "--overwrite", "--no-progress", "--threads", "1", check=True).stdout
+    assert "subgoal model: 5 steps" in text and "held-out episodes" in text
+    import worldjepa
+
+    agent = worldjepa.Agent.load(run, planner="cem", memory=str(mem), samples=16, iterations=2)
+    assert agent.router.subgoals is not None and agent.router.subgoals.max_k == 25
+    bad = cli("memory", "build", "--run", str(run), "--data", str(data), "--out", str(tmp_path / "x.db"),
+              "--subgoals", "-1")
+    assert bad.returncode == 2 and "subgoals" in bad.stderr and not (tmp_path / "x.db").exists()

@@ -68,7 +68,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     stats = build_memory(cfg.run, cfg.data, cfg.out, split=cfg.split, stride=cfg.stride, radius=cfg.radius,
                          radius_steps=cfg.radius_steps, edge_steps=cfg.edge_steps, capacity=cfg.capacity,
                          merge_radius=cfg.merge_radius, overwrite=cfg.overwrite, seed=cfg.seed, progress=cfg.progress,
-                         shortcuts=cfg.shortcuts, device=cfg.device)
+                         shortcuts=cfg.shortcuts, subgoals=cfg.subgoals, device=cfg.device)
     if args.json:
         print(json.dumps(stats, indent=2))
         return 0
@@ -76,6 +76,14 @@ def cmd_build(args: argparse.Namespace) -> int:
           f"map of {stats['landmarks']} landmarks and {stats['edges']} edges (landmark radius {stats['radius']:.4f})"
           + (f"; {stats['shortcut_edges']} of them shortcuts the world model judged reachable "
              f"({stats['shortcut_candidates']} candidates)" if cfg.shortcuts else ""))
+    fit = stats.get("subgoals")
+    if fit is not None:
+        line = f"subgoal model: {fit['train_steps']} steps in {fit['seconds']:.0f} s"
+        if fit.get("val_subgoal_error") is not None:
+            line += (f"; on {fit['val_episodes']} held-out episodes its subgoal lies {fit['val_subgoal_error']:.3f} "
+                     f"from the recorded one (staying put: {fit['val_stay_error']:.3f}, the straight line: "
+                     f"{fit['val_line_error']:.3f}), steps to the goal off by {fit['val_steps_mae']:.1f}")
+        print(line)
     share = stats["two_way_pairs"]
     print(f"routes: {100 * share:.0f}% of the place pairs are joined both ways ({stats['components']} strongly "
           f"connected part(s), the largest {100 * stats['largest_component']:.0f}% of the landmarks)")
@@ -135,8 +143,11 @@ def cmd_stats(args: argparse.Namespace) -> int:
     with MemoryStore.open(args.memory, readonly=True) as store:
         stats = store.stats()
         graph = store.graph()
+        sub = store.model("subgoals")
     if graph is not None:
         stats.update(landmarks=int(len(graph[0])), edges=int(len(graph[1])), map=graph[3])
+    if sub is not None:
+        stats["subgoal_model"] = sub[0]
     if args.json:
         print(json.dumps(stats, indent=2, default=str))
         return 0

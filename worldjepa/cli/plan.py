@@ -141,15 +141,19 @@ def run(args: argparse.Namespace) -> int:
 
 def _subgoal_panel(agent: Any, goal: np.ndarray) -> tuple[np.ndarray, str]:
     """With a memory: the current subgoal's remembered frame (enlarged to the frame size) and its
-    place on the route, "subgoal 3/12"; the goal itself on the last leg or without a route."""
+    place on the route, "subgoal 3/12" (a subgoal model's: the remembered place nearest to it); the
+    goal itself on the last leg or without a route."""
     import numpy as np
 
     r = agent.router
-    if r is None or not r.active or r.target >= len(r.route) - 1 or r.map.thumbs is None:
+    if r is not None and r.guide is not None and r.map.thumbs is not None:  # the subgoal model's, as recalled
+        thumb, label = r.map.thumbs[r.map.localize(r.guide)[0]], "learned subgoal (nearest place)"
+    elif r is None or not r.active or r.target >= len(r.route) - 1 or r.map.thumbs is None:
         return goal, "goal" if r is None else f"last leg ({r.pos}/{max(1, len(r.route) - 1)})"
-    thumb = r.map.thumbs[r.route[r.target]]  # (h, w, 3)
+    else:
+        thumb, label = r.map.thumbs[r.route[r.target]], f"subgoal {r.target}/{len(r.route) - 1}"  # (h, w, 3)
     rep = max(1, goal.shape[0] // thumb.shape[0])
     big = np.repeat(np.repeat(thumb, rep, 0), rep, 1)[:goal.shape[0], :goal.shape[1]]
     frame = np.zeros_like(goal)
     frame[:big.shape[0], :big.shape[1]] = big
-    return frame, f"subgoal {r.target}/{len(r.route) - 1}"
+    return frame, label

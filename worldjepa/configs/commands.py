@@ -159,6 +159,9 @@ class MemoryBuildConfig:
     shortcuts: int = opt(0, "also link each landmark to up to this many near landmarks (within 3 radii) that the "
                             "world model reaches in a short plan (3 macro-steps), where no recording joined them; "
                             "0 = the recordings' edges only")
+    subgoals: int = opt(0, "also train a subgoal model for this many steps (batches of 512) on the remembered "
+                           "episodes: where the map joins no start to its goal, it gives the next subgoal, "
+                           "--agent route_lookahead env steps ahead on a remembered way (docs/memory.md); 0 = none")
     capacity: int = opt(0, "keep at most this many entries (the most surprising and novel); 0 = all")
     merge_radius: float = opt(0.0, "entries closer than this to a kept one are merged into it (0 = off)")
     overwrite: bool = opt(False, "replace an existing memory file")
@@ -169,7 +172,7 @@ class MemoryBuildConfig:
 
     def __post_init__(self) -> None:
         at_least(self, 1, "stride", "radius_steps", "edge_steps")
-        at_least(self, 0, "radius", "capacity", "merge_radius", "threads", "shortcuts")
+        at_least(self, 0, "radius", "capacity", "merge_radius", "threads", "shortcuts", "subgoals")
         seeds(self, "seed")
 
 

@@ -19,6 +19,7 @@ import numpy as np
 from ..errors import WorldJepaError
 from .graph import MemoryMap, build_map, calibrate, connectivity
 from .store import MemoryStore
+from .subgoals import fit_subgoals, load_subgoals, save_subgoals
 
 __all__ = ["build_memory", "embed_episode", "embed_stream", "load_map"]
 logger = logging.getLogger(__name__)
@@ -58,14 +59,17 @@ def embed_stream(model: Any, frames: Callable[[int, int], np.ndarray], actions: 
 def build_memory(run: str | Path, data: str | Path, out: str | Path, *, split: str = "train", stride: int = 1,
                  radius: float = 0.0, radius_steps: int = 3, edge_steps: int = 10, capacity: int = 0,
                  merge_radius: float = 0.0, overwrite: bool = False, seed: int = 0,
-                 progress: bool = False, shortcuts: int = 0, device: str = "auto") -> dict[str, Any]:
+                 progress: bool = False, shortcuts: int = 0, subgoals: int = 0,
+                 device: str = "auto") -> dict[str, Any]:
     """Remember every ``stride``-th frame of the ``split`` episodes of ``data`` as embedded by the world
     model of ``run``, and build the map: landmarks ``radius`` apart (0 = the median latent distance
     of frames ``radius_steps`` env steps apart), edges between landmarks an episode joined within
     ``edge_steps`` env steps; with ``shortcuts`` > 0, also edges to up to that many near landmarks
-    the world model reaches in a short plan (:func:`~worldjepa.memory.shortcuts.judge_shortcuts`).
+    the world model reaches in a short plan (:func:`~worldjepa.memory.shortcuts.judge_shortcuts`);
+    with ``subgoals`` > 0, a subgoal model trained that many steps on the remembered episodes
+    (:func:`~worldjepa.memory.subgoals.fit_subgoals`), kept in the same file.
     The model runs on ``device`` (``auto``: CUDA when torch sees one).
-    Returns the memory's stats."""
+    Returns the memory's stats (with ``subgoals``: the subgoal model's held-out fit)."""
     from ..checkpoint import check_compatible
     from ..data.dataset import Dataset
     from ..progress import Progress
@@ -117,11 +121,17 @@ def build_memory(run: str | Path, data: str | Path, out: str | Path, *, split: s
             store.set_graph(entry_ids[marks], edges, weights, {"radius": r, "radius_steps": radius_steps,
                                                                "edge_steps": edge_steps, "seed": seed,
                                                                "shortcuts": shortcuts, "shortcut_edges": n_short})
+            fit = None
+            if subgoals:
+                sub_model, fit = fit_subgoals(zs, got["episode"], got["step"], train_steps=subgoals, seed=seed,
+                                              progress=progress)
+                save_subgoals(store, sub_model, fit)
             stats = store.stats()
     logger.debug("memory %s: %d entries, %d landmarks, %d edges (radius %.3f)", out, stats["entries"], len(marks),
                 len(edges), r)
     return {**stats, "landmarks": int(len(marks)), "edges": int(len(edges)), "radius": r,
-            "shortcut_edges": n_short, "shortcut_candidates": n_cand, **connectivity(len(marks), edges)}
+            "shortcut_edges": n_short, "shortcut_candidates": n_cand, **connectivity(len(marks), edges),
+            **({"subgoals": fit} if fit is not None else {})}
 
 
 def load_map(path: str | Path, model: Any) -> MemoryMap:
@@ -135,4 +145,5 @@ def load_map(path: str | Path, model: Any) -> MemoryMap:
             raise WorldJepaError(f"{path} holds no map: build it with `worldjepa memory build`")
         nodes, edges, weights, info = graph
         got = store.get(nodes)
-    return MemoryMap(got["embedding"], edges, weights, float(info["radius"]), info, got.get("thumbnail"))
+        subgoals = load_subgoals(store)
+    return MemoryMap(got["embedding"], edges, weights, float(info["radius"]), info, got.get("thumbnail"), subgoals)

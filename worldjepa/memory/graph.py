@@ -151,6 +151,7 @@ class MemoryMap:
     radius: float
     info: dict[str, Any] = field(default_factory=dict)
     thumbs: np.ndarray | None = None  # (K, h, w, 3) uint8 small frames of the landmarks, when remembered
+    subgoals: Any = None  # a SubgoalModel learned from the same memory (:mod:`.subgoals`), when it holds one
 
     def __post_init__(self) -> None:
         self.z = np.asarray(self.z, np.float32)

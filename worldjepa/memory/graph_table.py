@@ -1,5 +1,8 @@
-"""The map kept in a memory file: nodes (entry ids), directed edges between them and their
-weights (expected env steps), replaced or re-weighted in one transaction each.
+"""What is built over a memory file's entries and kept beside them: the map (nodes, that is
+entry ids, directed edges between them and their weights in expected env steps, replaced or
+re-weighted in one transaction each) and models learned from the entries (table ``models``: a
+name, a JSON config and the weights as safetensors bytes; files written before that table
+existed get it at the first model stored).
 
 Who builds the map (landmarks, which edges, what they cost) is another module's business;
 this one only persists it next to the entries it is built over. Entries that are nodes of the
@@ -15,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import MemoryInputError
+from .schema import MODELS_TABLE
 from .inputs import array
 
 
@@ -111,3 +115,24 @@ class GraphTable:
                     cur = conn.execute("UPDATE graph_edges SET weight = ? WHERE idx = ?", (x, key))
                 if cur.rowcount == 0:
                     raise MemoryInputError(f"{self.path}: the map has no edge {key}; nothing was changed")
+
+    def set_model(self, name: str, config: dict[str, Any], weights: bytes) -> None:
+        """Keep a model learned from the entries under ``name`` (replacing one of that name):
+        ``config`` JSON-able, ``weights`` its safetensors bytes."""
+        try:
+            text = json.dumps(config, allow_nan=False)
+        except (TypeError, ValueError) as e:
+            raise MemoryInputError(f"{self.path}: the config of model {name!r} must be JSON-able ({e})") from None
+        if not isinstance(weights, (bytes, bytearray)) or not weights:
+            raise MemoryInputError(f"{self.path}: the weights of model {name!r} must be non-empty bytes")
+        with self._writing(f"store model {name!r}") as conn:
+            conn.execute(MODELS_TABLE)
+            conn.execute("INSERT OR REPLACE INTO models VALUES (?, ?, ?)", (name, text, bytes(weights)))
+
+    def model(self, name: str) -> tuple[dict[str, Any], bytes] | None:
+        """The config and weights of the model kept under ``name``; None when there is none."""
+        with self._reading() as conn:
+            if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'models'").fetchone() is None:
+                return None  # a file from before the models table
+            row = conn.execute("SELECT config, weights FROM models WHERE name = ?", (name,)).fetchone()
+        return None if row is None else (json.loads(row[0]), bytes(row[1]))

@@ -8,8 +8,12 @@ the agent the embedding to plan toward: the farthest landmark on the route at mo
 The agent's world-model MPC drives each leg. The route advances when the agent comes within
 ``reach`` (latent distance) of a landmark on it; when a leg makes no progress for ``stall``
 model steps, the edge ahead is made dearer and the route is searched again from where the
-agent is. A goal the map cannot reach leaves the router inactive: the agent then plans toward
-the goal directly (flat MPC), and :attr:`Router.info` says so.
+agent is. A goal the map cannot reach leaves the router inactive (:attr:`Router.info`:
+``fallback``): the agent then plans toward the goal directly (flat MPC), unless the memory
+holds a subgoal model (:mod:`.subgoals`, ``memory build --subgoals``). That model then gives,
+at every model step, the embedding a remembered path from where the agent is toward the goal
+held ``lookahead`` env steps later, until it judges the goal at most ``lookahead`` steps away
+(``guided`` counts the subgoals it gave).
 
 The route joins the nearest landmarks to the agent and to the goal that are joined, among
 those at most one radius farther than the nearest (each is a short leg away): a landmark the
@@ -54,11 +58,13 @@ class Router:
             linked (default: the ``edge_steps`` the map was built with, else 10).
         core: with ``learn``, the fraction of the radius within which an observation counts as
             being at its landmark (as when the map was built).
+        subgoals: a :class:`~worldjepa.memory.subgoals.SubgoalModel` that guides the agent where
+            the map has no route (default: the map's own, if its memory file holds one).
     """
 
     def __init__(self, memory_map: MemoryMap, *, lookahead: float = 10.0, stall: int = 6,
                  reach: float | None = None, penalty: float = 4.0, max_replans: int = 10, learn: bool = False,
-                 max_gap: int | None = None, core: float = 0.5) -> None:
+                 max_gap: int | None = None, core: float = 0.5, subgoals: Any = None) -> None:
         if lookahead <= 0 or stall < 1:
             raise ValueError(f"lookahead must be > 0 and stall >= 1, got {lookahead}, {stall}")
         self.map = memory_map
@@ -66,6 +72,7 @@ class Router:
         self.reach = float(memory_map.radius if reach is None else reach)
         self.learn, self.core = learn, core
         self.max_gap = int(max_gap if max_gap is not None else memory_map.info.get("edge_steps", 10))
+        self.subgoals = subgoals if subgoals is not None else memory_map.subgoals
         self.reset()
 
     def reset(self) -> None:
@@ -80,8 +87,10 @@ class Router:
         self._since_progress = 0
         self._trace: dict[int, int] = {}  # landmark -> the last env step the agent was at it (this episode)
         self._grown = False  # the map changed since the last search
+        self.guide: np.ndarray | None = None  # the subgoal model's current subgoal (no route)
         self.info: dict[str, Any] = {"routed": False, "fallback": False, "route_nodes": 0, "route_steps": 0.0,
-                                     "replans": 0, "reached": 0, "learned_landmarks": 0, "learned_edges": 0}
+                                     "replans": 0, "reached": 0, "learned_landmarks": 0, "learned_edges": 0,
+                                     "guided": 0}
 
     def observe(self, z_now: np.ndarray, step: int) -> None:
         """Place the agent's observation ``z_now`` ``(D,)`` at env step ``step`` on the map: at its
@@ -137,11 +146,10 @@ class Router:
             self.observe(z_now, step)
         if not self.active:
             if not (self._grown and self.goal is not None and self.info["fallback"]
-                    and self.info["replans"] <= self.max_replans):
-                return None
-            if not self._search(z_now):  # flat for want of a route, and the map grew: search again
-                return None
+                    and self.info["replans"] <= self.max_replans) or not self._search(z_now):
+                return self._guided(z_now)  # no route (the map grew: searched again, in vain)
             self.info["routed"] = True
+        self.guide = None
         marks = self.map.z[self.route]  # (R, D)
         dist = np.linalg.norm(marks - z_now, axis=1)
         ahead = np.flatnonzero(dist[self.pos:] < self.reach)
@@ -159,6 +167,19 @@ class Router:
             return None  # the last leg: plan toward the goal itself
         return marks[self.target]
 
+    def _guided(self, z_now: np.ndarray) -> np.ndarray | None:
+        """Without a route: the subgoal model's next subgoal, ``None`` (the goal itself) when the
+        goal is within ``lookahead`` steps, or when there is no model (flat MPC)."""
+        self.guide = None
+        if self.subgoals is None or self.goal is None:
+            return None
+        sub, steps = self.subgoals.propose(z_now, self.goal, self.lookahead)
+        if steps <= self.lookahead:
+            return None
+        self.guide = sub
+        self.info["guided"] += 1
+        return sub
+
     def _replan(self, z_now: np.ndarray) -> np.ndarray | None:
         """The leg stalled: the edge ahead is made dearer and the route searched from here."""
         if self.pos + 1 < len(self.route):
@@ -167,7 +188,7 @@ class Router:
         if self.info["replans"] > self.max_replans or not self._search(z_now):
             self.active = False
             self.info["fallback"] = True
-            return None
+            return self._guided(z_now)
         return self.subgoal(z_now)
 
     def next_goal(self, z_now: np.ndarray, z_goal: np.ndarray, step: int) -> np.ndarray | None:

@@ -44,7 +44,9 @@ CREATE TABLE entries (
 CREATE TABLE graph_nodes (idx INTEGER PRIMARY KEY, entry INTEGER NOT NULL);
 CREATE TABLE graph_edges (idx INTEGER PRIMARY KEY, src INTEGER NOT NULL, dst INTEGER NOT NULL, weight REAL NOT NULL);
 CREATE INDEX graph_edges_pair ON graph_edges (src, dst);
+CREATE TABLE models (name TEXT PRIMARY KEY, config TEXT NOT NULL, weights BLOB NOT NULL);
 """
+MODELS_TABLE = "CREATE TABLE IF NOT EXISTS models (name TEXT PRIMARY KEY, config TEXT NOT NULL, weights BLOB NOT NULL)"
 COLUMNS = ("id", "episode", "step", "time", "last_time", "surprise", "novelty", "count", "event", "embedding",
            "action", "state", "thumbnail")
 
