@@ -509,3 +509,12 @@ def test_a_long_lived_store_decides_as_a_freshly_opened_one(tmp_path):
         assert got_a.keys() == got_b.keys() and (st_a["merged"], st_a["evicted"]) == (st_b["merged"], st_b["evicted"])
         for key in got_a:
             np.testing.assert_array_equal(got_a[key], got_b[key])
+
+
+def test_a_new_memory_file_gets_the_usual_permissions(tmp_path):
+    mask = os.umask(0o022)
+    try:
+        MemoryStore.create(tmp_path / "m.db", dim=4, fingerprint="f").close()
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "m.db").stat().st_mode & 0o777 == 0o644  # like datasets and runs, not mkstemp's 0600

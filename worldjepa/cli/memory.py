@@ -90,7 +90,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     if share < 0.9:
         print("  hint: the recordings joined few places in both directions: record more (more or longer episodes), "
               "coarsen the landmarks (--radius-steps 6), or let the world model add edges (--shortcuts 8); "
-              "the agent also learns edges as it acts (route_learn)")
+              "the agent also learns edges as it acts (route_learn)"
+              + ("" if cfg.subgoals else "; where no route exists, a subgoal model (--subgoals 20000) can guide it"))
     return 0
 
 

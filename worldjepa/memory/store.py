@@ -122,6 +122,9 @@ class MemoryStore(GraphTable, MemoryFile):
         fd, tmp_name = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
         os.close(fd)
         tmp = Path(tmp_name)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)  # as any new file (mkstemp's are 0600): shareable like datasets and runs
         try:
             schema.build(tmp, values)
             for side in ("-wal", "-shm"):  # a replaced file's leftovers would be replayed into the new one
