@@ -150,3 +150,20 @@ def test_a_map_read_from_a_file_brings_its_subgoal_model(tmp_path):
         wm.model_fingerprint = orig
     assert isinstance(m.subgoals, SubgoalModel) and Router(m).subgoals is m.subgoals
     assert json.loads(json.dumps(m.info))["radius"] == 0.5
+
+
+def test_the_plan_gif_shows_the_remembered_place_nearest_the_learned_subgoal():
+    from types import SimpleNamespace
+
+    from worldjepa.cli.plan import _subgoal_panel
+
+    thumbs = np.stack([np.full((4, 4, 3), 10, np.uint8), np.full((4, 4, 3), 200, np.uint8)])
+    m = MemoryMap(np.array([[0.0, 0.0], [10.0, 0.0]]), np.zeros((0, 2)), np.zeros(0), radius=1.0, thumbs=thumbs)
+    r = Router(m, lookahead=3, learn=False, subgoals=_Toward())
+    goal = np.zeros((8, 8, 3), np.uint8)
+    r.next_goal(np.array([8.5, 0.0]), np.array([-20.0, 0.0]), 0)  # no way 1 -> 0; a subgoal at (7.5, 0): place 1
+    frame, label = _subgoal_panel(SimpleNamespace(router=r), goal)
+    assert label.startswith("learned subgoal") and frame.shape == goal.shape and (frame == 200).all()
+    r.next_goal(np.array([-19.0, 0.0]), np.array([-20.0, 0.0]), 5)  # the goal within reach: the goal itself
+    frame, label = _subgoal_panel(SimpleNamespace(router=r), goal)
+    assert frame is goal and "leg" in label
