@@ -83,6 +83,7 @@ def test_eval_and_plan_reason_over_the_memory_and_record_it(built, tmp_path):
     proc = cli("eval", "--data", str(data), "--policy", both, "--far", "--episodes", "2", "--far-budget", "6",
                "--samples", "8", "--iterations", "2", "--json", str(res), "--no-progress", check=True)
     assert f"{run}[memory={mem} samples=16]" in proc.stdout
+    assert f"memory of {run}[memory={mem} samples=16]: " in proc.stdout and "planned flat (no route)" in proc.stdout
     two = json.loads(res.read_text())
     flat, routed = two[str(run)], two[f"{run}[memory={mem} samples=16]"]
     assert "memory" not in flat["records"][0] and "memory" in routed["records"][0]

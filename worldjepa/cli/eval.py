@@ -198,6 +198,13 @@ def print_table(rows: list[tuple[str, dict[str, Any]]]) -> None:
     else:
         print(f"protocol: {p['split']} split, goal +{p['goal_offset']} steps, budget {p['budget']}, "
               f"starts restored by {p['restore']}{excluded}")
+    for name, r in rows:  # what each long-term memory did: the agent says when it planned flat
+        mem = [rec["memory"] for rec in r["records"] if isinstance(rec.get("memory"), dict)]
+        if mem:
+            routed = sum(bool(m.get("routed")) for m in mem)
+            guided = sum(bool(m.get("guided")) and not m.get("routed") for m in mem)
+            print(f"memory of {name}: {routed} of {len(mem)} episodes routed through the map, {guided} guided by "
+                  f"its subgoal model, {len(mem) - routed - guided} planned flat (no route)")
 
 
 def print_comparisons(rows: list[tuple[str, dict[str, Any]]]) -> None:
