@@ -167,3 +167,14 @@ def test_the_plan_gif_shows_the_remembered_place_nearest_the_learned_subgoal():
     r.next_goal(np.array([-19.0, 0.0]), np.array([-20.0, 0.0]), 5)  # the goal within reach: the goal itself
     frame, label = _subgoal_panel(SimpleNamespace(router=r), goal)
     assert frame is goal and "leg" in label
+
+
+def test_the_memory_package_still_imports_without_torch():
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    code = "import sys, worldjepa.memory; print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch')[:3])"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr

@@ -19,7 +19,6 @@ import numpy as np
 from ..errors import WorldJepaError
 from .graph import MemoryMap, build_map, calibrate, connectivity
 from .store import MemoryStore
-from .subgoals import fit_subgoals, load_subgoals, save_subgoals
 
 __all__ = ["build_memory", "embed_episode", "embed_stream", "load_map"]
 logger = logging.getLogger(__name__)
@@ -123,6 +122,8 @@ def build_memory(run: str | Path, data: str | Path, out: str | Path, *, split: s
                                                                "shortcuts": shortcuts, "shortcut_edges": n_short})
             fit = None
             if subgoals:
+                from .subgoals import fit_subgoals, save_subgoals
+
                 sub_model, fit = fit_subgoals(zs, got["episode"], got["step"], train_steps=subgoals, seed=seed,
                                               progress=progress)
                 save_subgoals(store, sub_model, fit)
@@ -145,5 +146,7 @@ def load_map(path: str | Path, model: Any) -> MemoryMap:
             raise WorldJepaError(f"{path} holds no map: build it with `worldjepa memory build`")
         nodes, edges, weights, info = graph
         got = store.get(nodes)
+        from .subgoals import load_subgoals  # torch: only where a world model is in use already
+
         subgoals = load_subgoals(store)
     return MemoryMap(got["embedding"], edges, weights, float(info["radius"]), info, got.get("thumbnail"), subgoals)
