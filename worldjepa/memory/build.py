@@ -125,7 +125,7 @@ def build_memory(run: str | Path, data: str | Path, out: str | Path, *, split: s
                 from .subgoals import fit_subgoals, save_subgoals
 
                 sub_model, fit = fit_subgoals(zs, got["episode"], got["step"], train_steps=subgoals, seed=seed,
-                                              progress=progress)
+                                              progress=progress, device=pick_device(device))
                 save_subgoals(store, sub_model, fit)
             stats = store.stats()
     logger.debug("memory %s: %d entries, %d landmarks, %d edges (radius %.3f)", out, stats["entries"], len(marks),

@@ -111,11 +111,12 @@ class _Pairs:
 
 def fit_subgoals(z: np.ndarray, episodes: np.ndarray, steps: np.ndarray, *, train_steps: int = 10000,
                  batch: int = 512, lr: float = 1e-3, hidden: int = 512, layers: int = 3, max_k: int = 25,
-                 val_share: float = 0.1, seed: int = 0, progress: bool = False) -> tuple[SubgoalModel, dict[str, Any]]:
+                 val_share: float = 0.1, seed: int = 0, progress: bool = False,
+                 device: str | torch.device = "cpu") -> tuple[SubgoalModel, dict[str, Any]]:
     """Train a :class:`SubgoalModel` on remembered entries: embeddings ``z`` ``(N, D)`` seen at
     ``steps`` ``(N,)`` of ``episodes`` ``(N,)``. Returns the model (eval mode) and the fit's report:
     held-out subgoal error (Euclidean, mean) beside staying put and the straight line, and the
-    mean absolute error of the steps to the goal (env steps)."""
+    mean absolute error of the steps to the goal (env steps). Trained on ``device``, returned on the CPU."""
     from ..progress import Progress
 
     z, episodes, steps = np.asarray(z, np.float32), np.asarray(episodes), np.asarray(steps)
@@ -134,14 +135,14 @@ def fit_subgoals(z: np.ndarray, episodes: np.ndarray, steps: np.ndarray, *, trai
         raise WorldJepaError("fit_subgoals: no remembered episode holds two entries: nothing to learn a path from")
     lengths = [int(steps[episodes == e].max() - steps[episodes == e].min()) for e in eps]
     torch.manual_seed(seed)
-    model = SubgoalModel(z.shape[1], hidden, layers, max_k, step_scale=max(1.0, float(max(lengths))))
+    model = SubgoalModel(z.shape[1], hidden, layers, max_k, step_scale=max(1.0, float(max(lengths)))).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=train_steps, pct_start=0.05)
     t0 = time.time()
     model.train()
     with Progress(train_steps, "memory: subgoals", "step", enabled=progress) as bar:
         for _ in range(train_steps):
-            zi, zj, k, zt, d = train.sample(batch, max_k, rng)
+            zi, zj, k, zt, d = (x.to(device) for x in train.sample(batch, max_k, rng))
             sub, est = model(zi, zj, k)
             loss = (sub - zt).square().sum(-1).mean() + ((est - d) / model.step_scale).square().mean()
             opt.zero_grad(set_to_none=True)
@@ -149,7 +150,7 @@ def fit_subgoals(z: np.ndarray, episodes: np.ndarray, steps: np.ndarray, *, trai
             opt.step()
             sched.step()
             bar.update(1)
-    model.eval()
+    model = model.cpu().eval()
     report: dict[str, Any] = {"train_steps": train_steps, "batch": batch, "seconds": round(time.time() - t0, 1),
                               "train_episodes": int(len(eps) - n_val), "val_episodes": int(n_val),
                               "loss": float(loss.detach())}
