@@ -31,7 +31,6 @@ import json
 import logging
 import os
 import sqlite3
-import tempfile
 import time as _time
 from pathlib import Path
 from typing import Any
@@ -119,12 +118,8 @@ class MemoryStore(GraphTable, MemoryFile):
         p.parent.mkdir(parents=True, exist_ok=True)
         # built under a temporary name and renamed over ``path`` once complete: a crash leaves
         # the old file (or none), never a half-made one
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-        os.close(fd)
-        tmp = Path(tmp_name)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)  # as any new file (mkstemp's are 0600): shareable like datasets and runs
+        tmp = p.parent / f".{p.name}.{os.getpid()}-{os.urandom(4).hex()}.tmp"
+        os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))  # the umask applies, as to datasets
         try:
             schema.build(tmp, values)
             for side in ("-wal", "-shm"):  # a replaced file's leftovers would be replayed into the new one
