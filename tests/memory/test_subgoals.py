@@ -47,6 +47,7 @@ def test_the_model_learns_the_way_the_episodes_went_not_the_straight_line():
     z, ep, st = _l_paths(300, 0)
     model, fit = fit_subgoals(z, ep, st, train_steps=1500, batch=256, hidden=64, layers=2, max_k=8, seed=0)
     assert fit["val_episodes"] == 30 and fit["train_episodes"] == 270
+    assert model.step_scale == max(st[ep == e].max() for e in np.unique(ep))  # the longest episode, in steps
     assert fit["val_subgoal_error"] < 0.5 * fit["val_line_error"] < fit["val_stay_error"]
     assert fit["val_steps_mae"] < 2.0
     # at the corner's start, 4 steps ahead toward a goal up the y leg: along x, not diagonally

@@ -24,6 +24,8 @@ FORMAT_VERSION = 1
 SQLITE_MAGIC = b"SQLite format 3\x00"
 BUSY_TIMEOUT_S = 30.0  # a writer waits this long for another process's write transaction
 
+# models learned from the entries; files written before this table get it at the first model stored
+MODELS_TABLE = "CREATE TABLE IF NOT EXISTS models (name TEXT PRIMARY KEY, config TEXT NOT NULL, weights BLOB NOT NULL)"
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE entries (
@@ -44,9 +46,7 @@ CREATE TABLE entries (
 CREATE TABLE graph_nodes (idx INTEGER PRIMARY KEY, entry INTEGER NOT NULL);
 CREATE TABLE graph_edges (idx INTEGER PRIMARY KEY, src INTEGER NOT NULL, dst INTEGER NOT NULL, weight REAL NOT NULL);
 CREATE INDEX graph_edges_pair ON graph_edges (src, dst);
-CREATE TABLE models (name TEXT PRIMARY KEY, config TEXT NOT NULL, weights BLOB NOT NULL);
-"""
-MODELS_TABLE = "CREATE TABLE IF NOT EXISTS models (name TEXT PRIMARY KEY, config TEXT NOT NULL, weights BLOB NOT NULL)"
+""" + MODELS_TABLE + ";\n"
 COLUMNS = ("id", "episode", "step", "time", "last_time", "surprise", "novelty", "count", "event", "embedding",
            "action", "state", "thumbnail")
 

@@ -125,7 +125,7 @@ def fit_subgoals(z: np.ndarray, episodes: np.ndarray, steps: np.ndarray, *, trai
                              f"{episodes.shape}, {steps.shape}")
     if train_steps < 1 or batch < 1:
         raise WorldJepaError(f"fit_subgoals: train_steps and batch must be >= 1, got {train_steps}, {batch}")
-    eps = np.unique(episodes)
+    eps, which = np.unique(episodes, return_inverse=True)
     rng = np.random.default_rng(seed)
     n_val = int(round(val_share * len(eps))) if len(eps) >= 2 else 0
     val_eps = rng.choice(eps, n_val, replace=False) if n_val else eps[:0]
@@ -133,9 +133,11 @@ def fit_subgoals(z: np.ndarray, episodes: np.ndarray, steps: np.ndarray, *, trai
     train = _Pairs(z[~held], episodes[~held], steps[~held])
     if not len(train.starts):
         raise WorldJepaError("fit_subgoals: no remembered episode holds two entries: nothing to learn a path from")
-    lengths = [int(steps[episodes == e].max() - steps[episodes == e].min()) for e in eps]
-    torch.manual_seed(seed)
-    model = SubgoalModel(z.shape[1], hidden, layers, max_k, step_scale=max(1.0, float(max(lengths)))).to(device)
+    first, last = np.full(len(eps), np.inf), np.full(len(eps), -np.inf)
+    np.minimum.at(first, which, steps)
+    np.maximum.at(last, which, steps)
+    torch.manual_seed(seed)  # the steps to the goal in units of the longest episode
+    model = SubgoalModel(z.shape[1], hidden, layers, max_k, step_scale=max(1.0, float((last - first).max()))).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=train_steps, pct_start=0.05)
     t0 = time.time()
