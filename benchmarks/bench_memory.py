@@ -121,48 +121,77 @@ def bench_inserts(out: Path, dim: int) -> None:
     print(f"| at capacity 10^5 (every add scores 10^5 entries and evicts) | 100 | {2000 / sec:,.0f} | - |")
 
 
-def bench_queries(out: Path, dim: int, repeats: int) -> None:
-    from worldjepa.memory import MemoryStore
-
+def switched(fn, **attrs):
+    """``fn`` run with the given :class:`VectorIndex` class attributes (``use_blas``, ``prune``)."""
     from worldjepa.memory.index import VectorIndex
 
+    def run(q):
+        before = {a: getattr(VectorIndex, a) for a in attrs}
+        for a, v in attrs.items():
+            setattr(VectorIndex, a, v)
+        try:
+            return fn(q)
+        finally:
+            for a, v in before.items():
+                setattr(VectorIndex, a, v)
+    return run
+
+
+def query_row(mem, name: str, qs: np.ndarray, first: float) -> str:
+    """One row of the query table: full scans and pruned queries alternating, on the same queries."""
+    t0 = time.perf_counter()
+    part = mem._index.partition()  # what PRUNE_AFTER full scans would trigger, timed apart
+    build = time.perf_counter() - t0
+    fns = [switched(lambda q: mem.nearest(q, 1), prune=False), lambda q: mem.nearest(q, 1),
+           switched(lambda q: mem.nearest(q, 10), prune=False), lambda q: mem.nearest(q, 10),
+           switched(lambda q: mem.nearest(q, 10), use_blas=True)]
+    (f1, fp1), (m1, p1), (f10, fp10), (m10, p10), (mb, pb) = latency(fns, qs)
+    reads = []
+    for q in qs[:50]:
+        mem.nearest(q, 10)
+        reads.append(part.reads if part is not None else len(mem))
+    t0 = time.perf_counter()
+    for _ in range(5):
+        mem.nearest(qs[:100], 10)
+    many = (time.perf_counter() - t0) / 5
+    return (f"| {name} | {len(mem):,} | {f1:.3f} ({fp1:.3f}) | **{m1:.3f}** ({p1:.3f}) | {f10:.3f} ({fp10:.3f}) "
+            f"| **{m10:.3f}** ({p10:.3f}) | {np.median(reads):,.0f} | {build * 1e3:,.0f} | {mb:.3f} ({pb:.3f}) "
+            f"| {1e3 * many:.1f} | {first * 1e3:,.0f} |")
+
+
+def bench_queries(out: Path, dim: int, repeats: int, memory_file: str | None = None) -> None:
+    from worldjepa.memory import MemoryStore
+
     blas = os.environ.get("OPENBLAS_NUM_THREADS", "default")
-    print("\n| nearest neighbours, one query (MemoryStore.nearest) | entries | k = 1, ms (p90) | k = 10, ms (p90) "
-          f"| k = 10, use_blas ({blas} BLAS threads) | 100 queries at once, ms | open + first query (loads the matrix), ms |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for n in (1_000, 10_000, 100_000):
-        x = embeddings(n, dim)
-        path = out / f"q{n}.db"
+    print("\n| nearest neighbours, one query (MemoryStore.nearest), ms: median (p90) | entries | k = 1, full scan "
+          "| k = 1 | k = 10, full scan | k = 10 | rows read (k = 10, pruned) | partition build, ms "
+          f"| k = 10, use_blas ({blas} BLAS threads) | 100 queries at once, ms | open + first query, ms |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    cases = [(f"256 clusters, D = {dim}", n, 0.3) for n in (1_000, 10_000, 100_000)]
+    cases.append((f"isotropic Gaussian, D = {dim}", 100_000, np.inf))
+    for name, n, spread in cases:
+        x = embeddings(n, dim, spread=spread)
+        path = out / f"q{n}-{spread}.db"
         fill(path, x, 1000)
         with MemoryStore.open(path, dim=dim, readonly=True) as mem:
             t0 = time.perf_counter()
             mem.nearest(x[0])
             first = time.perf_counter() - t0
-            qs = queries(x, repeats)
-
-            def with_blas(q):
-                VectorIndex.use_blas = True
-                try:
-                    return mem.nearest(q, 10)
-                finally:
-                    VectorIndex.use_blas = False
-
-            (m1, p1), (m10, p10), (mb, pb) = latency([lambda q: mem.nearest(q, 1), lambda q: mem.nearest(q, 10),
-                                                      with_blas], qs)
+            print(query_row(mem, name, queries(x, repeats), first), flush=True)
+    if memory_file:
+        with MemoryStore.open(memory_file, readonly=True) as mem:
             t0 = time.perf_counter()
-            for _ in range(5):
-                mem.nearest(qs[:100], 10)
-            many = (time.perf_counter() - t0) / 5
-        print(f"| | {n:,} | {m1:.3f} ({p1:.3f}) | {m10:.3f} ({p10:.3f}) | {mb:.3f} ({pb:.3f}) | {1e3 * many:.1f} "
-              f"| {first * 1e3:,.0f} |", flush=True)
+            ids, z = mem.embeddings()
+            first = time.perf_counter() - t0
+            print(query_row(mem, f"{Path(memory_file).name}, D = {mem.dim}", queries(z, repeats), first), flush=True)
     # a reader's refresh after another process appended: only the new rows are read
-    refresh = []
+    refresh, path, q = [], out / "q100000-0.3.db", np.zeros(dim, np.float32)
     with MemoryStore.open(path, dim=dim, readonly=True) as reader, MemoryStore.open(path, dim=dim) as writer:
-        reader.nearest(x[0])
+        reader.nearest(q)
         for seed in (9, 10):
             writer.add(embeddings(1000, dim, seed=seed), episode=999, step=np.arange(1000))
             t0 = time.perf_counter()
-            reader.nearest(x[0])
+            reader.nearest(q)
             refresh.append(time.perf_counter() - t0)
     print(f"\nA reader's first query after another process appended 1,000 entries to the 10^5 store: "
           f"{refresh[0] * 1e3:.1f} ms the first time (the RAM matrix doubles), {refresh[1] * 1e3:.1f} ms the "
@@ -196,6 +225,7 @@ def peer_worker(sizes: list[int], dim: int, repeats: int) -> dict:
         exact = VectorIndex(dim)
         exact.append(np.arange(n, dtype=np.int64), x)
         truth = exact.knn(qs, k)[0]  # (R, k)
+        exact.partition()  # built before the timing (single queries would build it after PRUNE_AFTER)
         row = {"n": n}
         fns, names = [lambda q: exact.knn(q[None], k)], ["ours"]
         if faiss is not None:
@@ -276,6 +306,7 @@ def main() -> None:
     ap.add_argument("--peer-python", default="/work/peer-faiss-venv/bin/python")
     ap.add_argument("--peer-sizes", default="10000,100000,1000000")
     ap.add_argument("--no-peer", action="store_true")
+    ap.add_argument("--memory-file", help="also time queries on this memory file's embeddings (worldjepa memory build)")
     ap.add_argument("--peer-threads", type=int, default=1, help="BLAS / OpenMP threads of ours and the peers "
                     "in the side-by-side run (two runtimes' spinning thread pools on 2 shared cores distort both)")
     ap.add_argument("--peer-worker", action="store_true", help=argparse.SUPPRESS)
@@ -296,7 +327,7 @@ def main() -> None:
           f"load average {os.getloadavg()[0]:.1f}")
     try:
         bench_inserts(out, args.dim)
-        bench_queries(out, args.dim, args.repeats)
+        bench_queries(out, args.dim, args.repeats, args.memory_file)
     finally:
         shutil.rmtree(out, ignore_errors=True)
     if args.no_peer:

@@ -18,6 +18,13 @@ measured on the project's shared 2-core machine, where other jobs run most of th
 ``VectorIndex.use_blas = True`` chooses BLAS on a machine whose cores are free. Batches of
 queries (the novelty scan of an insert) use BLAS, whose blocking they need.
 
+From :data:`PRUNE_MIN` rows, once :data:`PRUNE_AFTER` single queries have paid a full pass, the
+index groups its rows into balls (:class:`~worldjepa.memory.partition.BallPartition`) and a
+single query reads only the balls that can hold an answer (the same exact answers; at 10^5
+embeddings of recordings, a few hundred rows instead of all). Rows added later are scanned
+directly until there are :data:`TAIL_MAX` of them, rows removed are masked; then the partition
+is rebuilt.
+
 :func:`scan_batch` is the insertion-time pass of a store: for each incoming embedding, the
 distance to the nearest other entry (the stored ones and the batch's earlier ones) and, with a
 merge radius, which entry it duplicates.
@@ -27,11 +34,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from .partition import BallPartition, exact_d2, rounding_bound
+
 __all__ = ["VectorIndex", "scan_batch"]
 
+PRUNE_MIN = 16_384  # rows from which one query may go through a BallPartition
+PRUNE_AFTER = 256  # single queries answered by a full scan before a partition is built (or rebuilt)
+MISSES = 16  # after this many pruned queries in a row gave up, only every MISSES-th one tries
+TAIL_MAX = 2_048  # rows added since the partition was built that a query scans directly; more: rebuild
 BLOCK = 128  # rows per group of the candidate search: a query first takes one minimum per group
 EXTRA = 2  # candidates beyond k re-ranked exactly: one more than k lets the rounding bound certify the k-th
-_U = 2.0 ** -24  # unit roundoff of float32
 _CHUNK_ELEMS = 2 ** 22  # (queries x rows) per matrix product: 16 MB of float32 scratch
 
 
@@ -44,6 +56,7 @@ class VectorIndex:
     """
 
     use_blas = False  # one query through numpy's (multi-threaded) BLAS instead of one thread
+    prune = True  # single queries through a BallPartition once the index is large (False: full scans)
 
     def __init__(self, dim: int) -> None:
         self.dim = dim
@@ -53,6 +66,8 @@ class VectorIndex:
         self._ids = np.zeros(0, np.int64)  # (cap,)
         self._ret = np.zeros((0, 2), np.float64)  # (cap, 2) surprise, novelty
         self._max_sq = 0.0  # an upper bound of ||x||^2 over the rows (for the rounding bound)
+        self._part: BallPartition | None = None  # a snapshot of the rows grouped into balls (:meth:`partition`)
+        self._scans = 0  # single queries answered by a full scan since the partition went stale
 
     @property
     def ids(self) -> np.ndarray:
@@ -105,6 +120,8 @@ class VectorIndex:
         if m == self.n:
             return
         # _max_sq stays an upper bound: still valid, and not worth a pass over the rows
+        if self._part is not None:
+            self._part.kill(self._ids[:self.n][~keep])
         self._x[:m] = self._x[:self.n][keep]
         self._sq[:m] = self._sq[:self.n][keep]
         self._ids[:m] = self._ids[:self.n][keep]
@@ -166,17 +183,52 @@ class VectorIndex:
                 out_ids[s + r, :kk], out_d2[s + r, :kk] = idr[o], d2r[o]
         return out_ids, out_d2
 
+    def partition(self, build: bool = True) -> BallPartition | None:
+        """The rows grouped into balls for pruned single queries (:mod:`.partition`), rebuilt when
+        more than :data:`TAIL_MAX` rows were added or an eighth of its rows removed since it was
+        made; ``None`` under :data:`PRUNE_MIN` rows, or when stale and not ``build``. Queries
+        build it by themselves after :data:`PRUNE_AFTER` full scans (about 0.5 s at 10^5 rows)."""
+        part = self._part
+        if part is not None and (self._tail(part) > TAIL_MAX or part.dead > len(part) // 8):
+            part = self._part = None
+        if part is None and build and self.n >= PRUNE_MIN:
+            part = self._part = BallPartition(self._x[:self.n], self._ids[:self.n])
+            self._scans = 0
+        return part
+
+    def _tail(self, part: BallPartition) -> int:
+        """Rows added since ``part`` was built (the last rows: ids only grow)."""
+        return self.n - int(np.searchsorted(self._ids[:self.n], part.max_id, side="right"))
+
+    def _pruned(self, q64: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """:meth:`_knn1` through the partition (the rows added since it was built scanned
+        directly), or ``None`` (no partition yet, or the bounds prune too little)."""
+        if self.use_blas or not self.prune or self.n < PRUNE_MIN:
+            return None
+        part = self.partition(build=self._scans >= PRUNE_AFTER)
+        if part is None:
+            self._scans += 1
+            return None
+        if part.misses >= MISSES and part.misses % MISSES:  # it keeps giving up: try again now and then
+            part.misses += 1
+            return None
+        rows = np.arange(self.n - self._tail(part), self.n)
+        d2 = self._exact(rows[None], q64[None])[0]
+        ids = self._ids[rows]
+        order = np.lexsort((ids, d2))[:k]
+        return part.knn1(q64.astype(np.float32), q64, k, ids[order], d2[order])
+
     def _bound(self, qn: np.ndarray) -> np.ndarray:
         """Per query of squared norm ``qn``, a bound on the float32 rounding error of
-        ``||x||^2 - 2 x.q`` over the rows: gamma_(D+2) (||x||^2 + 2 ||x|| ||q||) holds for any
-        summation order (Higham, Accuracy and Stability of Numerical Algorithms, 3.1); doubled
-        for margin."""
-        gamma = (self.dim + 2) * _U / (1 - (self.dim + 2) * _U)
-        return 2 * gamma * (self._max_sq + 2 * np.sqrt(self._max_sq) * np.sqrt(qn)) + 1e-30
+        ``||x||^2 - 2 x.q`` over the rows (:func:`~worldjepa.memory.partition.rounding_bound`)."""
+        return rounding_bound(self.dim, self._max_sq, qn)
 
     def _knn1(self, q: np.ndarray, q64: np.ndarray, qn: float, bound: float, kk: int, kx: int,
               nb: int) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`knn` of one query (D,): ids (kk,), squared distances (kk,)."""
+        found = self._pruned(q64, kk)
+        if found is not None:
+            return found
         x = self._x[:nb * BLOCK]
         a = x @ q if self.use_blas else np.einsum("ij,j->i", x, q)  # (cols,)
         a *= -2
@@ -204,8 +256,7 @@ class VectorIndex:
 
     def _exact(self, rows: np.ndarray, q64: np.ndarray) -> np.ndarray:
         """Squared distances (c, r) in float64 between rows ``rows`` (c, r) and queries (c, D)."""
-        diff = self._x[rows].astype(np.float64) - q64[:, None, :]  # (c, r, D)
-        return np.einsum("crd,crd->cr", diff, diff)
+        return exact_d2(self._x[rows], q64[:, None, :])
 
 
 def _min_d2(a: np.ndarray, a_sq: np.ndarray, b: np.ndarray, b_sq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
