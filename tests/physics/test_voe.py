@@ -10,7 +10,7 @@ from worldjepa.physics.scenes import AGENT_COLOUR, OTHER_COLOUR, recolour, roll
 from worldjepa.physics.voe import VIOLATIONS, generate_pairs, scene_for
 
 SIZE = 32
-ENVS = ["worldjepa/TwoRoom-v0", "worldjepa/PointMaze-Medium-v0"]
+ENVS = ["worldjepa/TwoRoom-v0", "worldjepa/PointMaze-Medium-v0", "worldjepa/TwoRoomSwitch-v0"]
 
 
 @pytest.fixture(scope="module", params=ENVS)
@@ -51,8 +51,9 @@ def test_the_same_seed_draws_the_same_pairs():
     assert not np.array_equal(a[0].impossible, c[0].impossible)
 
 
-def test_solidity_tworoom_crosses_the_wall_away_from_the_door_and_the_twin_never_does():
-    pairs = by_kind(generate_pairs(ENVS[0], 3, SIZE, seed=2, kinds=["solidity"]), "solidity")
+@pytest.mark.parametrize("env_id", [ENVS[0], ENVS[2]])
+def test_solidity_tworoom_crosses_the_wall_away_from_the_door_and_the_twin_never_does(env_id):
+    pairs = by_kind(generate_pairs(env_id, 3, SIZE, seed=2, kinds=["solidity"]), "solidity")
     for p in pairs:
         (ps, imp), x0 = p.states, p.states[0][0, 0]
         left = x0 < tr.WALL_X  # the side it starts on
@@ -64,6 +65,22 @@ def test_solidity_tworoom_crosses_the_wall_away_from_the_door_and_the_twin_never
         assert (np.abs(imp[:, 1] - tr.DOOR_Y) > tr.DOOR_HALF).all()
         inside = np.abs(imp[:, 0] - tr.WALL_X) < tr.WALL_HALF  # the centre inside the wall itself
         assert inside.any() and not (np.abs(ps[:, 0] - tr.WALL_X) < tr.WALL_HALF + tr.AGENT_R).any()
+
+
+def test_tworoomswitch_clips_show_the_closed_door_and_a_teleport_keeps_it():
+    env_id = ENVS[2]
+    scene = scene_for(env_id, SIZE)
+    pairs = generate_pairs(env_id, 6, SIZE, seed=3, kinds=["teleport", "permanence"])
+    closed = [p for p in pairs if p.states[0][p.event, 2] < 0.5]
+    assert 0 < len(closed) < len(pairs)  # the env's own starts: the door closed in some clips, open in others
+    for p in pairs:
+        ps, imp = p.states
+        if (ps[:, 2] < 0.5).all():  # a door closed all along: the possible twin never changes room
+            assert ((ps[:, 0] < tr.WALL_X) == (ps[0, 0] < tr.WALL_X)).all()
+        if p.kind == "teleport":  # the same room, the same door, never onto the switch
+            assert imp[p.event, 2] == imp[p.event - 1, 2]
+            assert (imp[p.event, 0] < tr.WALL_X) == (imp[p.event - 1, 0] < tr.WALL_X)
+            assert not scene.env.touches_switch(imp[p.event, :2])
 
 
 def test_solidity_pointmaze_enters_a_wall_cell_and_the_twin_never_does():
@@ -126,7 +143,7 @@ def test_colour_changes_only_the_colour(drawn):
 
 
 def test_unsupported_envs_and_kinds_are_clear_errors():
-    with pytest.raises(WorldJepaError, match="no violation-of-expectation scenes for worldjepa/TwoRoomSwitch-v0"):
-        generate_pairs("worldjepa/TwoRoomSwitch-v0", 1, SIZE)
+    with pytest.raises(WorldJepaError, match="no violation-of-expectation scenes for worldjepa/Rooms-v0"):
+        generate_pairs("worldjepa/Rooms-v0", 1, SIZE)
     with pytest.raises(WorldJepaError, match="cannot show gravity"):
         generate_pairs(ENVS[0], 1, SIZE, kinds=["gravity"])

@@ -75,10 +75,14 @@ class ActedScene:
         policy = SmoothPolicy(SimpleNamespace(action_spec=self.spec), rng)
         return np.stack([policy.act(None, {}) for _ in range(n)])
 
+    def start(self, rng: np.random.Generator) -> np.ndarray:
+        """Where a possible clip starts: a random state of the env."""
+        return self.env.sample_state(rng)
+
     def base(self, rng: np.random.Generator, T: int) -> tuple[np.ndarray, np.ndarray]:
         """A possible clip: states ``(T, N)`` from a random start, and its actions ``(T - 1, A)``."""
         actions = self.actions(rng, T - 1)
-        return roll(self.env, self.env.sample_state(rng), actions), actions
+        return roll(self.env, self.start(rng), actions), actions
 
     def redrawn(self, rng: np.random.Generator, event: int, T: int,
                 edit: Callable[[int, np.ndarray, np.ndarray], np.ndarray]) -> Clips:
@@ -217,6 +221,35 @@ class TwoRoomScene(PointScene):
         return Clips(p, i, actions)
 
 
+class TwoRoomSwitchScene(TwoRoomScene):
+    """``worldjepa/TwoRoomSwitch-v0``: TwoRoom's violations where the door is shut until the
+    switch is touched (state ``(x, y, door_open)``). Clips start where the env's episodes do
+    (the left room with the door closed, or anywhere with it open), so the closed door is in
+    many of them; a closed door is solid like the wall, and a porous wall lets the agent through
+    it too. A teleport keeps the door's state and never lands on the switch."""
+
+    def start(self, rng: np.random.Generator) -> np.ndarray:
+        return self.env.sample_start(rng)
+
+    def without_walls(self, interior_only: bool = True) -> Any:
+        env = copy.copy(self.env)
+        borders = self.env._boxes[True][2:] if interior_only else np.zeros((0, 4))  # [2:]: not the wall's two parts
+        env._boxes = {True: borders, False: borders}
+        return env
+
+    def jump(self, rng: np.random.Generator, state: np.ndarray) -> np.ndarray:
+        """A free point of the same room at least 16 units away, off the switch, the door as it was."""
+        from ..envs.tworoom import AGENT_R, ARENA, WALL_X
+        from ..envs.tworoom_switch import LEFT_X, RIGHT_X
+
+        span = LEFT_X if state[0] < WALL_X else RIGHT_X
+        for _ in range(100):
+            s = np.array([rng.uniform(*span), rng.uniform(AGENT_R, ARENA - AGENT_R), state[2]])
+            if np.hypot(*(s[:2] - state[:2])) >= 16.0 and not self.env.touches_switch(s[:2]):
+                return s
+        raise Retry
+
+
 class PointMazeScene(PointScene):
     """``worldjepa/PointMaze*``: a point mass with inertia in a maze (state ``(x, y, vx, vy)``, cells)."""
 
@@ -269,10 +302,12 @@ class PointMazeScene(PointScene):
 
 SCENES: dict[str, str] = {"worldjepa/TwoRoom-v0": "worldjepa.physics.scenes:TwoRoomScene",
                           "worldjepa/TwoRoomRandomDoor-v0": "worldjepa.physics.scenes:TwoRoomScene",
+                          "worldjepa/TwoRoomSwitch-v0": "worldjepa.physics.scenes:TwoRoomSwitchScene",
                           "worldjepa/PointMaze": "worldjepa.physics.scenes:PointMazeScene",
                           "worldjepa/Balls-v0": "worldjepa.physics.balls:BallsScene",
                           "worldjepa/Reacher-v0": "worldjepa.physics.reacher:ReacherScene",
                           "worldjepa/PushT": "worldjepa.physics.pusht:PushTScene"}
 """Env id (or id prefix) -> ``module:Class`` of the scene that makes its violations."""
 
-__all__ = ["ActedScene", "CALM", "Clips", "PointMazeScene", "PointScene", "Retry", "SCENES", "TwoRoomScene", "recolour", "roll"]
+__all__ = ["ActedScene", "CALM", "Clips", "PointMazeScene", "PointScene", "Retry", "SCENES", "TwoRoomScene",
+           "TwoRoomSwitchScene", "recolour", "roll"]
