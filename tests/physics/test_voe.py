@@ -6,11 +6,11 @@ import pytest
 
 from worldjepa.envs import tworoom as tr
 from worldjepa.errors import WorldJepaError
-from worldjepa.physics.scenes import AGENT_COLOUR, OTHER_COLOUR, recolour, roll
+from worldjepa.physics.scenes import recolour, roll
 from worldjepa.physics.voe import VIOLATIONS, generate_pairs, scene_for
 
 SIZE = 32
-ENVS = ["worldjepa/TwoRoom-v0", "worldjepa/PointMaze-Medium-v0", "worldjepa/TwoRoomSwitch-v0"]
+ENVS = ["worldjepa/TwoRoom-v0", "worldjepa/PointMaze-Medium-v0", "worldjepa/TwoRoomSwitch-v0", "worldjepa/Rooms-v0"]
 
 
 @pytest.fixture(scope="module", params=ENVS)
@@ -83,6 +83,19 @@ def test_tworoomswitch_clips_show_the_closed_door_and_a_teleport_keeps_it():
             assert not scene.env.touches_switch(imp[p.event, :2])
 
 
+def test_solidity_rooms_passes_into_the_next_room_through_a_wall_and_the_twin_never_does():
+    from worldjepa.envs import rooms as rm
+
+    for p in generate_pairs(ENVS[3], 3, SIZE, seed=2, kinds=["solidity"]):
+        ps, imp = p.states
+        assert len(set(rm.rooms_of(ps).tolist())) == 1  # the possible twin stays in its room
+        assert rm.room_of(imp[-1]) != rm.room_of(imp[0])  # the impossible one ends in the next
+        inside = [((rm.WALLS[:, 0] < x) & (x < rm.WALLS[:, 2]) & (rm.WALLS[:, 1] < y) & (y < rm.WALLS[:, 3])).any()
+                  for x, y in imp[:, :2]]
+        assert any(inside)  # ... through the wall itself, not a door
+        assert not np.array_equal(p.possible[-1], p.impossible[-1])
+
+
 def test_solidity_pointmaze_enters_a_wall_cell_and_the_twin_never_does():
     scene = scene_for(ENVS[1], SIZE)
     walls = scene.env.walls
@@ -94,7 +107,7 @@ def test_solidity_pointmaze_enters_a_wall_cell_and_the_twin_never_does():
 
 def test_teleport_jumps_far_and_the_twin_moves_at_most_one_step(drawn):
     env_id, scene, pairs = drawn
-    far, step = (16.0, tr.MAX_STEP + 1e-9) if "TwoRoom" in env_id else (2.0, 0.2 + 1e-9)  # units; PointMaze cells
+    far, step = (2.0, 0.2 + 1e-9) if "PointMaze" in env_id else (16.0, tr.MAX_STEP + 1e-9)  # PointMaze: cells; units
     for p in by_kind(pairs, "teleport"):
         ps, imp = p.states
         assert np.hypot(*(imp[p.event, :2] - imp[p.event - 1, :2])) >= far - step
@@ -104,9 +117,9 @@ def test_teleport_jumps_far_and_the_twin_moves_at_most_one_step(drawn):
 def test_permanence_empties_the_frame_and_the_twin_always_shows_the_agent(drawn):
     _, scene, pairs = drawn
     for p in by_kind(pairs, "permanence"):
-        empty = scene.env.render_state(scene.hide(p.states[0][0]))
-        assert all(np.array_equal(f, empty) for f in p.impossible[p.event:])
-        assert not any(np.array_equal(f, empty) for f in p.possible)
+        empty = [scene.empty_frame(s) for s in p.states[0]]  # (Rooms: the room the agent is in, without it)
+        assert all(np.array_equal(f, e) for f, e in zip(p.impossible[p.event:], empty[p.event:]))
+        assert not any(np.array_equal(f, e) for f, e in zip(p.possible, empty))
         np.testing.assert_array_equal(p.states[0], p.states[1])  # it moves on unseen
 
 
@@ -117,7 +130,7 @@ def test_continuity_changes_the_velocity_with_nothing_touching(drawn):
         e = p.event
         window = slice(e - 1, e + 5)
         assert scene.free(ps[window], p.actions[e - 1:e + 4])  # no contact around the change
-        if "TwoRoom" in env_id:  # no inertia: velocity is the action; it moves against it
+        if "PointMaze" not in env_id:  # no inertia: velocity is the action; it moves against it
             assert scene.free(imp[window], -p.actions[e - 1:e + 4])
             moved = ps[e, :2] - ps[e - 1, :2]  # the action (its norm capped at MAX_STEP)
             np.testing.assert_allclose(moved, p.actions[e - 1] * min(1, tr.MAX_STEP / np.hypot(*p.actions[e - 1])))
@@ -132,18 +145,19 @@ def test_colour_changes_only_the_colour(drawn):
     _, scene, pairs = drawn
     for p in by_kind(pairs, "colour"):
         np.testing.assert_array_equal(p.states[0], p.states[1])
+        own, other = np.array(scene.colours)
         for t in range(p.event, len(p.possible)):
             f, g = p.possible[t], p.impossible[t]
-            bg = scene.env.render_state(scene.hide(p.states[0][t])).astype(float)
+            bg = scene.empty_frame(p.states[0][t]).astype(float)
             # the same pixels covered as much, in the other colour: painted back, it is the possible frame
-            np.testing.assert_allclose(recolour(g, bg.astype(np.uint8), OTHER_COLOUR, AGENT_COLOUR), f, atol=3)
+            np.testing.assert_allclose(recolour(g, bg.astype(np.uint8), other, own), f, atol=3)
             mask = np.abs(f - bg).sum(-1) > 0
-            red, blue = (f - bg)[mask].mean(0), (g - bg)[mask].mean(0)  # (3,) the agent's pull on its pixels
-            assert red[0] > red[2] and blue[2] > blue[0]
+            was, now = (f - bg)[mask].mean(0), (g - bg)[mask].mean(0)  # (3,) the agent's pull on its pixels
+            assert np.dot(now - was, other - own) > 0  # toward the other colour
 
 
 def test_unsupported_envs_and_kinds_are_clear_errors():
-    with pytest.raises(WorldJepaError, match="no violation-of-expectation scenes for worldjepa/Rooms-v0"):
-        generate_pairs("worldjepa/Rooms-v0", 1, SIZE)
+    with pytest.raises(WorldJepaError, match="no violation-of-expectation scenes for CartPole-v1"):
+        generate_pairs("CartPole-v1", 1, SIZE)
     with pytest.raises(WorldJepaError, match="cannot show gravity"):
         generate_pairs(ENVS[0], 1, SIZE, kinds=["gravity"])

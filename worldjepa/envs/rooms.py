@@ -122,13 +122,13 @@ WALLS = _walls()
 SOLID = WALLS + np.array([-AGENT_R, -AGENT_R, AGENT_R, AGENT_R])  # what the agent's centre may not enter
 
 
-def move(pos: np.ndarray, action: np.ndarray) -> np.ndarray:
+def move(pos: np.ndarray, action: np.ndarray, solid: np.ndarray = SOLID) -> np.ndarray:
     """The agent centre ``(2,)`` after one step of displacement ``action`` (clipped to the action box,
-    scaled down to norm <= MAX_STEP), sliding along walls."""
+    scaled down to norm <= MAX_STEP), sliding along walls (``solid``: the boxes its centre may not enter)."""
     a = np.clip(np.asarray(action, np.float64), -MAX_STEP, MAX_STEP)
     norm = float(np.hypot(a[0], a[1]))
     delta = a * (MAX_STEP / norm) if norm > MAX_STEP else a
-    return move_point(np.asarray(pos, np.float64)[:2], delta, SOLID, SUBSTEPS)[0]
+    return move_point(np.asarray(pos, np.float64)[:2], delta, solid, SUBSTEPS)[0]
 
 
 def next_key(key: float) -> int:
@@ -165,10 +165,11 @@ class RoomsEnv(WorldEnv):
         self.observation_space = spaces.Box(low, high, dtype=np.float32)
         self.action_space = spaces.Box(-MAX_STEP, MAX_STEP, shape=(2,), dtype=np.float32)
         self._backgrounds: dict[tuple[int, int], Canvas] = {}
+        self.solid = SOLID  # (K, 4) what the agent's centre may not enter (the physics scenes remove walls)
 
     # -- physics ------------------------------------------------------------------------
     def _advance(self, state: np.ndarray, action: np.ndarray) -> np.ndarray:
-        pos = move(state[:2], action)
+        pos = move(state[:2], action, self.solid)
         key = next_key(state[3])
         shown = next_shown(int(round(state[2])), room_of(pos) == room_of(state), key / KEY_MOD)
         return np.array([pos[0], pos[1], float(shown), float(key)])
@@ -199,7 +200,7 @@ class RoomsEnv(WorldEnv):
         return step_toward(state, door + 4.0 * into)
 
     # -- drawing ------------------------------------------------------------------------
-    def _draw(self, state: np.ndarray) -> np.ndarray:
+    def _draw(self, state: np.ndarray, agent: bool = True) -> np.ndarray:
         room, place = room_of(state), place_of(state)
         bg = self._backgrounds.get((room, place))
         if bg is None:
@@ -214,8 +215,13 @@ class RoomsEnv(WorldEnv):
                 bg.disk(cx, cy, 0.3 * OBJECT_R, _CENTRE)
             self._backgrounds[(room, place)] = bg
         canvas = bg.copy()
-        canvas.disk(float(state[0]), float(state[1]), AGENT_R, _AGENT)
+        if agent:
+            canvas.disk(float(state[0]), float(state[1]), AGENT_R, _AGENT)
         return canvas.to_uint8()
+
+    def render_empty(self, state: np.ndarray) -> np.ndarray:
+        """The frame of ``state`` without the agent: its room and the object, as the camera shows them."""
+        return self._draw(self.check_state(state), agent=False)
 
 
 def route(a: int, b: int) -> list[int]:
