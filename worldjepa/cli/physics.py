@@ -28,7 +28,8 @@ def register(sub: Any) -> None:
 
     for name, cfg, func, epilog, text, description in (
         ("physics", PhysicsConfig, run, EXAMPLE, "violation of expectation: surprise at impossible events vs possible twins",
-         "Draw matched pairs of clips from the run's env, identical until an event, then possible or impossible "
+         "Draw matched pairs of clips from the run's env (any built-in one), identical until an event, then "
+         "possible or impossible "
          "(teleportation, passing through a wall or, on Push-T, the pusher through the block, disappearance, a "
          "velocity change without contact, a colour change; on Balls also reversed gravity and balls passing "
          "through each other); score each clip by the model's surprise after the event. Prints pairwise accuracy "
