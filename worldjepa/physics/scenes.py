@@ -170,6 +170,27 @@ class PointScene(ActedScene):
 
     min_change = 1.0  # the least distance (state units) between the twins one step after the change
 
+    def walk_through(self, rng: np.random.Generator, start: np.ndarray, side: int, speed: float, T: int,
+                     wall_x: float, door_y: float, clearance: float, door_clearance: float) -> Clips:
+        """From ``start``, ``T`` steps at ``speed`` toward the vertical wall at ``wall_x`` (``side``
+        -1: from its left), with a little sideways noise; the impossible twin passes through it
+        from the first contact. ``Retry`` unless that twin ends on the far side (beyond
+        ``clearance`` from the wall's centre line) without ever coming within ``door_clearance``
+        of the door at ``door_y``: through the wall, not the door."""
+        actions = np.stack([-side * speed + 0.1 * rng.standard_normal(T - 1), 0.25 * rng.standard_normal(T - 1)], 1)
+        actions = actions.astype(np.float32)
+        p = roll(self.env, start, actions)
+        contact = next((t for t in range(1, T) if not np.allclose(
+            self.env.advance(p[t - 1], actions[t - 1]), self.porous.advance(p[t - 1], actions[t - 1]))), None)
+        if contact is None:
+            raise Retry
+        i = self.pass_through(p, actions, contact)
+        near_door = (np.abs(i[:, 1] - door_y) < door_clearance).any()
+        crossed = -side * (i[-1, 0] - wall_x) > clearance
+        if near_door or not crossed:
+            raise Retry
+        return Clips(p, i, actions)
+
     def pass_through(self, p: np.ndarray, actions: np.ndarray, contact: int) -> np.ndarray:
         """The impossible twin of ``p``: the same until step ``contact``, then moved by physics whose
         interior walls are not solid."""
@@ -211,20 +232,7 @@ class TwoRoomScene(PointScene):
         start[1] = rng.uniform(AGENT_R + 2, ARENA - AGENT_R - 2)
         if not AGENT_R + 1 < start[0] < ARENA - AGENT_R - 1:
             raise Retry
-        actions = np.stack([-side * speed + 0.1 * rng.standard_normal(T - 1), 0.25 * rng.standard_normal(T - 1)], 1)
-        actions = actions.astype(np.float32)
-        p = roll(self.env, start, actions)
-        contact = next((t for t in range(1, T) if not np.allclose(
-            self.env.advance(p[t - 1], actions[t - 1]), self.porous.advance(p[t - 1], actions[t - 1]))), None)
-        if contact is None:
-            raise Retry
-        i = self.pass_through(p, actions, contact)
-        # through the wall, not the door: away from the opening all along, and out on the far side
-        near_door = (np.abs(i[:, 1] - door) < DOOR_HALF + AGENT_R + 1).any()
-        crossed = -side * (i[-1, 0] - WALL_X) > WALL_HALF + AGENT_R
-        if near_door or not crossed:
-            raise Retry
-        return Clips(p, i, actions)
+        return self.walk_through(rng, start, side, speed, T, WALL_X, door, WALL_HALF + AGENT_R, DOOR_HALF + AGENT_R + 1)
 
 
 class TwoRoomSwitchScene(TwoRoomScene):
@@ -349,19 +357,8 @@ class RoomsScene(PointScene):
         start[1] = mid + rng.choice([-1, 1]) * rng.uniform(rm.DOOR_HALF + rm.AGENT_R + 4, rm.ROOM / 2 - 8)
         if rm.room_of(start) != row * rm.COLS + col - (side < 0):
             raise Retry  # the start is not in the room beside that wall
-        actions = np.stack([-side * speed + 0.1 * rng.standard_normal(T - 1), 0.25 * rng.standard_normal(T - 1)], 1)
-        actions = actions.astype(np.float32)
-        p = roll(self.env, start, actions)
-        contact = next((t for t in range(1, T) if not np.allclose(
-            self.env.advance(p[t - 1], actions[t - 1]), self.porous.advance(p[t - 1], actions[t - 1]))), None)
-        if contact is None:
-            raise Retry
-        i = self.pass_through(p, actions, contact)
-        near_door = (np.abs(i[:, 1] - mid) < rm.DOOR_HALF + rm.AGENT_R + 1).any()
-        crossed = -side * (i[-1, 0] - wall_x) > rm.WALL_HALF + rm.AGENT_R
-        if near_door or not crossed:
-            raise Retry
-        return Clips(p, i, actions)
+        return self.walk_through(rng, start, side, speed, T, wall_x, mid, rm.WALL_HALF + rm.AGENT_R,
+                                 rm.DOOR_HALF + rm.AGENT_R + 1)
 
 
 SCENES: dict[str, str] = {"worldjepa/TwoRoom-v0": "worldjepa.physics.scenes:TwoRoomScene",
