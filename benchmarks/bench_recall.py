@@ -42,6 +42,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+CAL_Z = (3.0, 6.0, 8.0, 10.0, 12.0, 16.0)  # event_z values the calibration tries
+CAL_WINDOW = (10, 20, 30)  # and event_window values
 GRID = 3  # example frames per room and axis (the agent at a 3 x 3 grid of places), with and without the object
 
 
@@ -145,37 +147,75 @@ def memories(tmp: Path, z, s_wm, s_px, tour, args) -> dict:
     return out
 
 
-def event_f1(tmp: Path, z, surprise, tour, tol: int, gap: int) -> dict:
+def event_f1(tmp: Path, z, surprise, tour, tol: int, gap: int, event_z: float = 3.0, window: int = 20) -> dict:
     """The store's events over every frame (no capacity, no merging) against the room changes."""
     from worldjepa.memory import MemoryStore
     from worldjepa.memory.recall import remember_stream
     from worldjepa.metrics import boundary_f1
 
     with MemoryStore.create(tmp / "events.db", dim=z.shape[1], fingerprint="bench", thumb_size=0, event_gap=gap,
-                            overwrite=True) as mem:
+                            event_z=event_z, event_window=window, overwrite=True) as mem:
         remember_stream(mem, z, surprise, None, batch=1000)
         starts = [e["start_step"] for e in mem.events()[1:]]
     return boundary_f1(starts, tour.room_changes(), tol)
 
 
-def one_stream(model, gal, T: int, seed: int, args, repeats: int = 1) -> dict:
+def tour_for(T: int, seed: int, repeats: int = 1):
+    """The stream of a length and seed (n = 4 + seed % 7 objects; a walk that visits fewer rooms long
+    enough than n: the next attempt)."""
     from worldjepa.envs.rooms_tour import make_tour
     from worldjepa.errors import EnvError
-    from worldjepa.memory import MemoryStore
-    from worldjepa.memory.build import embed_stream
-    from worldjepa.memory.recall import Recall, frame_difference
-    from worldjepa.metrics import mean_relative_accuracy
 
-    n = 4 + seed % 7
-    for attempt in range(100):  # a walk that visits fewer rooms long enough than n: the next seed
+    for attempt in range(100):
         try:
-            tour = make_tour(T, objects=n, repeats=repeats, seed=seed * 1000 + attempt)
-            break
+            return make_tour(T, objects=4 + seed % 7, repeats=repeats, seed=seed * 1000 + attempt)
         except EnvError:
             continue
+    raise EnvError(f"no tour of {T} frames for seed {seed}")
+
+
+def signals(model, tour, T: int) -> tuple:
+    """A stream's embeddings, the world model's prediction error and the frame difference."""
+    from worldjepa.memory.build import embed_stream
+    from worldjepa.memory.recall import frame_difference
+
     z, s_wm = embed_stream(model, tour.frames, tour.actions)
     s_px = np.concatenate([frame_difference(tour.frames(i, i + 2048), tour.frames(i - 1, i)[0] if i else None)
                            for i in range(0, T, 2048)])
+    return z, s_wm, s_px
+
+
+def calibrate_events(model, args) -> dict:
+    """Per surprise signal, the event rule's (event_z, event_window) with the best pooled F1 on 8
+    calibration streams of their own (4 of 1,000 frames, 4 of 3,000; seeds 500-507, none of the
+    benchmark's), at the benchmark's event_gap and tolerance."""
+    cal = []
+    for i, T in enumerate([1000] * 4 + [3000] * 4):
+        tour = tour_for(T, 500 + i)
+        cal.append((tour, *signals(model, tour, T)))
+    best = {}
+    with tempfile.TemporaryDirectory() as d:
+        for k, kind in enumerate(("prediction error", "frame difference")):
+            scores = {}
+            for ez, w in [(ez, w) for ez in CAL_Z for w in CAL_WINDOW]:
+                ev = [event_f1(Path(d), z, (s_wm, s_px)[k], tour, args.tolerance, args.event_gap, ez, w)
+                      for tour, z, s_wm, s_px in cal]
+                hits, found, true = (sum(e[x] for e in ev) for x in ("hits", "found", "true"))
+                scores[(ez, w)] = 2 * hits / max(found + true, 1)
+            best[kind] = max(scores, key=lambda key: (scores[key], -key[0]))  # ties: the lower z
+            print(f"events, {kind}: calibrated event_z {best[kind][0]:g}, event_window {best[kind][1]} "
+                  f"(F1 {scores[best[kind]]:.2f} on the calibration streams)", file=sys.stderr)
+    return best
+
+
+def one_stream(model, gal, T: int, seed: int, args, repeats: int = 1, calibrated: dict | None = None) -> dict:
+    from worldjepa.memory import MemoryStore
+    from worldjepa.memory.recall import Recall
+    from worldjepa.metrics import mean_relative_accuracy
+
+    n = 4 + seed % 7
+    tour = tour_for(T, seed, repeats)
+    z, s_wm, s_px = signals(model, tour, T)
     rng = np.random.default_rng(seed)
     choices, answer = order_question(tour, rng)
     rec = {"T": T, "seed": seed, "n": n, "repeats": repeats, "sightings": int(len(tour.sightings)), "memories": {}}
@@ -193,6 +233,11 @@ def one_stream(model, gal, T: int, seed: int, args, repeats: int = 1) -> dict:
             rec["events"] = {f"{kind}, gap {gap}": event_f1(tmp, z, sig, tour, args.tolerance, gap)
                              for kind, sig in (("prediction error", s_wm), ("frame difference", s_px))
                              for gap in sorted({0, args.event_gap})}
+            for kind, sig in (("prediction error", s_wm), ("frame difference", s_px)):
+                if calibrated:
+                    ez, w = calibrated[kind]
+                    rec["events"][f"{kind}, gap {args.event_gap}, event_z {ez:g}, window {w} (calibrated)"] = \
+                        event_f1(tmp, z, sig, tour, args.tolerance, args.event_gap, ez, w)
     return rec
 
 
@@ -226,6 +271,9 @@ def main() -> None:
                          "consecutive frames of a separate 2,000-frame calibration tour)")
     ap.add_argument("--event-gap", type=int, default=10, help="our memory's event_gap (frames)")
     ap.add_argument("--tolerance", type=int, default=5, help="frames an event boundary may be off a room change")
+    ap.add_argument("--calibrate-events", action=argparse.BooleanOptionalAction, default=True,
+                    help="also score each surprise signal with the event rule's event_z and event_window chosen on "
+                         "8 calibration streams of their own")
     ap.add_argument("--repeat-length", type=int, default=10000, help="length of the repeat-check streams (0: none)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--report", default="", help="only print the tables of an earlier run's recall.json")
@@ -254,10 +302,11 @@ def main() -> None:
     frames, labels = gallery_frames(int(meta["frame_size"]))
     gal = Gallery.of_thumbnails(frames, labels, 16)
     t0 = time.time()
+    calibrated = calibrate_events(model, args) if args.calibrate_events else None
     records = []
     for T in [int(x) for x in args.lengths.split(",")]:
         for seed in range(args.streams):
-            records.append(one_stream(model, gal, T, seed, args))
+            records.append(one_stream(model, gal, T, seed, args, calibrated=calibrated))
             print(json.dumps(records[-1]), file=sys.stderr, flush=True)
     if args.repeat_length:
         for seed in range(args.streams):
