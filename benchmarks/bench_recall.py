@@ -18,7 +18,8 @@ same with the plain frame difference as surprise, and with no surprise (novelty 
 
 Also: event boundaries (the store's surprise-peak rule over every frame) against the room
 changes, precision / recall / F1 within ``--tolerance`` frames, for the prediction error and
-the frame difference; and the "repeat" check: streams where the object shows up again at the
+the frame difference, each with the rule's defaults and with its ``event_z`` and
+``event_window`` calibrated for that signal on 8 streams of their own (``--calibrate-events``); and the "repeat" check: streams where the object shows up again at the
 same places (3 visits each) must still count n.
 
 Without ``--run``, the run is made through the CLI: ``worldjepa collect --env worldjepa/Rooms-v0
