@@ -131,3 +131,38 @@ def test_rounding_is_certified_far_from_the_origin(prune_small):
     rng = np.random.default_rng(8)
     qs = (x[rng.integers(0, 2000, 8)] + 1e-5 * rng.standard_normal((8, 16))).astype(np.float32)
     check_queries(index, x, np.arange(2000), qs)
+
+
+def test_a_store_answers_the_same_with_and_without_the_partition(prune_small, tmp_path):
+    """Through MemoryStore: inserts, evictions at capacity and a second connection's refreshes
+    (the index's tail of new rows and its masked removals) leave pruned single queries equal to
+    full scans."""
+    from worldjepa.memory import MemoryStore
+
+    x = clustered(2600, seed=9)
+    rng = np.random.default_rng(10)
+    qs = (x[rng.integers(0, len(x), 12)] + 0.002).astype(np.float32)
+
+    def same_answers(mem):
+        for q in qs:
+            for k in (1, 6):
+                got = mem.nearest(q, k)
+                VectorIndex.prune = False
+                try:
+                    want = mem.nearest(q, k)
+                finally:
+                    VectorIndex.prune = True
+                np.testing.assert_array_equal(got[0], want[0])
+                np.testing.assert_array_equal(got[1], want[1])
+
+    with MemoryStore.create(tmp_path / "m.db", dim=16, fingerprint="f" * 16, capacity=1500) as writer, \
+            MemoryStore.open(tmp_path / "m.db", readonly=True) as reader:
+        writer.add(x[:1500], episode=0, step=np.arange(1500), surprise=rng.random(1500))
+        same_answers(writer)
+        first = writer._index.partition(build=False)
+        for s in range(1500, len(x), 50):  # each add evicts 50: a tail, masked rows, now and then a rebuild
+            writer.add(x[s:s + 50], episode=1 + s // 50, step=np.arange(50), surprise=rng.random(50))
+            same_answers(writer)
+            same_answers(reader)
+        part = writer._index.partition(build=False)
+        assert len(writer) == 1500 and part is not None and (part is not first or part.dead > 0)
