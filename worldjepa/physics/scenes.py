@@ -314,62 +314,15 @@ class PointMazeScene(PointScene):
         return Clips(p, i, actions)
 
 
-class RoomsScene(PointScene):
-    """``worldjepa/Rooms-v0``: nine rooms seen one at a time (state ``(x, y, shown, key)``). The
-    camera follows the agent's room, so a vanished agent leaves its room in view
-    (:meth:`~worldjepa.envs.rooms.RoomsEnv.render_empty`); the object's appearances come from
-    the state's own random stream, the same in both twins while the agent stays in its room."""
-
-    colours = ((0.1, 0.2, 0.75), (0.85, 0.1, 0.1))  # the agent's blue, and red
-
-    def without_walls(self, interior_only: bool = True) -> Any:
-        env = copy.copy(self.env)
-        env.solid = self.env.solid[:4] if interior_only else np.zeros((0, 4))  # [:4]: the world's outer border
-        return env
-
-    def empty_frame(self, state: np.ndarray) -> np.ndarray:
-        return self.env.render_empty(state)
-
-    def jump(self, rng: np.random.Generator, state: np.ndarray) -> np.ndarray:
-        """A free point of the same room at least 16 units away, the object and the stream kept."""
-        from ..envs import rooms as rm
-
-        row, col = divmod(rm.room_of(state), rm.COLS)
-        m = rm.WALL_HALF + rm.AGENT_R
-        for _ in range(100):
-            xy = np.array([col * rm.ROOM, row * rm.ROOM]) + rng.uniform(m, rm.ROOM - m, 2)
-            if np.hypot(*(xy - state[:2])) >= 16.0:
-                return np.concatenate([xy, state[2:]])
-        raise Retry
-
-    def solidity(self, rng: np.random.Generator, event: int, T: int) -> Clips:
-        """The agent walks into a wall between two rooms of a row, away from its door, reaching
-        it near ``event``; its twin passes through into the next room."""
-        from ..envs import rooms as rm
-
-        col, row = int(rng.integers(1, rm.COLS)), int(rng.integers(rm.ROWS))
-        wall_x, mid = col * rm.ROOM, (row + 0.5) * rm.ROOM
-        side = -1 if rng.random() < 0.5 else 1  # -1: from the left room, walking right
-        face = wall_x + side * (rm.WALL_HALF + rm.AGENT_R)
-        speed = rng.uniform(1.0, 1.6)
-        start = self.env.sample_state(rng)
-        start[0] = face + side * speed * (event - 0.5)
-        start[1] = mid + rng.choice([-1, 1]) * rng.uniform(rm.DOOR_HALF + rm.AGENT_R + 4, rm.ROOM / 2 - 8)
-        if rm.room_of(start) != row * rm.COLS + col - (side < 0):
-            raise Retry  # the start is not in the room beside that wall
-        return self.walk_through(rng, start, side, speed, T, wall_x, mid, rm.WALL_HALF + rm.AGENT_R,
-                                 rm.DOOR_HALF + rm.AGENT_R + 1)
-
-
 SCENES: dict[str, str] = {"worldjepa/TwoRoom-v0": "worldjepa.physics.scenes:TwoRoomScene",
                           "worldjepa/TwoRoomRandomDoor-v0": "worldjepa.physics.scenes:TwoRoomScene",
                           "worldjepa/TwoRoomSwitch-v0": "worldjepa.physics.scenes:TwoRoomSwitchScene",
                           "worldjepa/PointMaze": "worldjepa.physics.scenes:PointMazeScene",
-                          "worldjepa/Rooms-v0": "worldjepa.physics.scenes:RoomsScene",
+                          "worldjepa/Rooms-v0": "worldjepa.physics.rooms:RoomsScene",
                           "worldjepa/Balls-v0": "worldjepa.physics.balls:BallsScene",
                           "worldjepa/Reacher-v0": "worldjepa.physics.reacher:ReacherScene",
                           "worldjepa/PushT": "worldjepa.physics.pusht:PushTScene"}
 """Env id (or id prefix) -> ``module:Class`` of the scene that makes its violations."""
 
-__all__ = ["ActedScene", "CALM", "Clips", "PointMazeScene", "PointScene", "Retry", "RoomsScene", "SCENES",
-           "TwoRoomScene", "TwoRoomSwitchScene", "recolour", "roll"]
+__all__ = ["ActedScene", "CALM", "Clips", "PointMazeScene", "PointScene", "Retry", "SCENES", "TwoRoomScene",
+           "TwoRoomSwitchScene", "recolour", "roll"]
