@@ -19,8 +19,10 @@ same with the plain frame difference as surprise, and with no surprise (novelty 
 Also: event boundaries (the store's surprise-peak rule over every frame) against the room
 changes, precision / recall / F1 within ``--tolerance`` frames, for the prediction error and
 the frame difference, each with the rule's defaults and with its ``event_z`` and
-``event_window`` calibrated for that signal on 8 streams of their own (``--calibrate-events``); and the "repeat" check: streams where the object shows up again at the
-same places (3 visits each) must still count n.
+``event_window`` calibrated for that signal on 8 streams of their own (``--calibrate-events``);
+the same boundaries also against every change of the scene (the room changes, and the object
+appearing and vanishing, which surprise a model too); and the "repeat" check: streams where the
+object shows up again at the same places (3 visits each) must still count n.
 
 Without ``--run``, the run is made through the CLI: ``worldjepa collect --env worldjepa/Rooms-v0
 --episodes 400 --steps 100`` and ``worldjepa train --steps 1500 --threads 1`` (the default world
@@ -158,7 +160,9 @@ def event_f1(tmp: Path, z, surprise, tour, tol: int, gap: int, event_z: float = 
                             event_z=event_z, event_window=window, overwrite=True) as mem:
         remember_stream(mem, z, surprise, None, batch=1000)
         starts = [e["start_step"] for e in mem.events()[1:]]
-    return boundary_f1(starts, tour.room_changes(), tol)
+    rooms = tour.room_changes()
+    scene = np.union1d(rooms, tour.sightings[:, 1:].ravel())  # the room changes, the object appearing and vanishing
+    return {**boundary_f1(starts, rooms, tol), "scene": boundary_f1(starts, scene, tol)}
 
 
 def tour_for(T: int, seed: int, repeats: int = 1):
@@ -340,6 +344,15 @@ def report(records: list[dict], args) -> None:
         cells = []
         for T in lengths:
             ev = [r["events"][kind] for r in plain if r["T"] == T]
+            hits, found, true = (sum(e[k] for e in ev) for k in ("hits", "found", "true"))
+            p, rc = hits / max(found, 1), hits / max(true, 1)
+            cells.append(f"{p:.2f} / {rc:.2f} / {2 * p * rc / max(p + rc, 1e-9):.2f}")
+        print(f"| {kind} | " + " | ".join(cells) + " |")
+    print(f"\nthe same boundaries vs every change of the scene (the room changes, the object appearing and vanishing)")
+    for kind in [k for k in plain[0]["events"] if "scene" in plain[0]["events"][k]]:
+        cells = []
+        for T in lengths:
+            ev = [r["events"][kind]["scene"] for r in plain if r["T"] == T]
             hits, found, true = (sum(e[k] for e in ev) for k in ("hits", "found", "true"))
             p, rc = hits / max(found, 1), hits / max(true, 1)
             cells.append(f"{p:.2f} / {rc:.2f} / {2 * p * rc / max(p + rc, 1e-9):.2f}")
