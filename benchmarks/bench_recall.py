@@ -348,7 +348,7 @@ def report(records: list[dict], args) -> None:
             p, rc = hits / max(found, 1), hits / max(true, 1)
             cells.append(f"{p:.2f} / {rc:.2f} / {2 * p * rc / max(p + rc, 1e-9):.2f}")
         print(f"| {kind} | " + " | ".join(cells) + " |")
-    print(f"\nthe same boundaries vs every change of the scene (the room changes, the object appearing and vanishing)")
+    print("\nthe same boundaries vs every change of the scene (the room changes, the object appearing and vanishing)")
     for kind in [k for k in plain[0]["events"] if "scene" in plain[0]["events"][k]]:
         cells = []
         for T in lengths:
