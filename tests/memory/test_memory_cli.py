@@ -38,6 +38,7 @@ def test_build_remembers_every_train_frame_and_maps_them(built):
     assert stats["radius"] > 0 and stats["events"] >= stats["episodes"]  # an event starts with every episode
     text = cli("memory", "stats", str(mem), check=True).stdout
     assert "entries" in text and "landmarks" in text
+    assert "map.radius" in text and "meta.run" in text and "{" not in text  # nested values as dotted rows
     events = json.loads(cli("memory", "events", str(mem), "--json", "--limit", "0", check=True).stdout)
     assert len(events) == stats["events"] and sum(e["entries"] for e in events) == stats["entries"]
 

@@ -152,10 +152,20 @@ def cmd_stats(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(stats, indent=2, default=str))
         return 0
-    width = max(len(k) for k in stats)
-    for k, v in stats.items():
+    rows = list(_flat(stats))
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
         print(f"{k:>{width}}  {v}")
     return 0
+
+
+def _flat(d: dict, prefix: str = ""):
+    """``(key, text)`` rows of a nested dict for the terminal: nested keys dotted, floats to 4 digits."""
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            yield from _flat(v, f"{prefix}{k}.")
+        else:
+            yield f"{prefix}{k}", f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
 def cmd_events(args: argparse.Namespace) -> int:
