@@ -1,6 +1,7 @@
 """Training: it learns (beats copy-last), resumes exactly, stops cleanly on NaN, checks data."""
 
 import json
+import re
 import sys
 
 import numpy as np
@@ -161,6 +162,10 @@ def test_cli_train_then_info(tworoom, tmp_path, cli):
 
     with Image.open(gif) as im:  # observation | imagined | goal, one frame per step + the final one
         assert im.n_frames == res["steps"] + 1 and im.size[0] > 2.5 * (im.size[1] - 20)
+    text = cli("plan", "--run", str(run), "--data", tworoom, "--goal-offset", "6", "--budget", "4", "--samples", "16",
+               "--iterations", "2", "--threads", "1", check=True).stdout
+    shown = re.search(r"final distance ([^;]+);", text).group(1)  # 4 significant digits, not float repr's 17
+    assert abs(float(shown) - res["distance"]) <= 1e-3 * max(1.0, res["distance"]) and len(shown) <= 9
 
 
 def test_proprioception_trains_plans_and_is_checked(tmp_path):

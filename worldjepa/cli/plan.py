@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     verdict = {True: "success", False: "failure", None: "no success criterion (env has no success())"}[result["success"]]
     print(f"{meta['env_id']}: test episode {result['episode']}, start {cfg.start}, goal +{cfg.goal_offset} steps")
     print(f"  {verdict} after {steps} of {cfg.budget} steps; final distance "
-          f"{result['distance'] if result['distance'] is not None else 'n/a'}; latent MSE to goal {latent:.4f}")
+          f"{'n/a' if result['distance'] is None else format(result['distance'], '.4g')}; latent MSE to goal {latent:.4f}")
     if "gif" in result:
         print(f"  wrote {result['gif']}")
     return 0
