@@ -119,7 +119,10 @@ def test_python_api_and_bad_memory_files(built, tmp_path):
         proc = cli("memory", "stats", str(path))
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     again = cli("memory", "build", "--run", str(run), "--data", str(data), "--out", str(mem), "--no-progress")
-    assert again.returncode == 2 and "overwrite" in again.stderr and sha(mem) == before
+    assert again.returncode == 2 and "--overwrite" in again.stderr and sha(mem) == before  # the flag, not the API's
+    assert "overwrite=True" not in again.stderr
+    neg = cli("memory", "events", str(mem), "--limit", "-1")
+    assert neg.returncode == 2 and "--limit" in neg.stderr and not neg.stdout
 
 
 def test_build_with_a_subgoal_model_keeps_it_and_the_agent_uses_it(built, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 from .common import add_config_args, config_from_args
@@ -61,6 +62,10 @@ def cmd_build(args: argparse.Namespace) -> int:
     from ..paths import check_outputs
 
     check_outputs({"--out": (cfg.out, ("sqlite",))}, {"--run": cfg.run, "--data": cfg.data})
+    if Path(cfg.out).exists() and not cfg.overwrite:
+        from ..errors import WorldJepaError
+
+        raise WorldJepaError(f"--out {cfg.out} exists: pass --overwrite to replace it (its entries are lost)")
     if cfg.threads > 0:
         import torch
 
@@ -171,6 +176,10 @@ def _flat(d: dict, prefix: str = ""):
 def cmd_events(args: argparse.Namespace) -> int:
     from ..memory import MemoryStore
 
+    if args.limit < 0:
+        from ..errors import WorldJepaError
+
+        raise WorldJepaError(f"--limit must be >= 0 (0 = all), got {args.limit}")
     with MemoryStore.open(args.memory, readonly=True) as store:
         events = store.events()
     shown = events if not args.limit else events[:args.limit]
