@@ -33,6 +33,20 @@ def test_physics_writes_the_table_json_and_figure(tworoom_run, tmp_path):
         assert im.format == "PNG" and im.width > 300 and im.height > 3 * 150  # 5 panels, 2 columns
 
 
+def test_the_twins_shared_surprise_is_drawn_as_one_curve_until_they_part():
+    from worldjepa.physics.plots import BOTH, CHART_W, IMPOSSIBLE, PAD, POSSIBLE, _chart
+
+    shared = [0.1, 0.5, 0.2, 0.4, 0.3]  # identical clips: identical surprise before the event at step 7
+    curve = {"steps": list(range(2, 12)), "event": 7, "possible": shared + [0.2, 0.1, 0.2, 0.1, 0.2],
+             "impossible": shared + [0.9, 1.0, 0.8, 0.7, 0.6]}
+    img = np.asarray(_chart(curve, "t"))
+    split_x = PAD + (6 - 2) / 9 * CHART_W  # the last shared step
+    colours = lambda x0, x1: {tuple(c) for c in img[PAD:-PAD, int(x0):int(x1)].reshape(-1, 3)}  # noqa: E731
+    before, after = colours(PAD + 2, split_x - 2), colours(split_x + 2, PAD + CHART_W - 2)
+    assert BOTH in before and POSSIBLE not in before and IMPOSSIBLE not in before
+    assert POSSIBLE in after and IMPOSSIBLE in after and BOTH not in after
+
+
 def test_pixel_difference_is_the_mean_absolute_change_of_adjacent_frames():
     frames = np.zeros((3, 2, 2, 3), np.uint8)
     frames[1, 0, 0] = 120  # one pixel of 4, all channels: 120 / 4

@@ -2,7 +2,8 @@
 
 :func:`surprise_png`: per-frame surprise for a few violation-of-expectation pairs. One panel
 per pair: the model's surprise at each env step for the possible clip (blue) and the
-impossible one (red), a grey line at the event, and below the chart both clips' frames just
+impossible one (red), in dark grey where the two are the same (the twins before the event), a
+grey line at the event, and below the chart both clips' frames just
 before the event, at it and a few steps after. :func:`scatter_png`: probe predictions
 against the true quantities, one panel per quantity.
 """
@@ -16,7 +17,7 @@ import numpy as np
 
 from ..atomic import atomic_write_bytes
 
-POSSIBLE, IMPOSSIBLE, EVENT = (40, 90, 200), (210, 40, 40), (150, 150, 150)
+POSSIBLE, IMPOSSIBLE, EVENT, BOTH = (40, 90, 200), (210, 40, 40), (150, 150, 150), (60, 60, 60)
 CHART_W, CHART_H, PAD = 320, 120, 28
 
 
@@ -36,9 +37,16 @@ def _chart(curve: dict[str, Any], title: str) -> Any:
     draw.rectangle([PAD, PAD, PAD + CHART_W, PAD + CHART_H], outline=(0, 0, 0))
     ex = xy(curve["event"], 0)[0]
     draw.line([ex, PAD, ex, PAD + CHART_H], fill=EVENT, width=1)
+    differ = np.flatnonzero(ys[0] != ys[1])
+    split = int(differ[0]) if len(differ) else len(steps)  # the twins' surprise is one curve until they part
     for y, colour in zip(ys, (POSSIBLE, IMPOSSIBLE)):
-        draw.line([xy(t, v) for t, v in zip(steps, y)], fill=colour, width=2)
+        part = [xy(t, v) for t, v in zip(steps[max(split - 1, 0):], y[max(split - 1, 0):])]
+        if len(part) > 1:
+            draw.line(part, fill=colour, width=2)
+    if split > 1:
+        draw.line([xy(t, v) for t, v in zip(steps[:split], ys[0][:split])], fill=BOTH, width=2)
     draw.text((PAD, 4), title, fill=(0, 0, 0))
+    draw.text((PAD + CHART_W // 2 - 100, PAD + CHART_H + 4), "both", fill=BOTH)
     draw.text((PAD + CHART_W // 2 - 70, PAD + CHART_H + 4), "possible", fill=POSSIBLE)
     draw.text((PAD + CHART_W // 2 + 10, PAD + CHART_H + 4), "impossible", fill=IMPOSSIBLE)
     draw.text((2, PAD - 2), f"{top:.3g}", fill=(0, 0, 0))
