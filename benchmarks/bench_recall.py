@@ -339,24 +339,18 @@ def report(records: list[dict], args) -> None:
                  for r in plain if r["T"] == T]) for T in lengths]
     print("| blind guess (order: 1 in 4; count: 7) | " + " | ".join(["25%"] * len(lengths)) + " | " +
           " | ".join(blind) + " |")
-    print(f"\nevent boundaries vs room changes (tolerance {args.tolerance} frames): precision / recall / F1")
-    for kind in plain[0]["events"]:
-        cells = []
-        for T in lengths:
-            ev = [r["events"][kind] for r in plain if r["T"] == T]
-            hits, found, true = (sum(e[k] for e in ev) for k in ("hits", "found", "true"))
-            p, rc = hits / max(found, 1), hits / max(true, 1)
-            cells.append(f"{p:.2f} / {rc:.2f} / {2 * p * rc / max(p + rc, 1e-9):.2f}")
-        print(f"| {kind} | " + " | ".join(cells) + " |")
-    print("\nthe same boundaries vs every change of the scene (the room changes, the object appearing and vanishing)")
-    for kind in [k for k in plain[0]["events"] if "scene" in plain[0]["events"][k]]:
-        cells = []
-        for T in lengths:
-            ev = [r["events"][kind]["scene"] for r in plain if r["T"] == T]
-            hits, found, true = (sum(e[k] for e in ev) for k in ("hits", "found", "true"))
-            p, rc = hits / max(found, 1), hits / max(true, 1)
-            cells.append(f"{p:.2f} / {rc:.2f} / {2 * p * rc / max(p + rc, 1e-9):.2f}")
-        print(f"| {kind} | " + " | ".join(cells) + " |")
+    for title, truth in ((f"event boundaries vs room changes (tolerance {args.tolerance} frames): precision / recall / "
+                          "F1", None), ("the same boundaries vs every change of the scene (the room changes, the object "
+                                        "appearing and vanishing)", "scene")):
+        print(f"\n{title}")
+        for kind in [k for k in plain[0]["events"] if truth is None or truth in plain[0]["events"][k]]:
+            cells = []
+            for T in lengths:
+                ev = [r["events"][kind] if truth is None else r["events"][kind][truth] for r in plain if r["T"] == T]
+                hits, found, true = (sum(e[k] for e in ev) for k in ("hits", "found", "true"))
+                p, rc = hits / max(found, 1), hits / max(true, 1)
+                cells.append(f"{p:.2f} / {rc:.2f} / {2 * p * rc / max(p + rc, 1e-9):.2f}")
+            print(f"| {kind} | " + " | ".join(cells) + " |")
     rep = [r for r in records if r["repeats"] > 1]
     if rep:
         from worldjepa.metrics import mean_relative_accuracy
