@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..errors import WorldJepaError
 from .common import add_config_args, config_from_args
 
 EXAMPLE = """examples:
@@ -56,15 +57,11 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     cfg = config_from_args(args)
     if not cfg.run or not cfg.data:
-        from ..errors import WorldJepaError
-
         raise WorldJepaError("pass --run RUN_DIR (the encoder) and --data FILE (the recordings to remember)")
     from ..paths import check_outputs
 
     check_outputs({"--out": (cfg.out, ("sqlite",))}, {"--run": cfg.run, "--data": cfg.data})
     if Path(cfg.out).exists() and not cfg.overwrite:
-        from ..errors import WorldJepaError
-
         raise WorldJepaError(f"--out {cfg.out} exists: pass --overwrite to replace it (its entries are lost)")
     if cfg.threads > 0:
         import torch
@@ -105,7 +102,6 @@ def cmd_query(args: argparse.Namespace) -> int:
 
     from ..agent import check_frame
     from ..envs.adapter import resize_frame
-    from ..errors import WorldJepaError
     from ..memory import MemoryStore
     from ..world_model import load_world_model, model_fingerprint
 
@@ -177,8 +173,6 @@ def cmd_events(args: argparse.Namespace) -> int:
     from ..memory import MemoryStore
 
     if args.limit < 0:
-        from ..errors import WorldJepaError
-
         raise WorldJepaError(f"--limit must be >= 0 (0 = all), got {args.limit}")
     with MemoryStore.open(args.memory, readonly=True) as store:
         events = store.events()
