@@ -117,12 +117,15 @@ def _pair_key(r: dict[str, Any]) -> tuple:
 
 
 def paired_comparison(records_a: Sequence[dict[str, Any]], records_b: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Two policies on the start/goal pairs both were evaluated on: record ``i`` of each, when
-    both are the same pair (episode, start and goal state; the protocol draws the same sequence
-    for every policy). Returns ``shared`` pairs, ``both``/``neither`` solved, ``only_a``/``only_b``
+    """Two policies on the start/goal pairs both were evaluated on (the same episode, start and
+    goal state; a pair drawn several times is matched occurrence by occurrence, in order: the
+    protocol draws the same sequence for every policy, and records pooled from several runs in
+    any order still meet). Returns ``shared`` pairs, ``both``/``neither`` solved, ``only_a``/``only_b``
     (the discordant pairs), and the exact McNemar ``p_value`` of "both are equally good"."""
-    shared = [(bool(a["success"]), bool(b["success"])) for a, b in zip(records_a, records_b)
-              if _pair_key(a) == _pair_key(b)]
+    waiting: dict[tuple, list[bool]] = {}
+    for b in reversed(records_b):
+        waiting.setdefault(_pair_key(b), []).append(bool(b["success"]))
+    shared = [(bool(a["success"]), waiting[k].pop()) for a in records_a if waiting.get(k := _pair_key(a))]
     only_a = sum(a and not b for a, b in shared)
     only_b = sum(b and not a for a, b in shared)
     both = sum(a and b for a, b in shared)

@@ -12,7 +12,7 @@ import logging
 import sys
 from typing import Sequence
 
-COMMAND_MODULES = ("data", "pretrain", "train", "plan", "eval", "memory", "physics", "plot")
+COMMAND_MODULES = ("data", "pretrain", "train", "plan", "eval", "compare", "memory", "physics", "plot")
 
 
 def build_parser() -> argparse.ArgumentParser:
