@@ -93,7 +93,8 @@ def test_metrics_and_results_are_as_documented(files):
     assert json.loads((run / "config.json").read_text())["step"] == 3
     result = json.loads(res.read_text())
     assert set(result) == {"format", "format_version", "library_version", "summary", "records", "protocol", "config",
-                           "env_id", "dataset", "checkpoints"}
+                           "env_id", "dataset", "checkpoints", "policy_name"}
+    assert result["policy_name"] == result["config"]["policy"]  # a reference policy, named without options
     assert result["format"] == "worldjepa-eval-results" and result["format_version"] == 3
     assert result["dataset"] == json.loads((run / "config.json").read_text())["dataset"]  # the data the run saw
     assert result["checkpoints"] == []  # a reference policy
