@@ -30,7 +30,8 @@ def test_eval_keeps_the_policy_name_and_compare_reads_it_back(results, capsys):
     capsys.readouterr()
     assert main(["compare", str(results["s0"])]) == 0
     out = capsys.readouterr().out
-    rows = [line for line in out.splitlines() if line.startswith(("random", "oracle"))]
+    rows = [line for line in out.splitlines() if "worldjepa/TwoRoom-v0" in line]  # the table, not the pairs
+    assert len(rows) == 2
     for line, r in zip(rows, saved.values()):  # the table's rate is the file's
         assert f"{100 * r['summary']['success_rate']:.1f}%" in line
     c = paired_comparison(saved["random"]["records"], saved["oracle"]["records"])
@@ -38,7 +39,7 @@ def test_eval_keeps_the_policy_name_and_compare_reads_it_back(results, capsys):
     assert f"{c['shared']:>6} {c['both']:>5} {c['only_a']:>6} {c['only_b']:>6}" in out
 
 
-def test_two_seeds_are_named_apart_or_pooled(results, capsys):
+def test_two_seeds_are_named_apart_or_pooled(results, capsys, tmp_path):
     found = load_results([str(results["s0"]), str(results["s1"])])
     assert [name for name, _, _ in found] == ["random", "oracle", "random", "oracle"]
     rows = pool(found)
@@ -54,6 +55,11 @@ def test_two_seeds_are_named_apart_or_pooled(results, capsys):
     assert main(["compare", str(results["s0"]), str(results["s1"])]) == 0
     out = capsys.readouterr().out
     assert "random (s0.json)" in out and "oracle (s1.json)" in out
+    old = tmp_path / "old.json"  # written before results named their policy: pooled with the new by identity
+    old.write_text(json.dumps({k: {kk: vv for kk, vv in v.items() if kk != "policy_name"}
+                               for k, v in json.loads(results["s1"].read_text()).items()}))
+    assert [name for name, _ in pool(load_results([str(results["s0"]), str(old)]))] == ["random (2 files)",
+                                                                                        "oracle (2 files)"]
 
 
 def test_paired_comparison_matches_pairs_not_positions():

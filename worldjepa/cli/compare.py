@@ -112,8 +112,8 @@ def policy_name(r: dict[str, Any], fallback: str) -> str:
 def identity(r: dict[str, Any]) -> str:
     """What makes two results the same policy: the run, its weights and the agent's options."""
     cfg = r.get("config") or {}
-    return json.dumps([cfg.get("policy"), cfg.get("agent"), [c.get("weights_sha256") for c in r.get("checkpoints") or []],
-                       r.get("policy_name")], sort_keys=True, default=str)
+    return json.dumps([cfg.get("policy"), cfg.get("agent"), [c.get("weights_sha256") for c in r.get("checkpoints") or []]],
+                      sort_keys=True, default=str)
 
 
 def label(found: list[tuple[str, str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
