@@ -90,3 +90,19 @@ def test_compare_plot(results, tmp_path):
     png = tmp_path / "success.png"
     assert main(["compare", str(results["s0"]), str(results["s1"]), "--pool", "--plot", str(png)]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_reader_that_goes_away_loses_no_output_file(results, tmp_path):
+    """`worldjepa ... | head`: once the pipe's reader has gone, the command still writes its files and
+    ends with its own status, without a traceback or an 'internal error'."""
+    import subprocess
+    import sys
+
+    png = tmp_path / "success.png"
+    proc = subprocess.Popen([sys.executable, "-m", "worldjepa", "compare", str(results["s0"]), str(results["s1"]),
+                             "--plot", str(png)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before the command prints anything
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0, err
+    assert "error" not in err.lower() and "Exception" not in err, err
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

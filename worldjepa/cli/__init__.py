@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
-from typing import Sequence
+from typing import Any, Sequence
 
 COMMAND_MODULES = ("data", "pretrain", "train", "plan", "eval", "compare", "memory", "physics", "plot")
 
@@ -33,8 +34,53 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Stdout:
+    """Standard output that outlives its reader. Once the reader has gone (``worldjepa memory
+    events mem.db | head``), what is printed later is dropped and the command goes on to the end:
+    an evaluation still writes its results file; no traceback, the command's own exit status."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream, self.gone = stream, False
+
+    def _drop(self) -> None:
+        self.gone = True
+        try:  # the file descriptor too, so that nothing buffered fails again at exit
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):
+            pass
+
+    def write(self, text: str) -> int:
+        if not self.gone:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self._drop()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._drop()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    saved = sys.stdout
+    if saved is not None and not isinstance(saved, _Stdout):
+        sys.stdout = _Stdout(saved)
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    finally:
+        sys.stdout = saved
+
+
+def _main(argv: list[str]) -> int:
     debug = "--debug" in argv
     logging.basicConfig(level=logging.DEBUG if debug else logging.INFO, format="%(message)s")
     parser = build_parser()
