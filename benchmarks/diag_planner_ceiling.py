@@ -13,7 +13,10 @@ eval` score is the predictor's. `--cost state` scores candidates by the env's ow
 goal state instead (``max(distance / threshold, angle / angle threshold)``), the ceiling of the
 planner alone.
 
-Slow by design (every candidate is simulated): scale the planner down with `--agent`.
+Slow by design (every candidate is simulated): scale the planner down with `--agent`. With a
+memory (`--agent "memory=mem.db route_learn=false ..."`) each leg toward a subgoal is scored
+so: the ceiling of the memory's guidance under a perfect predictor (`--goal-offset 75 --budget
+150` for Push-T's far goals).
 Built-in envs only (it restores the env's state for every candidate).
 """
 
@@ -35,6 +38,8 @@ def main() -> None:
     ap.add_argument("--data", required=True, help="the dataset whose test split gives the pairs")
     ap.add_argument("--episodes", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0, help="seed of the pair draw (as `worldjepa eval --seed`)")
+    ap.add_argument("--goal-offset", type=int, default=25, help="the goal this many env steps ahead (as eval's)")
+    ap.add_argument("--budget", type=int, default=50, help="env steps allowed per episode (as eval's)")
     ap.add_argument("--planner", default="cem")
     ap.add_argument("--agent", default="samples=64 iterations=4 elites=6",
                     help="Agent options as in `worldjepa eval --agent` (default: a small CEM, since every "
@@ -117,13 +122,15 @@ def main() -> None:
             return self.agent.act(obs, **info)
 
     cfg = EvalConfig(data=args.data, policy=f"{args.run} (true env as predictor, {args.cost} cost)",
-                     agent=args.agent, episodes=args.episodes, seed=args.seed, progress=False)
+                     agent=args.agent, episodes=args.episodes, seed=args.seed, goal_offset=args.goal_offset,
+                     budget=args.budget, progress=False)
     with torch.no_grad():
         result = run_protocol(cfg, Ceiling())
-    s = result["summary"]
+    s, p = result["summary"], result["protocol"]
     print(f"{args.run}: true env as the predictor, {args.cost} cost, {args.planner} {args.agent!r}: "
           f"{100 * s['success_rate']:.0f}% [{100 * s['ci95'][0]:.1f}, {100 * s['ci95'][1]:.1f}] over "
-          f"{s['episodes']} pairs, mean final distance {s['mean_final_distance']:.1f} ({s['seconds']:.0f} s)")
+          f"{s['episodes']} pairs (goal +{p['goal_offset']} steps, budget {p['budget']}), mean final distance "
+          f"{s['mean_final_distance']:.1f} ({s['seconds']:.0f} s)")
 
 
 if __name__ == "__main__":

@@ -47,6 +47,21 @@ def test_planner_ceiling_runs_the_protocol_on_the_true_env(pusht, cost):
     assert refused.returncode != 0 and "not differentiable" in refused.stderr
 
 
+def test_planner_ceiling_of_a_memory_on_far_goals(pusht, tmp_path):
+    """The ceiling of the memory's guidance: it runs with a memory among its agent options, and the goal
+    offset and budget reach the protocol."""
+    from worldjepa.cli import main
+
+    data, run = pusht
+    mem = tmp_path / "mem.db"
+    assert main(["memory", "build", "--run", str(run), "--data", str(data), "--out", str(mem), "--no-progress"]) == 0
+    proc = _script("diag_planner_ceiling.py", "--run", str(run), "--data", str(data), "--episodes", "1",
+                   "--goal-offset", "30", "--budget", "6",
+                   "--agent", f"memory={mem} route_learn=false samples=4 iterations=1 elites=2")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "over 1 pairs (goal +30 steps, budget 6)" in proc.stdout, proc.stdout
+
+
 def test_latent_cost_perturbations_are_measured_on_the_model_latent(pusht):
     data, run = pusht
     proc = _script("diag_latent_cost.py", "--run", str(run), "--data", str(data), "--perturb", "--episodes", "2")
