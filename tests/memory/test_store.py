@@ -324,7 +324,8 @@ def test_refuses_a_memory_of_another_model_and_leaves_it_untouched(tmp_path):
     with pytest.raises(MemoryFileError, match=r"mem.db was built with a model of embedding size 64 "
                                               r"\(fingerprint ab12ab12ab12\.\.\.\), not 32 \(cd34cd34cd34\.\.\.\)"):
         MemoryStore.open(path, dim=32, fingerprint="cd34" * 8)
-    with pytest.raises(MemoryFileError, match="embedding size 64"):
+    with pytest.raises(MemoryFileError, match=r"mem.db was built with other weights than this model's \(fingerprint "
+                                              r"ab12ab12ab12\.\.\.; this model: cd34cd34cd34\.\.\.\).*--overwrite"):
         MemoryStore.open(path, fingerprint="cd34" * 8)
     with pytest.raises(MemoryFileError, match="not 32"):
         MemoryStore.open(path, dim=32, readonly=True)

@@ -126,6 +126,13 @@ def check_model(where: Path, meta: dict[str, Any], dim: int | None, fingerprint:
     have_dim, have_fp = int(meta["dim"]), str(meta["fingerprint"])
     if (dim is None or int(dim) == have_dim) and (fingerprint is None or fingerprint == have_fp):
         return
-    want = f"{dim if dim is not None else have_dim}" + (f" ({short(fingerprint)})" if fingerprint else "")
+    if dim is None or int(dim) == have_dim:  # the same size, other weights (e.g. the run trained further)
+        user = meta.get("meta")
+        run = f", the run {user['run']}" if isinstance(user, dict) and user.get("run") else ""
+        raise MemoryFileError(f"{where.name} was built with other weights than this model's (fingerprint "
+                              f"{short(have_fp)}{run}; this model: {short(str(fingerprint))}): its embeddings are "
+                              f"another model's; open it with that model, or rebuild it with this one (`worldjepa "
+                              f"memory build --run RUN --data DATA --out {where} --overwrite`)")
+    want = f"{dim}" + (f" ({short(fingerprint)})" if fingerprint else "")
     raise MemoryFileError(f"{where.name} was built with a model of embedding size {have_dim} (fingerprint "
                           f"{short(have_fp)}), not {want}: open it with that model or create a new memory ({where})")
