@@ -137,6 +137,7 @@ def test_build_with_a_subgoal_model_keeps_it_and_the_agent_uses_it(built, tmp_pa
     text = cli("memory", "build", "--run", str(run), "--data", str(data), "--out", str(mem), "--subgoals", "5",
                "--overwrite", "--no-progress", "--threads", "1", check=True).stdout
     assert "subgoal model: 5 steps" in text and "held-out episodes" in text
+    assert "no better than a trivial guess" in text  # 5 steps teach it nothing: the build says so
     import worldjepa
 
     agent = worldjepa.Agent.load(run, planner="cem", memory=str(mem), samples=16, iterations=2)

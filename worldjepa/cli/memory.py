@@ -86,6 +86,10 @@ def cmd_build(args: argparse.Namespace) -> int:
                      f"from the recorded one (staying put: {fit['val_stay_error']:.3f}, the straight line: "
                      f"{fit['val_line_error']:.3f}), steps to the goal off by {fit['val_steps_mae']:.1f}")
         print(line)
+        err = fit.get("val_subgoal_error")
+        if err is not None and err >= min(fit["val_stay_error"], fit["val_line_error"]):
+            print("  hint: on held-out episodes the subgoal model guesses no better than a trivial guess: train it "
+                  "longer (--subgoals N, e.g. 20000) or on more recordings before planning with it")
     share = stats["two_way_pairs"]
     print(f"routes: {100 * share:.0f}% of the place pairs are joined both ways ({stats['components']} strongly "
           f"connected part(s), the largest {100 * stats['largest_component']:.0f}% of the landmarks)")
