@@ -91,6 +91,10 @@ def test_commands_write_plain_progress_lines_to_a_log_file_and_none_when_quiet(t
                "--goal-offset", "10", seconds="30")  # the default spacing: only the last line in a short run
     assert "\r" not in log and [line for line in log.splitlines() if line.startswith("eval random: ")] == [
         next(line for line in log.splitlines() if line.startswith("eval random: 3/3 episodes (100%), success "))]
+    run = str(tmp_path / "run")
+    log = _run(tmp_path, "two", "eval", "--data", data, "--policy", f"{run},{run}[samples=4 iterations=1]", "--episodes",
+               "2", "--budget", "5", "--goal-offset", "10", "--threads", "1", "--device", "cpu")
+    assert f"eval {run}: 2/2 episodes" in log and f"eval {run}[samples=4 iterations=1]: 2/2 episodes" in log, log
     log = _run(tmp_path, "quiet", "eval", "--data", data, "--policy", "random", "--episodes", "3", "--budget", "5",
                "--goal-offset", "10", "--quiet")
     assert "eval random" not in log, log

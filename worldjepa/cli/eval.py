@@ -54,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         for name, (policy, agent), gif in zip(policies, options, gifs):  # several policies: the same pairs, one table
             one = dataclasses.replace(cfg, policy=policy, gif=gif, agent=agent)
-            result = run_protocol(one, journal=journal and journal.policy(name, identity(one)), keep_workers=True)
+            result = run_protocol(one, journal=journal and journal.policy(name, identity(one)), keep_workers=True,
+                                  name=name)
             rows.append((name, {**result, "policy_name": name}))  # as typed: `worldjepa compare` names it so
     except BaseException:
         close_pools(cancel=True)

@@ -194,7 +194,7 @@ class Setting:
 
 
 def run_protocol(cfg: EvalConfig, policy: Any = None, progress: bool | None = None,
-                 journal: Any = None, keep_workers: bool = False) -> dict[str, Any]:
+                 journal: Any = None, keep_workers: bool = False, name: str | None = None) -> dict[str, Any]:
     """Evaluate ``policy`` (or the one named by ``cfg.policy``); returns summary + records.
     ``progress`` (default: ``cfg.progress``) shows a progress bar. ``cfg.workers`` > 1 runs the
     episodes in that many processes, each with its own env and policy (a named one: a Python
@@ -203,7 +203,8 @@ def run_protocol(cfg: EvalConfig, policy: Any = None, progress: bool | None = No
     it). ``journal``: a :class:`~worldjepa.eval.journal.PolicyJournal` that records each episode
     as it finishes and supplies the ones a previous, interrupted run finished (not run again).
     ``keep_workers`` leaves the worker processes running for the next evaluation of the same
-    settings (end them with :func:`worldjepa.eval.workers.close_pools`)."""
+    settings (end them with :func:`worldjepa.eval.workers.close_pools`). ``name`` labels the progress
+    (default: ``cfg.policy``; the CLI gives the policy as typed, its options included)."""
     from ..metrics import summarize
     from ..progress import Progress
     from .media import save_gif
@@ -227,7 +228,7 @@ def run_protocol(cfg: EvalConfig, policy: Any = None, progress: bool | None = No
                           "cannot be split across workers or resumed; pass route_learn=false, or --workers 1 "
                           "without --resume")
     t0 = time.time()
-    bar = Progress(len(specs), f"eval {cfg.policy}", "episode", initial=len(done), enabled=progress)
+    bar = Progress(len(specs), f"eval {name or cfg.policy}", "episode", initial=len(done), enabled=progress)
     wins = sum(bool(r["success"]) for r in done.values())
 
     def finished(i: int, record: dict[str, Any]) -> None:
