@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from worldjepa.eval.plots import COLORS, PANEL_W, curves_figure, results_figure
+from worldjepa.eval.plots import COLORS, PANEL_W, _tick_labels, curves_figure, results_figure
 
 from tests.conftest import tiny_run
 
@@ -91,3 +91,10 @@ def test_eval_refuses_a_bad_plot_name_before_running(cli, small_run, tmp_path):
     data, _ = small_run
     proc = cli("eval", "--data", str(data), "--policy", "random", "--plot", str(tmp_path / "r.svg"))
     assert proc.returncode == 2 and "ending in .png" in proc.stderr
+
+
+def test_y_tick_labels_stay_apart_when_a_curve_moves_in_its_fourth_digit():
+    assert _tick_labels([0.332, 0.82, 1.3, 1.78, 2.27]) == ["0.332", "0.82", "1.3", "1.78", "2.27"]
+    near_one = [0.99868 + 0.0000125 * i for i in range(5)]  # a probe's R^2 over a short run
+    labels = _tick_labels(near_one)
+    assert len(set(labels)) == 5 and all(abs(float(t) - v) < 1e-5 for t, v in zip(labels, near_one)), labels

@@ -30,8 +30,14 @@ def _font(size: int = 12) -> Any:
         return ImageFont.load_default()
 
 
-def _fmt(v: float) -> str:
-    return f"{v:.3g}"
+def _tick_labels(values: list[float]) -> list[str]:
+    """Labels for the ticks ``values``: 3 significant digits, more when that would print two
+    ticks alike (a curve that moves in its fourth digit, such as a probe's R^2 near 1)."""
+    for digits in range(3, 8):
+        labels = [f"{v:.{digits}g}" for v in values]
+        if len(set(labels)) == len(labels):
+            return labels
+    return labels
 
 
 def run_series(run: str | Path) -> Series:
@@ -84,11 +90,11 @@ def _draw_panel(draw: Any, x0: int, y0: int, title: str, lines: list[tuple[tuple
         return (box[0] + (s - xmin) / (xmax - xmin) * (box[2] - box[0]),
                 box[3] - (f(v) - ymin) / (ymax - ymin) * (box[3] - box[1]))
 
-    for i in range(5):  # y ticks and grid
-        fy = ymin + (ymax - ymin) * i / 4
+    ticks = [ymin + (ymax - ymin) * i / 4 for i in range(5)]
+    for i, label in enumerate(_tick_labels([10 ** fy if log else fy for fy in ticks])):  # y ticks and grid
         y = box[3] - (box[3] - box[1]) * i / 4
         draw.line((box[0] + 1, y, box[2] - 1, y), fill=GRID)
-        draw.text((x0 + 4, y - 6), _fmt(10 ** fy if log else fy), fill=INK, font=font)
+        draw.text((x0 + 4, y - 6), label, fill=INK, font=font)
     for i in range(3):  # x ticks: steps
         s = xmin + (xmax - xmin) * i / 2
         x = box[0] + (box[2] - box[0]) * i / 2
