@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from worldjepa.eval.plots import COLORS, PANEL_W, _tick_labels, curves_figure, results_figure
+from worldjepa.eval.plots import COLORS, PANEL_W, _tick_labels, curves_figure, results_figure, short_names
 
 from tests.conftest import tiny_run
 
@@ -98,3 +98,13 @@ def test_y_tick_labels_stay_apart_when_a_curve_moves_in_its_fourth_digit():
     near_one = [0.99868 + 0.0000125 * i for i in range(5)]  # a probe's R^2 over a short run
     labels = _tick_labels(near_one)
     assert len(set(labels)) == 5 and all(abs(float(t) - v) < 1e-5 for t, v in zip(labels, near_one)), labels
+
+
+def test_policy_names_in_the_results_figure_stay_apart():
+    full = ["/work/runs/pusht[memory=/data/mem.db route_learn=false]", "/work/exp/ft[memory=/data/mem.db route_learn=false]"]
+    assert short_names(full, 50) == ["pusht[memory=mem.db route_learn=false]", "ft[memory=mem.db route_learn=false]"]
+    same_tail = ["/a/run", "/b/run"]  # cut to their last part they would read alike: kept whole
+    assert short_names(same_tail, 50) == same_tail
+    long = ["x" * 30 + "[samples=1000]", "x" * 30 + "[samples=300]"]  # cut in the middle: both ends kept
+    shown = short_names(long, 20)
+    assert all(len(n) == 20 for n in shown) and len(set(shown)) == 2 and shown[0].endswith("=1000]")

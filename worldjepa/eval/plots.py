@@ -127,12 +127,26 @@ def curves_figure(runs: dict[str, Series], panels: Sequence[str]) -> Any:
     return img
 
 
+def short_names(names: Sequence[str], width: int) -> list[str]:
+    """Policy names that fit ``width`` characters and stay apart: paths cut to their last part
+    (``/work/runs/pusht[memory=/data/mem.db]`` -> ``pusht[memory=mem.db]``) where that keeps every
+    name distinct, then anything longer cut in its middle, where names differ least."""
+    import re
+
+    cut = [re.sub(r"[^\s\[\]=,+]*/([^\s\[\]=,+/]+)", r"\1", n) for n in names]
+    if len(set(cut)) < len(set(names)):
+        cut = list(names)
+    half = max(1, (width - 3) // 2)
+    return [n if len(n) <= width else n[:half] + "..." + n[-(width - 3 - half):] for n in cut]
+
+
 def results_figure(rows: Sequence[tuple[str, dict[str, Any]]]) -> Any:
     """A PIL image: per policy, its success rate (a bar) with the 95% Wilson CI (a whisker)."""
     from PIL import Image, ImageDraw
 
     font = _font(12)
-    label_w = min(360, 16 + 7 * max(len(name) for name, _ in rows))
+    names = short_names([name for name, _ in rows], 50)
+    label_w = 16 + 7 * max(len(name) for name in names)
     plot_w, row_h, top = 420, 30, 34
     img = Image.new("RGB", (label_w + plot_w + 130, top + row_h * len(rows) + 36), BG)
     draw = ImageDraw.Draw(img)
@@ -150,8 +164,7 @@ def results_figure(rows: Sequence[tuple[str, dict[str, Any]]]) -> Any:
         y = top + row_h * i
         lo, hi = s["ci95"]
         color = COLORS[i % len(COLORS)]
-        shown = name if len(name) * 7 + 16 <= label_w else "..." + name[-(label_w - 16) // 7 + 3:]
-        draw.text((8, y + 8), shown, fill=INK, font=font)
+        draw.text((8, y + 8), names[i], fill=INK, font=font)
         draw.rectangle((x0, y + 6, x0 + plot_w * s["success_rate"], y + row_h - 6), fill=color)
         xl, xh, ym = x0 + plot_w * lo, x0 + plot_w * hi, y + row_h / 2
         draw.line((xl, ym, xh, ym), fill=INK, width=2)
