@@ -69,6 +69,10 @@ def test_query_says_where_and_when_a_frame_was_seen(built, tmp_path):
                           check=True).stdout)
     assert len(hits) == 3 and [h["distance"] for h in hits] == sorted(h["distance"] for h in hits)
     assert (hits[0]["episode"], hits[0]["step"]) == (e, 17) or hits[0]["distance"] < 0.05  # the very moment
+    entries = json.loads(cli("memory", "stats", str(mem), "--json", check=True).stdout)["entries"]
+    every = json.loads(cli("memory", "query", str(mem), "--frame", str(tmp_path / "q.png"), "-k", str(entries + 5),
+                           "--json", check=True).stdout)  # more than it holds: all of them
+    assert len(every) == entries and every[:3] == hits
 
 
 def test_eval_and_plan_reason_over_the_memory_and_record_it(built, tmp_path):

@@ -130,6 +130,8 @@ def cmd_query(args: argparse.Namespace) -> int:
             raise WorldJepaError(f"{run} also takes proprioception: a frame alone does not give its embedding")
         z = model.encode(resize_frame(check_frame(frame, "--frame"), int(meta["frame_size"]))[None])[0]
         ids, dists = store.nearest(z.detach().numpy(), k=args.k)
+        held = ids[0] >= 0  # -k beyond the entries it holds: all of them
+        ids, dists = ids[:, held], dists[:, held]
         hits = store.get(ids[0])
     rows = [{"entry": int(i), "episode": int(e), "step": int(s), "time": float(t), "event": int(ev), "distance": float(d)}
             for i, e, s, t, ev, d in zip(ids[0], hits["episode"], hits["step"], hits["time"], hits["event"], dists[0])]
