@@ -114,6 +114,11 @@ def test_python_api_and_bad_memory_files(built, tmp_path):
     before = sha(mem)
     with pytest.raises(WorldJepaError, match="fingerprint|another model"):
         worldjepa.Agent.load(other, memory=str(mem))  # a memory of another model's latent
+    from worldjepa.world_model import load_world_model
+
+    model, meta = load_world_model(run)
+    with pytest.raises(WorldJepaError, match="is a memory of worldjepa/TwoRoom-v0 .*not of worldjepa/PointMaze"):
+        worldjepa.Agent(model, {**meta, "env_id": "worldjepa/PointMaze-UMaze-v0"}, memory=str(mem))  # another env's
     assert sha(mem) == before
     bad = cli("eval", "--data", str(data), "--policy", str(other), "--far", "--episodes", "1", "--memory", str(mem))
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and sha(mem) == before
