@@ -145,3 +145,19 @@ def test_a_runs_config_json_is_a_valid_config(cli, tiny_run):
     assert model_fingerprint(load_world_model(tiny_run / "a")[0]) == model_fingerprint(load_world_model(tiny_run / "b")[0])
     bad = cli("eval", "--config", str(tiny_run / "a" / "config.json"), "--data", str(tiny_run / "d.h5"))
     assert bad.returncode == 2 and "config.json of a `worldjepa train` run" in bad.stderr
+
+
+def test_info_describes_a_memory_file_too(cli, tmp_path):
+    import sqlite3
+
+    import numpy as np
+
+    from worldjepa.memory import MemoryStore
+
+    with MemoryStore.create(tmp_path / "mem.db", dim=8, fingerprint="ab12" * 4, meta={"env_id": "worldjepa/TwoRoom-v0"}) as m:
+        m.add(np.ones((3, 8), np.float32), episode=0, step=[0, 1, 2])
+    stats = json.loads(cli("info", str(tmp_path / "mem.db"), "--json", check=True).stdout)
+    assert stats["entries"] == 3 and stats["dim"] == 8  # as `worldjepa memory stats` shows it
+    assert "verified on opening" in cli("info", str(tmp_path / "mem.db"), "--verify", check=True).stdout
+    sqlite3.connect(tmp_path / "other.db").execute("create table t(x)").connection.commit()
+    one_line_error(cli("info", str(tmp_path / "other.db")), "not a worldjepa memory")

@@ -36,7 +36,7 @@ def warmup_cosine(step: int, total: int, lr: float, warmup_steps: int, min_ratio
 
 
 def sniff(path: str | Path) -> str:
-    """'safetensors', 'pickle', 'hdf5' or 'unknown', from the first bytes of a file."""
+    """'safetensors', 'pickle', 'hdf5', 'sqlite' (a memory file) or 'unknown', from the first bytes of a file."""
     with open(path, "rb") as f:
         head = f.read(16)
     # safetensors first: its 8-byte little-endian header length may well start with 0x80,
@@ -49,6 +49,8 @@ def sniff(path: str | Path) -> str:
         return "pickle"
     if head[:8] == b"\x89HDF\r\n\x1a\n":
         return "hdf5"
+    if head == b"SQLite format 3\x00":
+        return "sqlite"
     return "unknown"
 
 

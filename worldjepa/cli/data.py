@@ -29,10 +29,11 @@ def register(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=cmd_collect)
 
-    p = sub.add_parser("info", help="summarise a dataset file or a checkpoint",
-                       description="Print episodes, steps, shapes, sizes, splits and metadata of a dataset, or the "
-                                   "configuration and tensors of a checkpoint (a .safetensors file or a run directory).")
-    p.add_argument("path", help="dataset (.h5) or checkpoint (.safetensors or run directory)")
+    p = sub.add_parser("info", help="summarise a dataset file, a checkpoint or a memory file",
+                       description="Print episodes, steps, shapes, sizes, splits and metadata of a dataset, the "
+                                   "configuration and tensors of a checkpoint (a .safetensors file or a run directory), "
+                                   "or a long-term memory's stats (as `worldjepa memory stats`).")
+    p.add_argument("path", help="dataset (.h5), checkpoint (.safetensors or run directory) or memory (.db)")
     p.add_argument("--json", action="store_true", help="print as JSON")
     p.add_argument("--verify", action="store_true",
                    help="also read everything back: a dataset's per-episode checksums (frames, actions, extras) and "
@@ -108,6 +109,13 @@ def cmd_info(args: argparse.Namespace) -> int:
         _print_summary(p, as_json=args.json)
         if args.verify:
             _verify_dataset(p)
+    elif p.is_file() and sniff(p) == "sqlite":  # a memory file (anything else SQLite: refused as not a memory)
+        from .memory import print_stats
+
+        print_stats(p, as_json=args.json)
+        if args.verify:
+            print("verified on opening: SQLite's quick_check (every page and record well-formed), the memory's "
+                  "format and fields")
     else:
         _print_checkpoint(p, as_json=args.json)
         if args.verify:

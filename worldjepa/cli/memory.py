@@ -146,9 +146,15 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
+    print_stats(args.memory, as_json=args.json)
+    return 0
+
+
+def print_stats(path: Any, as_json: bool = False) -> None:
+    """A memory file's entries, events, episodes, map, subgoal model and file (also `worldjepa info`)."""
     from ..memory import MemoryStore
 
-    with MemoryStore.open(args.memory, readonly=True) as store:
+    with MemoryStore.open(path, readonly=True) as store:
         stats = store.stats()
         graph = store.graph()
         sub = store.model("subgoals")
@@ -156,14 +162,13 @@ def cmd_stats(args: argparse.Namespace) -> int:
         stats.update(landmarks=int(len(graph[0])), edges=int(len(graph[1])), map=graph[3])
     if sub is not None:
         stats["subgoal_model"] = sub[0]
-    if args.json:
+    if as_json:
         print(json.dumps(stats, indent=2, default=str))
-        return 0
+        return
     rows = list(_flat(stats))
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         print(f"{k:>{width}}  {v}")
-    return 0
 
 
 def _flat(d: dict, prefix: str = ""):
