@@ -122,10 +122,14 @@ def paired_comparison(records_a: Sequence[dict[str, Any]], records_b: Sequence[d
     protocol draws the same sequence for every policy, and records pooled from several runs in
     any order still meet). Returns ``shared`` pairs, ``both``/``neither`` solved, ``only_a``/``only_b``
     (the discordant pairs), and the exact McNemar ``p_value`` of "both are equally good"."""
-    waiting: dict[tuple, list[bool]] = {}
-    for b in reversed(records_b):
+    waiting: dict[tuple, list[bool]] = {}  # pair -> B's outcomes on it, in order
+    for b in records_b:
         waiting.setdefault(_pair_key(b), []).append(bool(b["success"]))
-    shared = [(bool(a["success"]), waiting[k].pop()) for a in records_a if waiting.get(k := _pair_key(a))]
+    shared = []
+    for a in records_a:
+        outcomes = waiting.get(_pair_key(a))
+        if outcomes:  # B's next record of this pair, if any is left
+            shared.append((bool(a["success"]), outcomes.pop(0)))
     only_a = sum(a and not b for a, b in shared)
     only_b = sum(b and not a for a, b in shared)
     both = sum(a and b for a, b in shared)

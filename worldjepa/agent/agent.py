@@ -214,16 +214,8 @@ class Agent:
         if memory not in (None, "") and len(self.models) > 1:
             raise WorldJepaError("a long-term memory is built in one model's latent: use it with a single run, "
                                  "not an ensemble")
-        if isinstance(memory, (str, Path)) and str(memory):  # another env's memory: say so, before its sizes
-            from ..memory import MemoryStore
-
-            with MemoryStore.open(memory, readonly=True) as store:
-                env, run = store.meta.get("env_id"), store.meta.get("run")
-            if env and env != self.meta.get("env_id"):
-                raise WorldJepaError(f"{memory} is a memory of {env}" + (f" (built with {run})" if run else "") +
-                                     f", not of {self.meta.get('env_id')}, the env of this agent's model")
         return as_router(memory, self.model, lookahead=self.config.route_lookahead, stall=self.config.route_stall,
-                         learn=self.config.route_learn)
+                         learn=self.config.route_learn, env_id=self.meta.get("env_id"))
 
     def episode_info(self) -> dict[str, Any]:
         """What the episode's reasoning did (route found, fallback to flat MPC, replans), for eval's records."""

@@ -135,11 +135,18 @@ def build_memory(run: str | Path, data: str | Path, out: str | Path, *, split: s
             **({"subgoals": fit} if fit is not None else {})}
 
 
-def load_map(path: str | Path, model: Any) -> MemoryMap:
-    """The map of memory file ``path``, checked to be in ``model``'s latent space (embedding size
-    and fingerprint), else :class:`~worldjepa.errors.MemoryFileError` with the file untouched."""
+def load_map(path: str | Path, model: Any, env_id: str | None = None) -> MemoryMap:
+    """The map of memory file ``path``, checked to be of ``env_id``'s recordings (when given and
+    recorded) and in ``model``'s latent space (embedding size and fingerprint), else a
+    :class:`~worldjepa.errors.WorldJepaError` with the file untouched."""
     from ..world_model import model_fingerprint
 
+    if env_id:  # another env's memory: named as such, before its sizes
+        with MemoryStore.open(path, readonly=True) as store:
+            env, run = store.meta.get("env_id"), store.meta.get("run")
+        if env and env != env_id:
+            raise WorldJepaError(f"{path} is a memory of {env}" + (f" (built with {run})" if run else "") +
+                                 f", not of {env_id}, the env of this agent's model")
     with MemoryStore.open(path, dim=int(model.latent_dim), fingerprint=model_fingerprint(model), readonly=True) as store:
         graph = store.graph()
         if graph is None:

@@ -199,9 +199,11 @@ class Router:
         return self.subgoal(z_now, step)
 
 
-def as_router(memory: Any, model: Any, *, lookahead: float = 10.0, stall: int = 6, learn: bool = True) -> Router | None:
-    """A :class:`Router` from a memory file (checked against ``model``), a :class:`MemoryMap` or a
-    router (returned as it is); ``None`` or ``""``: no memory."""
+def as_router(memory: Any, model: Any, *, lookahead: float = 10.0, stall: int = 6, learn: bool = True,
+              env_id: str | None = None) -> Router | None:
+    """A :class:`Router` from a memory file (checked against ``model``, and against ``env_id``: the
+    env of the recordings it was built from), a :class:`MemoryMap` or a router (returned as it is);
+    ``None`` or ``""``: no memory."""
     if memory is None or (isinstance(memory, str) and not memory):
         return None
     if isinstance(memory, Router):
@@ -209,5 +211,5 @@ def as_router(memory: Any, model: Any, *, lookahead: float = 10.0, stall: int = 
     if not isinstance(memory, MemoryMap):
         from .build import load_map
 
-        memory = load_map(memory, model)
+        memory = load_map(memory, model, env_id)
     return Router(memory, lookahead=lookahead, stall=stall, learn=learn)
