@@ -41,8 +41,8 @@ from .losses.prediction import prediction_error
 from .nn import frames_to_float
 from .nn._checks import check_weights, planned_state
 
-__all__ = ["ModelConfig", "WorldModel", "build_world_model", "frames_to_float", "load_world_model", "model_fingerprint",
-           "parse_proprio"]
+__all__ = ["ModelConfig", "WorldModel", "build_world_model", "frames_to_float", "latent_fingerprint",
+           "load_world_model", "model_fingerprint", "parse_proprio"]
 
 
 class WorldModel(nn.Module):
@@ -290,14 +290,28 @@ def load_world_model(path: str | Path, device: str | torch.device = "cpu") -> tu
     return model.to(device).eval(), meta
 
 
-def model_fingerprint(model: nn.Module) -> str:
+LATENT_PARTS = ("encoder", "projector", "proprio_enc")  # what makes a frame's embedding; the predictor does not
+
+
+def model_fingerprint(model: nn.Module, parts: tuple[str, ...] | None = None) -> str:
     """16 hex digits of a SHA-256 over the model's state dict (names, shapes, dtypes, values):
-    what a memory of embeddings must match, whatever file the weights came from."""
+    what a memory of embeddings must match, whatever file the weights came from. ``parts``
+    (names of sub-modules) hashes those only: see :func:`latent_fingerprint`."""
     import hashlib
 
+    state = model.state_dict()
+    if parts is not None:
+        state = {k: v for k, v in state.items() if k.split(".", 1)[0] in parts}
     h = hashlib.sha256()
-    for name, t in sorted(model.state_dict().items()):
+    for name, t in sorted(state.items()):
         t = t.detach().cpu().contiguous()
         h.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
         h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return h.hexdigest()[:16]
+
+
+def latent_fingerprint(model: nn.Module) -> str:
+    """The fingerprint of what embeds a frame (encoder, projector, proprioception): equal for
+    runs whose predictors differ but whose latent is the same (``worldjepa train --init-from RUN
+    --predictor-only``), so that they can plan as an ensemble with one long-term memory."""
+    return model_fingerprint(model, LATENT_PARTS)

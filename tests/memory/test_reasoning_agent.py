@@ -105,14 +105,15 @@ def test_the_memory_agent_reaches_the_other_room_where_flat_mpc_is_stuck(tworoom
     assert cross and all(20 < route[i, 1] < 44 and 20 < route[i + 1, 1] < 44 for i in cross)  # at the door (y 26-38)
 
 
-def test_memory_refuses_an_ensemble_and_an_unreachable_goal_falls_back(tworoom_map):
+def test_memory_refuses_an_ensemble_of_two_latents_and_an_unreachable_goal_falls_back(tworoom_map):
     env = make_env("worldjepa/TwoRoom-v0", 32)
-    model = PositionModel(env)
+    model, other = PositionModel(env), PositionModel(env)
+    other.projector = nn.Linear(2, 2)  # another latent
     meta = {"action_space": env.action_spec.to_dict(), "frame_size": 32, "env_id": "worldjepa/TwoRoom-v0"}
     from worldjepa.errors import WorldJepaError
 
-    with pytest.raises(WorldJepaError, match="ensemble"):
-        Agent([model, model], meta, memory=tworoom_map)
+    with pytest.raises(WorldJepaError, match="ensemble uses it only if its members share it"):
+        Agent([model, other], meta, memory=tworoom_map)
     cut = MemoryMap(tworoom_map.z, tworoom_map.edges[:0], tworoom_map.weights[:0], tworoom_map.radius)  # no edges
     agent = Agent(model, meta, memory=cut, samples=16, iterations=2, elites=4)
     frame, _ = env.reset(state=np.array([10.0, 10.0]))

@@ -52,8 +52,9 @@ class Agent:
         model: a :class:`~worldjepa.world_model.WorldModel` (put in eval mode here), or a list
             of them: an **ensemble** whose members (e.g. runs trained with other seeds) each
             embed the observations and the goal in their own latent space and predict there;
-            a candidate's cost is the mean of the members' costs. They must share the env,
-            frame-skip, history and action space; the first one is ``agent.model``.
+            a candidate's cost is the mean of the members' costs (plus ``disagreement`` times
+            their standard deviation). They must share the env, frame-skip, history and action
+            space (and, with a memory, one latent); the first one is ``agent.model``.
         meta: the checkpoint metadata (``action_space``, ``frame_size``, ``env_id``) of the
             first model (the others' must agree: :meth:`load` checks it).
         planner: a planner name (``cem``, ``icem``, ``mppi``, ``gd``, ``cem_gd``), overriding
@@ -93,6 +94,8 @@ class Agent:
                 raise WorldJepaError(f"ensemble member {i} has frame-skip {m.frameskip}, history {m.history}, action "
                                      f"size {m.action_dim}; member 0 has {self.k}, {self.history_len}, "
                                      f"{self.model.action_dim}")
+        if cfg.disagreement and len(models) < 2:
+            raise WorldJepaError("disagreement weighs how an ensemble's members disagree: give two or more runs (A+B)")
         self.horizon, replan_every = cfg.horizon, cfg.replan_every
         self.act_steps = self.k * replan_every if cfg.act_steps is None else int(cfg.act_steps)
         # sub-step replanning: the planner searches H*k env actions of A values (the same numbers
@@ -210,10 +213,11 @@ class Agent:
     def _router(self, memory: Any) -> Any:
         """A :class:`~worldjepa.memory.Router` from a memory file, a map or a router (or ``None``)."""
         from ..memory.reasoning import as_router
+        from ..world_model import latent_fingerprint
 
-        if memory not in (None, "") and len(self.models) > 1:
-            raise WorldJepaError("a long-term memory is built in one model's latent: use it with a single run, "
-                                 "not an ensemble")
+        if memory not in (None, "") and len({latent_fingerprint(m) for m in self.models}) > 1:
+            raise WorldJepaError("a long-term memory is built in one latent: an ensemble uses it only if its members "
+                                 "share it (runs of `worldjepa train --init-from RUN --predictor-only`)")
         return as_router(memory, self.model, lookahead=self.config.route_lookahead, stall=self.config.route_stall,
                          learn=self.config.route_learn, env_id=self.meta.get("env_id"))
 
@@ -311,20 +315,18 @@ class Agent:
         if self.router is None or self.final_goal is None:
             return
         sub = self.router.next_goal(z.detach().cpu().numpy(), self.final_goal[0].detach().cpu().numpy(), self.t)
-        self.goals[0] = self.final_goal if sub is None else torch.as_tensor(sub, device=self.device)[None]
+        goal = self.final_goal if sub is None else torch.as_tensor(sub, device=self.device)[None]
+        self.goals = [goal] * len(self.models)  # an ensemble with a memory shares one latent
 
     def latent_cost(self) -> CostFn:
         """The cost of candidate macro-action sequences ``(1, S, H, k*A) -> (1, S)`` from the current
-        history toward the goal: each member's :class:`~worldjepa.planning.LatentCost`, averaged."""
+        history toward the goal: each member's :class:`~worldjepa.planning.LatentCost`, combined."""
         from ..planning import LatentCost, MeanCost
 
-        costs = []
-        for i, m in enumerate(self.models):
-            z, a = self.history.context(i)
-            costs.append(LatentCost(m, self.goals[i], z, a, metric=self.config.metric, reduce=self.config.reduce,
-                                    path_weights=self.path_weights, scale=self.cost_scales[i],
-                                    precision=self.config.precision))
-        return MeanCost(costs)
+        c = self.config
+        return MeanCost([LatentCost(m, self.goals[i], *self.history.context(i), metric=c.metric, reduce=c.reduce,
+                                    path_weights=self.path_weights, scale=self.cost_scales[i], precision=c.precision)
+                         for i, m in enumerate(self.models)], c.disagreement)
 
     def _mpc_act(self) -> Tensor:
         """MPC's next action: ``(k*A,)`` a macro-action, or ``(A,)`` an env action with sub-steps."""

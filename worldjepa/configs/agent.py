@@ -86,6 +86,8 @@ class AgentConfig:
                                      "--proprio; 0 = ignore how far the agent's own body is from the goal's)")
     keypoint_weight: float = opt(1.0, "weight of the encoder's keypoint coordinates in the cost (cnn encoders "
                                       "with keypoints and --projector-layers 0)")
+    disagreement: float = opt(0.0, "an ensemble's cost (--policy A+B): the members' mean plus this times their "
+                                   "standard deviation, to avoid what the models disagree on; 0 = the mean")
     warm_start: bool = opt(True, "start each plan from the previous one, shifted")
     device: Device = opt("auto", "where the model plans: auto (cuda when torch sees one, else cpu) | cpu | cuda")
     precision: Precision = opt("float32", "float32, or bf16: the planner's imagined rollouts under torch's bfloat16 "
@@ -108,7 +110,7 @@ class AgentConfig:
     def __post_init__(self) -> None:
         at_least(self, 1, "horizon", "replan_every")
         in_range(self, "horizon", 1, 1000)
-        at_least(self, 0, "final_weight", "proprio_weight", "keypoint_weight")
+        at_least(self, 0, "final_weight", "proprio_weight", "keypoint_weight", "disagreement")
         at_least(self, 1, "route_stall")
         in_range(self, "act_steps", 1)
         in_range(self, "route_lookahead", 0, lo_open=True)

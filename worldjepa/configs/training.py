@@ -27,6 +27,10 @@ class TrainConfig:
                              "replaces the model flags, except --action-free and --freeze-encoder. An action-free "
                              "run fine-tuned with actions starts exactly where it was (its action input is zero). "
                              "'' = random init")
+    predictor_only: bool = opt(False, "with --init-from: train a new predictor (initialised from --seed) in that "
+                                      "run's latent, its encoder, projector and proprioception kept exactly; "
+                                      "such runs share the latent, so they plan as an ensemble (`--policy "
+                                      "RUN+NEW`) with one long-term memory built with RUN")
     pixel_space: bool = opt(False, "train a pixel-space predictor instead of a world model: a small conv net "
                                    "(about the default world model's size) that predicts the next frame from the "
                                    "last --history frames at the same --frameskip (and the action, unless "
@@ -75,9 +79,13 @@ class TrainConfig:
         seeds(self, "seed")
         if self.init_from and self.encoder_init:
             raise ConfigError("pass --init-from (a whole world model) or --encoder-init (an encoder), not both")
+        if self.predictor_only and not (self.init_from or self.resume):
+            raise ConfigError("--predictor-only trains a new predictor in the latent of a trained run: pass "
+                              "--init-from RUN")
         if self.pixel_space:
             m = self.model
             extra = [name for name, on in (("--init-from", self.init_from), ("--encoder-init", self.encoder_init),
+                                           ("--predictor-only", self.predictor_only),
                                            ("--freeze-encoder", m.freeze_encoder), ("--proprio", m.proprio),
                                            ("inverse_weight", m.inverse_weight)) if on]
             if extra:

@@ -116,15 +116,19 @@ class LatentCost:
 
 
 class MeanCost:
-    """The mean of several costs of the same candidates (an ensemble of world models)."""
+    """The mean of several costs of the same candidates (an ensemble of world models), plus
+    ``disagreement`` times their standard deviation: a candidate the members judge differently
+    is one whose outcome the models are unsure of (pessimism where they disagree, as in
+    PETS-style ensembles)."""
 
-    def __init__(self, costs: Sequence[CostFn]) -> None:
-        self.costs = list(costs)
+    def __init__(self, costs: Sequence[CostFn], disagreement: float = 0.0) -> None:
+        self.costs, self.disagreement = list(costs), float(disagreement)
 
     def __call__(self, actions: Tensor) -> Tensor:
         if len(self.costs) == 1:
             return self.costs[0](actions)
-        return torch.stack([c(actions) for c in self.costs]).mean(0)  # (B, S)
+        each = torch.stack([c(actions) for c in self.costs])  # (M, B, S)
+        return each.mean(0) + self.disagreement * each.std(0) if self.disagreement else each.mean(0)
 
 
 __all__ = ["LatentCost", "MeanCost", "latent_cost", "make_latent_cost"]

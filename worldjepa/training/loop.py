@@ -196,11 +196,15 @@ class TrainingLoop(RunCheckpoints):
     def warmup_steps(self) -> int:
         return int(self.cfg.warmup_steps)
 
+    def train_mode(self) -> None:
+        """Put the model in training mode before each step (a subclass may keep frozen parts in eval mode)."""
+        self.model.train()
+
     def train_step(self) -> dict[str, float]:
         """One optimiser step on a freshly sampled batch; raises TrainingError on NaN/Inf."""
         from ..losses import SIGRegError
 
-        self.model.train()
+        self.train_mode()
         lr = self.lr_at(self.step)
         for group in self.opt.param_groups:
             group["lr"] = lr

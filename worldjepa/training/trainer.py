@@ -76,6 +76,8 @@ class Trainer(TrainingLoop):
             trust_module(cfg.model.encoder.module)
             if resume is None:
                 model_cfg = replace(model_cfg, encoder=replace(model_cfg.encoder, dim=self._outside_dim(model_cfg)))
+        if cfg.predictor_only:  # the latent stays as it is: its encoder's features are computed once
+            model_cfg = replace(model_cfg, freeze_encoder=True)
         self.init_encoder = self.init_weights = None
         if cfg.encoder_init and resume is None:  # a resume reloads the trained weights instead
             self.init_encoder, model_cfg = self._pretrained_encoder(cfg.encoder_init, model_cfg)
@@ -104,7 +106,8 @@ class Trainer(TrainingLoop):
         was = meta.get("config", meta.get("train", {}))
         # what the windows are is part of an exact resume: keep the run's, whatever the flags say
         # (a field the checkpoint lacks was at its default then: runs before --window-stride used 1)
-        windows = {f: was.get(f, getattr(TrainConfig, f)) for f in ("num_frames", "batch_size", "window_stride")}
+        windows = {f: was.get(f, getattr(TrainConfig, f)) for f in ("num_frames", "batch_size", "window_stride",
+                                                                    "predictor_only")}
         windows = {f: v for f, v in windows.items() if v != getattr(cfg, f)}
         if windows:
             logger.warning("resume: keeping the run's %s (the flags asked for %s)",
@@ -179,12 +182,28 @@ class Trainer(TrainingLoop):
         if model.proprio:  # normalise proprioception by the train split's statistics (a resume reloads them)
             model.set_proprio_stats(model.proprio_of(self.train_data.extras_arrays()))
         if self.init_weights is not None:  # the whole model, its proprioception statistics included
-            model.load_state_dict(self.init_weights)
-            if model.action_free:  # an action-conditioned run made action-free: its action input goes
-                model.zero_action_input()
+            weights = self.init_weights
+            if self.cfg.predictor_only:  # all but the predictor, made afresh above from --seed
+                weights = {k: v for k, v in weights.items() if not k.startswith("predictor.")}
+            missing = model.load_state_dict(weights, strict=not self.cfg.predictor_only).missing_keys
+            lost = [k for k in missing if not k.startswith("predictor.")]
+            if lost:
+                raise CheckpointError(f"--init-from {self.cfg.init_from}: its weights lack {lost[0]}")
+            if model.action_free and not self.cfg.predictor_only:  # an action-conditioned run made action-free:
+                model.zero_action_input()  # its action input goes
+        if self.cfg.predictor_only:
+            for name, part in model.named_children():
+                part.requires_grad_(name == "predictor")
         if self.model_cfg.freeze_encoder:
             model.encoder.requires_grad_(False)
         return model
+
+    def train_mode(self) -> None:
+        super().train_mode()
+        if self.cfg.predictor_only:  # the latent's BatchNorm statistics must not move either
+            for name, part in self.model.named_children():
+                if name != "predictor":
+                    part.eval()
 
     def describe(self) -> dict[str, Any]:
         return {"env_id": self.data_meta["env_id"], "frame_size": self.model_cfg.frame_size,
